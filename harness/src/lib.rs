@@ -1,0 +1,17 @@
+//! reparent's harness: a conformance suite for Linux process reparenting.
+//!
+//! Three layers, and data flows one way through them:
+//!
+//! - [`model`]: the kernel's reparenting rules as pure Rust, with no
+//!   syscalls — the oracle. It takes a tree and a step and predicts the next
+//!   tree, with the kernel function behind every change.
+//! - [`sys`]: the system layer — namespaces, node processes, pidfds and
+//!   `/proc`. All `unsafe` lives here.
+//! - [`driver`]: runs scenarios and random cases through both and compares.
+//!
+//! [`scenario`] is the `.tree` format all three share.
+
+pub mod driver;
+pub mod model;
+pub mod scenario;
+pub mod sys;

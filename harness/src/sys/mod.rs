@@ -1,0 +1,1 @@
+//! The system layer (stub).
