@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// A signal number (1..=64).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Signal(pub i32);
 
 /// What a signal does to a process that left its disposition at `SIG_DFL`

@@ -1,1 +1,42 @@
-//! The system layer (stub).
+//! The system layer: namespaces, node processes, pidfds and `/proc`.
+//!
+//! Everything here touches the kernel, and all of the crate's `unsafe` lives
+//! here, in [`os`]. The layer knows how to build a tree of real processes in
+//! a fresh PID namespace, act on them and wait until the kernel has settled,
+//! and how to read the result back; it knows nothing of what the result
+//! should be — that is the model's business.
+//!
+//! - [`client`]: the runner's handle on one case ([`Sandbox`]).
+//! - [`sandbox`]: the helper process that owns the namespaces.
+//! - [`node`]: the code every process of the tree runs.
+//! - [`channel`]: the helper's control channel to each node.
+//! - [`observe`]: `/proc` read back as a canonical tree.
+
+pub mod channel;
+pub mod client;
+pub mod node;
+pub mod observe;
+pub mod os;
+pub mod sandbox;
+
+pub use client::{Observation, Sandbox, SandboxOptions};
+
+/// An error of the system layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// A syscall failed.
+    #[error("{call} failed: {source}{}", hint.as_ref().map(|h| format!(" — {h}")).unwrap_or_default())]
+    Syscall { call: String, source: std::io::Error, hint: Option<String> },
+    /// A node reported a failure or died when it should not have.
+    #[error("process `{name}`: {message}")]
+    Node { name: String, message: String },
+    /// A deadline passed: the kernel never did what the harness waited for.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// The helper and the runner, or a node, misunderstood each other.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The sandbox could not be set up; the message says why and how to fix it.
+    #[error("cannot create the sandbox: {0}")]
+    Setup(String),
+}

@@ -1,0 +1,170 @@
+//! The runner's handle on one case: a [`Sandbox`] owns the helper process
+//! (and through it the namespace and every node), and its `Drop` tears it all
+//! down, so a panic or an early return cannot leak a process.
+//!
+//! The helper is this same binary re-executed as `<exe> __sandbox` (see
+//! [`super::sandbox`]); the caller passes the path of a binary that routes
+//! that argument to [`super::sandbox::main`] — `reparent` does, and tests use
+//! `env!("CARGO_BIN_EXE_reparent")`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::observe::ProcStat;
+use super::sandbox::{Request, Response, Timings};
+use super::{os, SysError};
+use crate::scenario::{Node, Step};
+
+/// The argument that makes the binary run as the sandbox helper.
+pub const HELPER_ARG: &str = "__sandbox";
+
+/// How to start sandboxes.
+#[derive(Clone, Debug)]
+pub struct SandboxOptions {
+    /// The binary that serves [`HELPER_ARG`].
+    pub exe: PathBuf,
+    /// How long any single wait may take before it is a failure.
+    pub deadline: Duration,
+}
+
+impl SandboxOptions {
+    /// Options for `exe`, with the deadline from `REPARENT_DEADLINE_MS`
+    /// (default 5000).
+    pub fn new(exe: impl AsRef<Path>) -> Result<Self, SysError> {
+        let deadline = match std::env::var("REPARENT_DEADLINE_MS") {
+            Err(_) => Duration::from_secs(5),
+            Ok(v) => Duration::from_millis(v.parse().map_err(|_| {
+                SysError::Setup(format!("REPARENT_DEADLINE_MS={v:?} is not a whole number of milliseconds"))
+            })?),
+        };
+        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline })
+    }
+}
+
+/// What the helper saw after a request.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    /// The canonical tree(s) of the namespace; empty once it is gone.
+    pub forest: Vec<Node>,
+    /// The raw `/proc` scan behind it.
+    pub procs: Vec<ProcStat>,
+    /// Where the helper's time went.
+    pub timings: Timings,
+}
+
+/// One live case: a helper process, its namespaces and its tree.
+pub struct Sandbox {
+    child: Child,
+    pidfd: OwnedFd,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    deadline: Duration,
+    /// Whether a user namespace was created (false only for root without one).
+    pub userns: bool,
+}
+
+impl Sandbox {
+    /// Starts a helper and builds `tree` (rooted at `init`) in a fresh
+    /// namespace.
+    pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
+        // SAFETY: getpid cannot fail.
+        let me = unsafe { libc::getpid() };
+        let mut cmd = Command::new(&opts.exe);
+        cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        // SAFETY: the closure runs between fork and exec and calls only
+        // async-signal-safe functions (prctl, getppid, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                // The helper dies with the thread that spawned it; if the
+                // runner died before the prctl took effect, give up now.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 || libc::getppid() != me {
+                    libc::_exit(112);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| SysError::Syscall {
+            call: format!("spawn {} {HELPER_ARG}", opts.exe.display()),
+            source: e,
+            hint: None,
+        })?;
+        // Our own unreaped child: its pid cannot be reused, so this pidfd
+        // names exactly it.
+        let pidfd = match os::pidfd_open(child.id() as i32) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?);
+        let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };
+        let deadline_ms = opts.deadline.as_millis() as u64;
+        let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms }).map_err(|e| match e {
+            SysError::Node { .. } | SysError::Timeout(_) => e,
+            other => SysError::Setup(other.to_string()),
+        })?;
+        Ok((sb, obs))
+    }
+
+    /// Runs one step and waits until the kernel has settled. `stopped`
+    /// names the processes the model expects to be stopped afterwards.
+    pub fn step(&mut self, step: &Step, stopped: &[String]) -> Result<Observation, SysError> {
+        self.call(&Request::Step { step: step.clone(), stopped: stopped.to_vec() })
+    }
+
+    /// Observes the namespace again.
+    pub fn observe(&mut self) -> Result<Observation, SysError> {
+        self.call(&Request::Observe)
+    }
+
+    fn call(&mut self, req: &Request) -> Result<Observation, SysError> {
+        let text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
+        let stdin = self.stdin.as_mut().ok_or_else(|| SysError::Protocol("helper closed".into()))?;
+        let io = |e: std::io::Error| SysError::Protocol(format!("helper pipe: {e} (did the helper die? see stderr)"));
+        writeln!(stdin, "{text}").and_then(|_| stdin.flush()).map_err(io)?;
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line).map_err(io)? == 0 {
+            return Err(SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into()));
+        }
+        match serde_json::from_str::<Response>(&line).map_err(|e| SysError::Protocol(format!("{e}: {line}")))? {
+            Response::Done { forest, procs, timings, userns } => {
+                self.userns = userns;
+                Ok(Observation { forest, procs, timings })
+            }
+            Response::Failed { message } => Err(SysError::Protocol(message)),
+        }
+    }
+
+    /// Tears the case down: the helper kills PID 1 and waits for the
+    /// namespace to empty, then exits. Returns how long it took.
+    pub fn close(mut self) -> Duration {
+        let t = Instant::now();
+        self.shutdown();
+        t.elapsed()
+    }
+
+    fn shutdown(&mut self) {
+        if self.stdin.take().is_none() {
+            return;
+        }
+        // EOF tells the helper to kill PID 1 and wait for the namespace to
+        // be gone; past the deadline, kill the helper (PID 1 dies with it).
+        if !os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline).unwrap_or(false) {
+            let _ = os::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,121 @@
+//! The node agent: the code every process of a scenario tree runs.
+//!
+//! A node is a forked copy of the sandbox helper (single-threaded, so a plain
+//! `fork()` is safe) that waits for commands on its channel and carries them
+//! out itself — `exit()`, `PR_SET_CHILD_SUBREAPER`, `fork()`, `wait()` —
+//! because those calls only mean something when the process in the tree
+//! makes them. It learns of exited children through a signalfd for SIGCHLD
+//! and, unless it is `noreap` or ignores SIGCHLD, reaps them at once, as a
+//! shell does. Signals are never its business: they come from the helper
+//! through pidfds and take their default action (no node catches any).
+//!
+//! The loop serves the signalfd before the channel, so an answer to a
+//! `Ping` also says the node has collected every child whose SIGCHLD arrived
+//! before the ping.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::channel::{self, Command, Reply, ATTR_NOREAP, ATTR_SIGCHLD_IGNORE, ATTR_SUBREAPER};
+use super::{os, SysError};
+
+/// How a node treats its exited children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reaping {
+    Prompt,
+    Never,
+    Kernel,
+}
+
+/// Becomes a node: applies `attrs`, greets the helper with its pid and a
+/// pidfd of itself, then serves commands until told to exit. Never returns.
+pub fn become_node(chan: OwnedFd, attrs: u8) -> ! {
+    let code = match run(chan, attrs) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("reparent node {}: {e}", os::getpid());
+            111
+        }
+    };
+    os::exit_now(code)
+}
+
+fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
+    let sigfd = os::sigchld_fd()?;
+    // A fork inherits its parent's SIGCHLD disposition: set ours either way.
+    os::set_sigchld_ignored(attrs & ATTR_SIGCHLD_IGNORE != 0)?;
+    let reaping = if attrs & ATTR_SIGCHLD_IGNORE != 0 {
+        Reaping::Kernel
+    } else if attrs & ATTR_NOREAP != 0 {
+        Reaping::Never
+    } else {
+        Reaping::Prompt
+    };
+    if attrs & ATTR_SUBREAPER != 0 {
+        os::set_child_subreaper(true)?;
+    }
+    let me = os::getpid();
+    let pidfd = os::pidfd_open(me)?;
+    channel::send_reply(chan.as_fd(), Reply::Hello(me, pidfd))?;
+
+    loop {
+        let mut fds = [
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&sigfd), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&chan), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds on the stack.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            continue; // EINTR: a stop/continue; poll again.
+        }
+        if fds[0].revents != 0 {
+            os::drain(sigfd.as_fd());
+            if reaping == Reaping::Prompt {
+                os::reap_all_exited();
+            }
+        }
+        if fds[1].revents == 0 {
+            continue;
+        }
+        let Some(cmd) = channel::recv_command(chan.as_fd())? else {
+            // The helper is gone; so is the namespace, shortly.
+            return Ok(());
+        };
+        let reply = match cmd {
+            Command::Ping => Reply::Pong,
+            Command::Exit(code) => os::exit_now(code),
+            Command::Subreaper(on) => match os::set_child_subreaper(on) {
+                Ok(v) => Reply::Ack(v as i32),
+                Err(e) => Reply::Failed(e.to_string()),
+            },
+            Command::Reap => Reply::Ack(os::reap_all_exited() as i32),
+            Command::Spawn(child_attrs) => match spawn(&chan, &sigfd, child_attrs) {
+                Ok(reply) => reply,
+                Err(e) => Reply::Failed(e.to_string()),
+            },
+        };
+        channel::send_reply(chan.as_fd(), reply)?;
+    }
+}
+
+/// Forks a child node; returns the `Spawned` reply carrying the helper's end
+/// of the child's channel.
+fn spawn(chan: &OwnedFd, sigfd: &OwnedFd, attrs: u8) -> Result<Reply, SysError> {
+    let (helper_end, node_end) = channel::pair()?;
+    // SAFETY: nodes are single-threaded.
+    let pid = unsafe { os::fork()? };
+    if pid == 0 {
+        // The child must not keep its parent's channel open: EOF on it is
+        // how the helper learns that the parent died. Dropping closes them.
+        // SAFETY: these descriptors are owned by the parent's frames, which
+        // this child never returns to; closing them here and forgetting the
+        // owners keeps each descriptor closed exactly once.
+        unsafe {
+            libc::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            libc::close(std::os::fd::AsRawFd::as_raw_fd(sigfd));
+        }
+        drop(helper_end);
+        become_node(node_end, attrs);
+    }
+    drop(node_end);
+    Ok(Reply::Spawned(pid, helper_end))
+}

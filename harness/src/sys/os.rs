@@ -1,0 +1,297 @@
+//! The syscall seam: every raw call the system layer makes, each wrapped so
+//! that a failure names the call, its arguments and, where one helps, a hint.
+//!
+//! Keeping them here (as youki keeps `libcontainer/src/syscall/`) means the
+//! rest of the system layer reads as a description of what happens to the
+//! processes, and every `unsafe` block sits next to its justification.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use super::SysError;
+
+fn last(call: impl Into<String>) -> SysError {
+    SysError::Syscall { call: call.into(), source: io::Error::last_os_error(), hint: None }
+}
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
+    // SAFETY: plain syscall with integer arguments; the returned descriptor
+    // is new and owned by nobody else.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(last(format!("pidfd_open({pid}, 0)")));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`: the only way the harness
+/// signals a process.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: the descriptor is borrowed for the call; a null siginfo asks
+    // the kernel to fill in a SI_USER one.
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// What a pidfd's readiness says (kernel-rules.md R9.1, 6.9+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidfdState {
+    /// Still running (or stopped): not readable.
+    Alive,
+    /// Exited: `exit_notify()` is done, its children have their new parent.
+    Exited,
+    /// Exited and reaped (EPOLLHUP).
+    Reaped,
+}
+
+/// Polls a pidfd without blocking.
+pub fn pidfd_state(pidfd: BorrowedFd<'_>) -> Result<PidfdState, SysError> {
+    Ok(match poll_one(pidfd, libc::POLLIN, 0)? {
+        0 => PidfdState::Alive,
+        ev if ev & libc::POLLHUP != 0 => PidfdState::Reaped,
+        _ => PidfdState::Exited,
+    })
+}
+
+/// Blocks until the pidfd reaches at least `want` or the deadline passes.
+/// Returns whether it got there.
+pub fn pidfd_wait(pidfd: BorrowedFd<'_>, want: PidfdState, deadline: Instant) -> Result<bool, SysError> {
+    loop {
+        let state = pidfd_state(pidfd)?;
+        let reached = match want {
+            PidfdState::Alive => true,
+            PidfdState::Exited => state != PidfdState::Alive,
+            PidfdState::Reaped => state == PidfdState::Reaped,
+        };
+        if reached {
+            return Ok(true);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        // Readability wakes the poller when the task exits, and POLLHUP when
+        // it is reaped (`__unhash_process()` wakes `wait_pidfd`): a blocking
+        // wait on the kernel's own event, bounded by the deadline.
+        poll_one(pidfd, libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)?;
+    }
+}
+
+/// `poll()` on one descriptor; returns its revents (0 on timeout).
+pub fn poll_one(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> Result<i16, SysError> {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd on the stack, count 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(last("poll"));
+        }
+        return Ok(if r == 0 { 0 } else { pfd.revents });
+    }
+}
+
+/// `waitid(P_PIDFD, pidfd, WEXITED)`: reaps a child we hold a pidfd for.
+pub fn reap_pidfd(pidfd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // SAFETY: zeroed siginfo is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to `info`; P_PIDFD takes the descriptor as id.
+    let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
+    if r < 0 {
+        return Err(last("waitid(P_PIDFD, WEXITED)"));
+    }
+    Ok(())
+}
+
+/// Reaps every exited child of the caller without blocking; returns how many.
+pub fn reap_all_exited() -> usize {
+    let mut n = 0;
+    loop {
+        // SAFETY: waitpid with a null status pointer is allowed.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) };
+        if r <= 0 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+/// `prctl(option, arg2, 0, 0, 0)`.
+pub fn prctl(option: i32, arg2: libc::c_ulong, what: &str) -> Result<i32, SysError> {
+    // SAFETY: the prctl options used here take an integer or a pointer we
+    // own as arg2.
+    let r = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 {
+        return Err(last(format!("prctl({what})")));
+    }
+    Ok(r)
+}
+
+/// `PR_SET_CHILD_SUBREAPER(on)` then `PR_GET_CHILD_SUBREAPER`: returns the
+/// value the kernel reads back.
+pub fn set_child_subreaper(on: bool) -> Result<bool, SysError> {
+    prctl(libc::PR_SET_CHILD_SUBREAPER, on as libc::c_ulong, &format!("PR_SET_CHILD_SUBREAPER, {}", on as u8))?;
+    let mut v: libc::c_int = -1;
+    prctl(libc::PR_GET_CHILD_SUBREAPER, &mut v as *mut libc::c_int as libc::c_ulong, "PR_GET_CHILD_SUBREAPER")?;
+    Ok(v != 0)
+}
+
+/// Sets SIGCHLD's disposition to `SIG_IGN` (children are reaped by the
+/// kernel, R3.3) or back to `SIG_DFL` (a fork inherits its parent's).
+pub fn set_sigchld_ignored(ignore: bool) -> Result<(), SysError> {
+    let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: installing SIG_IGN or SIG_DFL runs no code of ours in signal
+    // context.
+    let r = unsafe { libc::signal(libc::SIGCHLD, handler) };
+    if r == libc::SIG_ERR {
+        return Err(last(format!("signal(SIGCHLD, {})", if ignore { "SIG_IGN" } else { "SIG_DFL" })));
+    }
+    Ok(())
+}
+
+/// Blocks SIGCHLD and returns a signalfd for it, so that a node learns of
+/// exited children through `poll()` instead of a handler.
+pub fn sigchld_fd() -> Result<OwnedFd, SysError> {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) < 0 {
+            return Err(last("sigprocmask(SIG_BLOCK, {SIGCHLD})"));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(last("signalfd({SIGCHLD})"));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads and discards everything queued on a non-blocking descriptor.
+pub fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 1024];
+    // SAFETY: reading into a stack buffer of the given length.
+    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// `fork()`. Only called from single-threaded processes (the sandbox helper
+/// and the nodes), where the child may go on running ordinary Rust code.
+///
+/// # Safety
+/// The caller must be single-threaded.
+pub unsafe fn fork() -> Result<i32, SysError> {
+    // SAFETY: the caller guarantees a single thread, so the child inherits
+    // no lock held by another thread.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last("fork"));
+    }
+    Ok(pid)
+}
+
+/// `_exit(code)`: ends a node at once, without running destructors that
+/// belong to its parent's copy of the address space.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// `getpid()`.
+pub fn getpid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// `getppid()`.
+pub fn getppid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// `unshare(flags)`, with a hint for the usual reasons it is refused.
+pub fn unshare(flags: i32, what: &str) -> Result<(), SysError> {
+    // SAFETY: integer flags only.
+    if unsafe { libc::unshare(flags) } < 0 {
+        let source = io::Error::last_os_error();
+        let hint = match source.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) if flags & libc::CLONE_NEWUSER != 0 => Some(
+                "unprivileged user namespaces are disabled here: enable them \
+                 (sysctl kernel.unprivileged_userns_clone=1, or \
+                 kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), \
+                 or run as root"
+                    .to_string(),
+            ),
+            Some(libc::ENOSPC) => Some(
+                "the namespace limit is reached: raise user.max_user_namespaces / user.max_pid_namespaces"
+                    .to_string(),
+            ),
+            Some(libc::EINVAL) => Some("is the caller multi-threaded? only a single-threaded process may unshare(CLONE_NEWUSER)".to_string()),
+            _ => None,
+        };
+        return Err(SysError::Syscall { call: format!("unshare({what})"), source, hint });
+    }
+    Ok(())
+}
+
+/// `mount(src, target, fstype, flags, NULL)`.
+pub fn mount(src: &str, target: &str, fstype: Option<&str>, flags: libc::c_ulong) -> Result<(), SysError> {
+    let c = |s: &str| CString::new(s).map_err(|_| SysError::Protocol(format!("NUL in mount argument {s:?}")));
+    let (csrc, ctarget) = (c(src)?, c(target)?);
+    let cfs = fstype.map(c).transpose()?;
+    // SAFETY: valid NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::mount(
+            csrc.as_ptr(),
+            ctarget.as_ptr(),
+            cfs.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        let source = io::Error::last_os_error();
+        let hint = (fstype == Some("proc") && source.raw_os_error() == Some(libc::EPERM)).then(|| {
+            "the kernel refuses a new proc mount when the visible /proc is partly masked \
+             (as in many containers): run on a host or VM, or in a container with an unmasked /proc"
+                .to_string()
+        });
+        return Err(SysError::Syscall {
+            call: format!("mount({src:?}, {target:?}, {fstype:?}, {flags:#x})"),
+            source,
+            hint,
+        });
+    }
+    Ok(())
+}
+
+/// Writes a whole file such as `/proc/self/uid_map`.
+pub fn write_file(path: &str, contents: &str) -> Result<(), SysError> {
+    std::fs::write(path, contents).map_err(|source| SysError::Syscall {
+        call: format!("write({path}, {contents:?})"),
+        source,
+        hint: None,
+    })
+}
+
+/// `setsid()`.
+pub fn setsid() -> Result<(), SysError> {
+    // SAFETY: no arguments.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(last("setsid"));
+    }
+    Ok(())
+}
+

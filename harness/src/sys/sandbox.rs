@@ -1,0 +1,468 @@
+//! The sandbox helper: the process that owns one case's namespaces.
+//!
+//! The runner (a test binary or `reparent`) is usually multi-threaded, and
+//! a multi-threaded process may not `unshare(CLONE_NEWUSER)`. So the runner
+//! re-executes its own binary as `reparent __sandbox`, a single-threaded
+//! helper that:
+//!
+//! 1. calls `setsid()`, so every process of the case is in one session and
+//!    one process group of its own (an orphaned one: see kernel-rules.md R5);
+//! 2. unshares user + PID + mount namespaces (the user namespace is skipped
+//!    only when running as root on a kernel that refuses it), maps itself to
+//!    root inside, and makes every mount private;
+//! 3. forks PID 1 of the new namespace, which mounts a fresh `/proc` (in the
+//!    private mount namespace the helper shares) and becomes the built-in
+//!    init node;
+//! 4. serves the runner's requests, one JSON line each on stdin/stdout:
+//!    build the tree, run a step and settle, observe.
+//!
+//! Lifetime: the runner sets `PR_SET_PDEATHSIG(SIGKILL)` on the helper, and
+//! PID 1 sets it too, so the death of the runner — even by SIGKILL — kills
+//! the helper, whose death kills PID 1, whose death makes the kernel kill
+//! every process of the namespace (`zap_pid_ns_processes()`, R6.3). On EOF
+//! of stdin the helper kills PID 1 itself and waits until its pidfd is
+//! readable, which is after the whole namespace is gone (R9.2), before it
+//! exits. Every signal goes through a pidfd the helper holds.
+//!
+//! Settling after a step uses only the kernel's own ordering: pidfd
+//! readiness for every process that died (after which its children have
+//! their new parent, R9.2), EOF on a node's channel for a death nobody
+//! predicted, an answered ping for a node that lives (it has returned to
+//! user space, so every signal sent before has been acted on), and EPOLLHUP
+//! for every zombie that a reaping parent will collect. The one exception
+//! is a stop: the kernel offers no pidfd event for it, so the helper
+//! re-reads `/proc/<pid>/stat` until the state is `T`, yielding the CPU
+//! between reads. Deadlines only turn a hang into a failure that names what
+//! it waited for.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::channel::{self, Command, Received, Reply};
+use super::observe::{self, Known, ProcStat};
+use super::{node, os, SysError};
+use crate::scenario::{Attrs, Node, Step};
+
+/// A request from the runner.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Create the namespaces and the starting tree.
+    Build { tree: Node, deadline_ms: u64 },
+    /// Run one step; `stopped` names the processes expected to be stopped
+    /// afterwards (those are waited for by state, not by a ping).
+    Step { step: Step, stopped: Vec<String> },
+    /// Observe the namespace again.
+    Observe,
+}
+
+/// Time spent in each phase, in microseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub setup_us: u64,
+    pub build_us: u64,
+    pub act_us: u64,
+    pub settle_us: u64,
+    pub observe_us: u64,
+}
+
+/// The helper's answer to a request.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    Done { forest: Vec<Node>, procs: Vec<ProcStat>, timings: Timings, userns: bool },
+    Failed { message: String },
+}
+
+/// One node as the helper knows it.
+struct Rec {
+    name: String,
+    /// Pid inside the namespace.
+    pid: i32,
+    pidfd: OwnedFd,
+    /// `None` once the node is known to be dead.
+    chan: Option<OwnedFd>,
+    attrs: Attrs,
+    seq: usize,
+}
+
+struct Helper {
+    nodes: Vec<Rec>,
+    deadline: Duration,
+    userns: bool,
+    timings: Timings,
+}
+
+/// Entry point of `reparent __sandbox`. Never returns.
+pub fn main() -> ! {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    let mut helper: Option<Helper> = None;
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::Failed { message: format!("bad request from runner: {e}") },
+            Ok(req) => match handle(&mut helper, req) {
+                Ok(r) => r,
+                Err(e) => Response::Failed { message: e.to_string() },
+            },
+        };
+        let Ok(text) = serde_json::to_string(&resp) else { break };
+        if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    if let Some(h) = helper {
+        h.teardown();
+    }
+    os::exit_now(0)
+}
+
+fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysError> {
+    match req {
+        Request::Build { tree, deadline_ms } => {
+            if helper.is_some() {
+                return Err(SysError::Protocol("Build sent twice".into()));
+            }
+            let h = helper.insert(Helper::start(&tree, Duration::from_millis(deadline_ms))?);
+            let t = Instant::now();
+            for (parent, child) in spawn_order(&tree) {
+                h.spawn(parent, &child.name, &child.attrs)?;
+            }
+            h.timings.build_us = t.elapsed().as_micros() as u64;
+            h.settle_and_observe(&[])
+        }
+        Request::Step { step, stopped } => {
+            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Step before Build".into()))?;
+            h.timings = Timings::default();
+            let t = Instant::now();
+            h.act(&step)?;
+            h.timings.act_us = t.elapsed().as_micros() as u64;
+            h.settle_and_observe(&stopped)
+        }
+        Request::Observe => {
+            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Observe before Build".into()))?;
+            h.timings = Timings::default();
+            h.observe_response()
+        }
+    }
+}
+
+/// (parent, child) pairs in the order the format creates them: top down, in
+/// file order, each by its parent (the root is forked by the helper).
+fn spawn_order(tree: &Node) -> Vec<(&str, &Node)> {
+    let mut out = Vec::new();
+    for n in tree.preorder() {
+        for c in &n.children {
+            out.push((n.name.as_str(), c));
+        }
+    }
+    // preorder visits parents first, but siblings' subtrees must be created
+    // in file order: a node's children are forked after the node applied its
+    // attributes, which is true for any parent-before-child order. Sort by
+    // the child's position in preorder to follow the file exactly.
+    let pos: HashMap<&str, usize> = tree.preorder().iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    out.sort_by_key(|(_, c)| pos[c.name.as_str()]);
+    out
+}
+
+fn attr_bits(a: &Attrs) -> u8 {
+    let mut b = 0;
+    if a.subreaper {
+        b |= channel::ATTR_SUBREAPER;
+    }
+    if a.noreap {
+        b |= channel::ATTR_NOREAP;
+    }
+    if a.sigchld_ignore {
+        b |= channel::ATTR_SIGCHLD_IGNORE;
+    }
+    b
+}
+
+impl Helper {
+    fn start(tree: &Node, deadline: Duration) -> Result<Helper, SysError> {
+        let t = Instant::now();
+        os::setsid()?;
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let userns = match os::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS") {
+            Ok(()) => true,
+            Err(e) if uid == 0 => {
+                // Root can do without a user namespace.
+                os::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWPID|CLONE_NEWNS").map_err(|_| e)?;
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        if userns {
+            os::write_file("/proc/self/setgroups", "deny")?;
+            os::write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+            os::write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+        }
+        os::mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
+
+        let (helper_end, node_end) = channel::pair()?;
+        // SAFETY: the helper is single-threaded (it was just exec'd and has
+        // started no thread).
+        let pid = unsafe { os::fork()? };
+        if pid == 0 {
+            drop(helper_end);
+            become_init(node_end, attr_bits(&tree.attrs));
+        }
+        drop(node_end);
+        let mut h = Helper { nodes: Vec::new(), deadline, userns, timings: Timings::default() };
+        let (inner, pidfd) = h.hello(&helper_end, "init")?;
+        h.nodes.push(Rec { name: tree.name.clone(), pid: inner, pidfd, chan: Some(helper_end), attrs: tree.attrs.clone(), seq: 0 });
+        h.timings.setup_us = t.elapsed().as_micros() as u64;
+        Ok(h)
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.deadline
+    }
+
+    fn hello(&self, chan: &OwnedFd, name: &str) -> Result<(i32, OwnedFd), SysError> {
+        match channel::recv_reply(chan.as_fd(), self.deadline())? {
+            Received::Msg(Reply::Hello(pid, pidfd)) => Ok((pid, pidfd)),
+            Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg(other) => Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}"))),
+            Received::Eof => Err(SysError::Node { name: name.into(), message: "died before it could start (see its stderr above)".into() }),
+            Received::Timeout => Err(SysError::Timeout(format!("`{name}` to start and report its pid"))),
+        }
+    }
+
+    fn rec(&self, name: &str) -> Result<usize, SysError> {
+        self.nodes.iter().rposition(|r| r.name == name).ok_or_else(|| SysError::Protocol(format!("no process named `{name}`")))
+    }
+
+    fn request(&mut self, name: &str, cmd: Command) -> Result<Reply, SysError> {
+        let i = self.rec(name)?;
+        let deadline = self.deadline();
+        let chan = self.nodes[i].chan.as_ref().ok_or_else(|| SysError::Node { name: name.into(), message: "is dead and cannot act".into() })?;
+        if !channel::send_command(chan.as_fd(), cmd)? {
+            return Err(SysError::Node { name: name.into(), message: format!("died before it could run {cmd:?}") });
+        }
+        match channel::recv_reply(chan.as_fd(), deadline)? {
+            Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg(r) => Ok(r),
+            Received::Eof => Err(SysError::Node { name: name.into(), message: format!("died while running {cmd:?}") }),
+            Received::Timeout => Err(SysError::Timeout(format!("`{name}` to answer {cmd:?} (is it stopped?)"))),
+        }
+    }
+
+    fn spawn(&mut self, parent: &str, name: &str, attrs: &Attrs) -> Result<(), SysError> {
+        let Reply::Spawned(_, chan) = self.request(parent, Command::Spawn(attr_bits(attrs)))? else {
+            return Err(SysError::Protocol(format!("{parent}: expected Spawned")));
+        };
+        let (pid, pidfd) = self.hello(&chan, name)?;
+        let seq = self.nodes.len();
+        self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs: attrs.clone(), seq });
+        Ok(())
+    }
+
+    fn act(&mut self, step: &Step) -> Result<(), SysError> {
+        match step {
+            Step::Kill { targets, signal } => {
+                // All signals go out before anything is waited for: the kills
+                // race, as the format says.
+                for t in targets {
+                    let i = self.rec(t)?;
+                    os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0).map_err(|source| SysError::Syscall {
+                        call: format!("pidfd_send_signal(`{t}`, {signal})"),
+                        source,
+                        hint: None,
+                    })?;
+                }
+                Ok(())
+            }
+            Step::Exit { target, code } => {
+                let i = self.rec(target)?;
+                if let Some(chan) = &self.nodes[i].chan {
+                    channel::send_command(chan.as_fd(), Command::Exit(*code))?;
+                }
+                Ok(())
+            }
+            Step::Subreaper { target, on } => {
+                let Reply::Ack(v) = self.request(target, Command::Subreaper(*on))? else {
+                    return Err(SysError::Protocol(format!("{target}: expected Ack")));
+                };
+                let i = self.rec(target)?;
+                self.nodes[i].attrs.subreaper = v != 0;
+                Ok(())
+            }
+            Step::Spawn { child, parent, attrs } => self.spawn(parent, child, attrs),
+            Step::Reap { target } => self.request(target, Command::Reap).map(|_| ()),
+        }
+    }
+
+    /// Waits until the kernel has finished with the step, then observes.
+    fn settle_and_observe(&mut self, stopped: &[String]) -> Result<Response, SysError> {
+        let t = Instant::now();
+        let deadline = self.deadline();
+        let stopped_idx: Vec<usize> = stopped.iter().filter_map(|s| self.rec(s).ok()).collect();
+
+        // 1. Processes expected to stop: no pidfd event exists for a stop, so
+        //    re-read their state until it shows (or they turn out dead).
+        for &i in &stopped_idx {
+            let r = &self.nodes[i];
+            loop {
+                match observe::stat(r.pid) {
+                    Some(s) if matches!(s.state, 'T' | 't' | 'Z' | 'X') => break,
+                    None => break,
+                    _ if os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive => break,
+                    _ => {}
+                }
+                if Instant::now() > deadline {
+                    return Err(SysError::Timeout(format!("`{}` (pid {}) to stop", r.name, r.pid)));
+                }
+                std::thread::yield_now();
+            }
+        }
+
+        // 2. Everyone else still believed alive answers a ping, or turns out
+        //    dead (EOF). All pings go out first so the waits overlap.
+        let mut pinged = Vec::new();
+        let mut dead = Vec::new();
+        for (i, r) in self.nodes.iter().enumerate() {
+            let Some(chan) = &r.chan else { continue };
+            if stopped_idx.contains(&i) {
+                continue;
+            }
+            if channel::send_command(chan.as_fd(), Command::Ping)? {
+                pinged.push(i);
+            } else {
+                dead.push(i);
+            }
+        }
+        for &i in &pinged {
+            let r = &self.nodes[i];
+            let Some(chan) = &r.chan else { continue };
+            match channel::recv_reply(chan.as_fd(), deadline)? {
+                Received::Msg(Reply::Pong) => {}
+                Received::Msg(other) => return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name))),
+                Received::Eof => dead.push(i),
+                Received::Timeout => {
+                    return Err(SysError::Timeout(format!(
+                        "`{}` (pid {}) to answer a ping: it neither lives on nor dies (stopped?)",
+                        r.name, r.pid
+                    )))
+                }
+            }
+        }
+        // A stopped node that was killed also counts.
+        for &i in &stopped_idx {
+            if self.nodes[i].chan.is_some() && os::pidfd_state(self.nodes[i].pidfd.as_fd())? != os::PidfdState::Alive {
+                dead.push(i);
+            }
+        }
+
+        // 3. Each death is complete — its children moved, R9.2 — when its
+        //    pidfd is readable.
+        for &i in &dead {
+            let r = &mut self.nodes[i];
+            r.chan = None;
+            if !os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Exited, deadline)? {
+                return Err(SysError::Timeout(format!("`{}` (pid {}) to finish exiting (pidfd readable)", r.name, r.pid)));
+            }
+        }
+
+        // 4. Zombies that their parent will collect: wait until reaped.
+        loop {
+            let procs = observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+            let mut waited = false;
+            for p in procs.iter().filter(|p| matches!(p.state, 'Z' | 'X')) {
+                let Some(z) = self.by_pid(p.pid) else { continue };
+                let collector = if p.ppid == 0 {
+                    // PID 1: its parent is this helper.
+                    os::reap_pidfd(self.nodes[z].pidfd.as_fd())?;
+                    waited = true;
+                    continue;
+                } else {
+                    procs.iter().find(|q| q.pid == p.ppid).and_then(|q| {
+                        let parent = &self.nodes[self.by_pid(q.pid)?];
+                        let reaps = !parent.attrs.noreap || parent.attrs.sigchld_ignore;
+                        (reaps && !matches!(q.state, 'T' | 't' | 'Z' | 'X')).then_some(parent.name.clone())
+                    })
+                };
+                if p.state == 'X' || collector.is_some() {
+                    let r = &self.nodes[z];
+                    if !os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Reaped, deadline)? {
+                        return Err(SysError::Timeout(format!(
+                            "zombie `{}` (pid {}) to be reaped by its parent `{}`",
+                            r.name,
+                            r.pid,
+                            collector.unwrap_or_default()
+                        )));
+                    }
+                    waited = true;
+                }
+            }
+            if !waited {
+                break;
+            }
+        }
+        self.timings.settle_us = t.elapsed().as_micros() as u64;
+        self.observe_response()
+    }
+
+    /// The node now holding namespace pid `pid` (pids are reused after a
+    /// reap, so the newest node with that pid whose pidfd is not reaped).
+    fn by_pid(&self, pid: i32) -> Option<usize> {
+        self.nodes.iter().rposition(|r| r.pid == pid)
+    }
+
+    fn observe_response(&mut self) -> Result<Response, SysError> {
+        let t = Instant::now();
+        let procs = observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+        let mut known = HashMap::new();
+        for p in &procs {
+            if let Some(i) = self.by_pid(p.pid) {
+                let r = &self.nodes[i];
+                known.insert(p.pid, Known { name: &r.name, attrs: r.attrs.clone(), seq: r.seq });
+            }
+        }
+        let forest = observe::render(&procs, &known);
+        self.timings.observe_us = t.elapsed().as_micros() as u64;
+        Ok(Response::Done { forest, procs, timings: self.timings, userns: self.userns })
+    }
+
+    /// Kills PID 1 and waits until the namespace is gone.
+    fn teardown(self) {
+        if let Some(init) = self.nodes.first() {
+            let _ = os::pidfd_send_signal(init.pidfd.as_fd(), libc::SIGKILL);
+            let _ = os::pidfd_wait(init.pidfd.as_fd(), os::PidfdState::Exited, self.deadline());
+            let _ = os::reap_pidfd(init.pidfd.as_fd());
+        }
+    }
+}
+
+/// PID 1 of the new namespace: ties its life to the helper's, mounts the
+/// namespace's /proc, and becomes the built-in init node.
+fn become_init(chan: OwnedFd, attrs: u8) -> ! {
+    let setup = || -> Result<(), SysError> {
+        // Dies with the helper (R6.10: a parent-death SIGKILL from the
+        // parent namespace is forced through init's shield). Should the
+        // helper already be gone, the channel reads EOF and init returns.
+        os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
+        // No core dumps from core-dump signals sent in scenarios.
+        os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
+        // Nodes must not hold the helper's protocol pipes.
+        // SAFETY: fds 0 and 1 belong to the helper's protocol; the child
+        // replaces them with harmless ones.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            libc::dup2(null, 0);
+            libc::dup2(2, 1);
+        }
+        os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        let _ = channel::send_reply(chan.as_fd(), Reply::Failed(e.to_string()));
+        os::exit_now(111);
+    }
+    node::become_node(chan, attrs)
+}
