@@ -16,6 +16,8 @@ mod parse;
 mod render;
 mod signal;
 
+pub mod arbitrary;
+
 pub use parse::{parse, ParseError};
 pub use render::{render, render_forest, render_node_line};
 pub use signal::Signal;
@@ -51,7 +53,7 @@ pub enum Need {
 /// One process of a tree, with its attributes, its markers (only in
 /// `expect:` blocks and rendered observations) and its children in creation
 /// order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     pub name: Name,
     pub attrs: Attrs,
@@ -61,7 +63,7 @@ pub struct Node {
 
 /// The attributes of a node (the `tree:` table of the format). Rendered in
 /// this field order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Attrs {
     /// `subreaper`: `PR_SET_CHILD_SUBREAPER(1)`.
     pub subreaper: bool,
@@ -72,7 +74,7 @@ pub struct Attrs {
 }
 
 /// The markers of a node line. Rendered in this field order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Markers {
     /// `zombie`: exited, not reaped yet.
     pub zombie: bool,
@@ -92,7 +94,7 @@ pub struct StepEntry {
 }
 
 /// One step of a scenario.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     /// `kill A [B ...] [SIG]`: SIG from outside the namespace to each target,
     /// all sent before any is waited for.

@@ -1,16 +1,2162 @@
-//! Parser (stub, being written).
-use super::Scenario;
+//! Reading a `.tree` file into a [`Scenario`], or saying exactly where and why
+//! it cannot be read.
+//!
+//! A scenario that is misread runs a different experiment from the one its
+//! author wrote, and passes or fails for the wrong reason. So the parser is
+//! strict: every line is either understood completely or rejected with the
+//! file, line and column, what was found and what was expected. Parts of the
+//! format that this version does not implement (threads, pdeathsig, process
+//! groups, nested namespaces, `exec`, ...) are rejected as "not supported
+//! yet" rather than skipped. It works line by line in one pass: headers, then
+//! `tree:` and its node lines, then steps each followed by an optional
+//! `expect:` block, checking as it goes that every name a step or an
+//! `expect:` block uses was defined before it. It never panics, whatever the
+//! input.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Attrs, Markers, Name, Need, Node, Scenario, Signal, Step, StepEntry, INIT};
 
 /// A parse error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{col}: {message}")]
 pub struct ParseError {
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, counted in characters.
     pub col: usize,
     pub message: String,
 }
 
-pub fn parse(file: &str, _text: &str) -> Result<Scenario, ParseError> {
-    Err(ParseError { file: file.into(), line: 1, col: 1, message: "todo".into() })
+/// Parses the text of the `.tree` file `file` (the name is only used in
+/// errors).
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
+    let mut parser = Parser::new(file);
+    for (i, line) in text.split('\n').enumerate() {
+        parser.line(i + 1, line)?;
+    }
+    parser.finish()
+}
+
+const STEPS: [&str; 5] = ["kill", "exit", "subreaper", "spawn", "reap"];
+const STEPS_NOT_YET: [&str; 4] = ["thread-exit", "exec", "setpgid", "setsid"];
+const ATTRIBUTES: [&str; 3] = ["subreaper", "noreap", "sigchld=ignore"];
+const ATTRIBUTES_NOT_YET: [&str; 6] = ["threads", "pdeathsig", "catch", "pgrp", "session", "pidns"];
+const MARKERS: [&str; 2] = ["zombie", "stopped"];
+const MARKERS_NOT_YET: [&str; 3] = ["main-exited", "exiting", "got"];
+const SPAWN_OPTIONS_NOT_YET: [&str; 3] = ["thread", "clone-parent", "into"];
+
+/// Where in the file the parser is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Section {
+    /// Before `tree:`.
+    Headers,
+    /// After `tree:`, before the first step.
+    Tree,
+    /// After the first step.
+    Steps,
+}
+
+/// One space-separated word of a line, with its 1-based column.
+#[derive(Clone, Copy, Debug)]
+struct Word<'t> {
+    text: &'t str,
+    col: usize,
+}
+
+/// Node lines being assembled into a forest. `path` holds the last node
+/// read and its open ancestors: a node is attached to its parent only once
+/// a line at its depth or above shows that it has no more children.
+#[derive(Debug, Default)]
+struct Forest {
+    roots: Vec<Node>,
+    path: Vec<Node>,
+}
+
+impl Forest {
+    fn is_empty(&self) -> bool {
+        self.roots.is_empty() && self.path.is_empty()
+    }
+
+    /// The depth of the last node read (1 for a root), 0 if none.
+    fn depth(&self) -> usize {
+        self.path.len()
+    }
+
+    /// Adds `node` at `depth` (1 for a root), which the caller has checked
+    /// is at most one level below the last node.
+    fn push(&mut self, depth: usize, node: Node) {
+        while self.path.len() >= depth.max(1) {
+            self.close();
+        }
+        self.path.push(node);
+    }
+
+    fn close(&mut self) {
+        if let Some(node) = self.path.pop() {
+            match self.path.last_mut() {
+                Some(parent) => parent.children.push(node),
+                None => self.roots.push(node),
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<Node> {
+        while !self.path.is_empty() {
+            self.close();
+        }
+        self.roots
+    }
+}
+
+/// An open `expect:` block; it belongs to the last step read.
+#[derive(Debug, Default)]
+struct Block {
+    forest: Forest,
+    /// The names listed so far, with their line.
+    listed: HashMap<Name, usize>,
+}
+
+struct Parser<'f> {
+    file: &'f str,
+    /// The line being read.
+    line: usize,
+    /// The column just past the end of the line being read.
+    eol: usize,
+    section: Section,
+    /// The `about:` text and its line.
+    about: Option<(String, usize)>,
+    needs: Vec<Need>,
+    kernel_line: Option<usize>,
+    root_line: Option<usize>,
+    tree_line: usize,
+    tree: Forest,
+    steps: Vec<StepEntry>,
+    expect: Option<Block>,
+    /// Every process defined so far, by the tree or a `spawn`, with the line
+    /// that defines it. Ordered so that suggestions are deterministic.
+    defined: BTreeMap<Name, usize>,
+}
+
+impl<'f> Parser<'f> {
+    fn new(file: &'f str) -> Self {
+        Parser {
+            file,
+            line: 1,
+            eol: 1,
+            section: Section::Headers,
+            about: None,
+            needs: Vec::new(),
+            kernel_line: None,
+            root_line: None,
+            tree_line: 0,
+            tree: Forest::default(),
+            steps: Vec::new(),
+            expect: None,
+            defined: BTreeMap::new(),
+        }
+    }
+
+    fn err(&self, col: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            file: self.file.to_string(),
+            line: self.line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    fn err_eol(&self, message: impl Into<String>) -> ParseError {
+        self.err(self.eol, message)
+    }
+
+    fn line(&mut self, no: usize, text: &str) -> Result<(), ParseError> {
+        self.line = no;
+        self.eol = text.chars().count() + 1;
+        if let Some(i) = text.chars().position(|c| c == '\r') {
+            return Err(self.err(
+                i + 1,
+                "found a carriage return (`\\r`): lines must end with `\\n` alone \
+                 (convert the file from Windows line ends)",
+            ));
+        }
+        let body = text.trim_start_matches([' ', '\t']);
+        if body.is_empty() || body.starts_with('#') {
+            return Ok(());
+        }
+        let indentation = &text[..text.len() - body.len()];
+        if let Some(i) = indentation.chars().position(|c| c == '\t') {
+            return Err(self.err(
+                i + 1,
+                "found a tab in the indentation; expected spaces, two per level",
+            ));
+        }
+        // Only spaces are left, so bytes and characters agree.
+        let indent = indentation.len();
+        match self.section {
+            Section::Headers => self.header(indent, body),
+            Section::Tree | Section::Steps if indent == 0 => self.top_level(body),
+            Section::Tree | Section::Steps => self.node_line(indent, body),
+        }
+    }
+
+    /// Splits `text`, which starts at column `first_col`, into words.
+    fn words<'t>(&self, text: &'t str, first_col: usize) -> Result<Vec<Word<'t>>, ParseError> {
+        let mut words = Vec::new();
+        let mut start: Option<(usize, usize)> = None;
+        for (col, (i, c)) in (first_col..).zip(text.char_indices()) {
+            match c {
+                ' ' => {
+                    if let Some((b, wcol)) = start.take() {
+                        words.push(Word {
+                            text: &text[b..i],
+                            col: wcol,
+                        });
+                    }
+                }
+                '\t' => {
+                    return Err(self.err(col, "found a tab; expected words separated by spaces"));
+                }
+                '#' if start.is_none() => {
+                    return Err(self.err(
+                        col,
+                        "found `#` after the start of the line; a comment must be on a line \
+                         of its own",
+                    ));
+                }
+                _ => {
+                    if start.is_none() {
+                        start = Some((i, col));
+                    }
+                }
+            }
+        }
+        if let Some((b, wcol)) = start {
+            words.push(Word {
+                text: &text[b..],
+                col: wcol,
+            });
+        }
+        Ok(words)
+    }
+
+    // ---- headers ----
+
+    fn header(&mut self, indent: usize, body: &str) -> Result<(), ParseError> {
+        if indent > 0 {
+            return Err(self.err(
+                indent + 1,
+                "expected a header (`about:`, `needs:`) or `tree:` at column 1, found an \
+                 indented line (node lines go under `tree:`)",
+            ));
+        }
+        if let Some(rest) = body.strip_prefix("about:") {
+            if let Some((_, first)) = &self.about {
+                return Err(self.err(
+                    1,
+                    format!("found a second `about:` header; expected one (the first is on line {first})"),
+                ));
+            }
+            let text = rest.trim();
+            if text.is_empty() {
+                return Err(self.err(
+                    7,
+                    "expected the text of `about:`, found the end of the line",
+                ));
+            }
+            self.about = Some((text.to_string(), self.line));
+            return Ok(());
+        }
+        if let Some(rest) = body.strip_prefix("needs:") {
+            let words = self.words(rest, 7)?;
+            return self.needs(&words);
+        }
+        let words = self.words(body, 1)?;
+        let Some((first, rest)) = words.split_first() else {
+            return Ok(());
+        };
+        if first.text != "tree:" {
+            let found = first.text;
+            let hint = if STEPS.contains(&found) || found == "expect:" {
+                " (steps come after the tree)".to_string()
+            } else {
+                did_you_mean(found, ["about:", "needs:", "tree:"])
+            };
+            return Err(self.err(
+                first.col,
+                format!("expected a header (`about:`, `needs:`) or `tree:`, found `{found}`{hint}"),
+            ));
+        }
+        if let Some(extra) = rest.first() {
+            return Err(self.err(
+                extra.col,
+                format!(
+                    "unexpected `{}` after `tree:`; expected node lines on the lines below it",
+                    extra.text
+                ),
+            ));
+        }
+        self.section = Section::Tree;
+        self.tree_line = self.line;
+        Ok(())
+    }
+
+    fn needs(&mut self, words: &[Word]) -> Result<(), ParseError> {
+        let Some((what, rest)) = words.split_first() else {
+            return Err(self.err_eol(
+                "expected `kernel >= X.Y` or `root` after `needs:`, found the end of the line",
+            ));
+        };
+        match what.text {
+            "root" => {
+                if let Some(extra) = rest.first() {
+                    return Err(self.err(
+                        extra.col,
+                        format!(
+                            "unexpected `{}` after `needs: root`; expected the end of the line",
+                            extra.text
+                        ),
+                    ));
+                }
+                if let Some(first) = self.root_line {
+                    return Err(self.err(
+                        what.col,
+                        format!("found a second `needs: root`; expected one (the first is on line {first})"),
+                    ));
+                }
+                self.root_line = Some(self.line);
+                self.needs.push(Need::Root);
+            }
+            "kernel" => {
+                if let Some(first) = self.kernel_line {
+                    return Err(self.err(
+                        what.col,
+                        format!("found a second `needs: kernel`; expected one (the first is on line {first})"),
+                    ));
+                }
+                let Some(op) = rest.first() else {
+                    return Err(self.err_eol(
+                        "expected `>=` after `needs: kernel`, found the end of the line",
+                    ));
+                };
+                if op.text != ">=" {
+                    return Err(self.err(
+                        op.col,
+                        format!("expected `>=` after `needs: kernel`, found `{}`", op.text),
+                    ));
+                }
+                let Some(version) = rest.get(1) else {
+                    return Err(self.err_eol("expected a kernel version like `5.10` after `>=`, found the end of the line"));
+                };
+                let (major, minor) = self.kernel_version(*version)?;
+                if let Some(extra) = rest.get(2) {
+                    return Err(self.err(
+                        extra.col,
+                        format!("unexpected `{}` after the kernel version; expected the end of the line", extra.text),
+                    ));
+                }
+                self.kernel_line = Some(self.line);
+                self.needs.push(Need::Kernel { major, minor });
+            }
+            other => {
+                return Err(self.err(
+                    what.col,
+                    format!(
+                        "expected `kernel >= X.Y` or `root` after `needs:`, found `{other}`{}",
+                        did_you_mean(other, ["kernel", "root"])
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn kernel_version(&self, w: Word) -> Result<(u32, u32), ParseError> {
+        let expected = || {
+            self.err(
+                w.col,
+                format!(
+                    "expected a kernel version `X.Y` like `5.10`, found `{}`",
+                    w.text
+                ),
+            )
+        };
+        let (major, minor) = w.text.split_once('.').ok_or_else(expected)?;
+        let number = |s: &str| -> Result<u32, ParseError> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(expected());
+            }
+            s.parse().map_err(|_| {
+                self.err(
+                    w.col,
+                    format!("kernel version `{}` is out of range", w.text),
+                )
+            })
+        };
+        Ok((number(major)?, number(minor)?))
+    }
+
+    // ---- steps and `expect:` ----
+
+    fn top_level(&mut self, body: &str) -> Result<(), ParseError> {
+        if self.section == Section::Tree && self.tree.is_empty() {
+            return Err(self.err(
+                1,
+                format!(
+                    "expected the root node `init`, indented two spaces under `tree:` (line {}), \
+                     found `{}` at column 1",
+                    self.tree_line,
+                    first_word(body)
+                ),
+            ));
+        }
+        self.section = Section::Steps;
+        if body.starts_with("about:") || body.starts_with("needs:") {
+            return Err(self.err(
+                1,
+                format!(
+                    "found a header after `tree:` (line {}); headers (`about:`, `needs:`) must come before it",
+                    self.tree_line
+                ),
+            ));
+        }
+        let words = self.words(body, 1)?;
+        let Some((keyword, args)) = words.split_first() else {
+            return Ok(());
+        };
+        match keyword.text {
+            "expect:" => self.expect_header(args),
+            "tree:" => Err(self.err(
+                1,
+                format!(
+                    "found a second `tree:`; expected one (the first is on line {})",
+                    self.tree_line
+                ),
+            )),
+            _ => {
+                self.close_expect();
+                let step = self.step(*keyword, args)?;
+                self.steps.push(StepEntry {
+                    step,
+                    line: self.line,
+                    expect: None,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn expect_header(&mut self, args: &[Word]) -> Result<(), ParseError> {
+        let Some(step) = self.steps.last() else {
+            return Err(self.err(
+                1,
+                "found `expect:` before any step; expected a step (kill, exit, subreaper, spawn, reap) \
+                 for it to follow",
+            ));
+        };
+        if self.expect.is_some() {
+            return Err(self.err(
+                1,
+                format!(
+                    "found a second `expect:` for the step on line {}; expected a step",
+                    step.line
+                ),
+            ));
+        }
+        if let Some(extra) = args.first() {
+            return Err(self.err(
+                extra.col,
+                format!(
+                    "unexpected `{}` after `expect:`; expected node lines on the lines below it",
+                    extra.text
+                ),
+            ));
+        }
+        self.expect = Some(Block::default());
+        Ok(())
+    }
+
+    fn close_expect(&mut self) {
+        if let Some(block) = self.expect.take() {
+            if let Some(step) = self.steps.last_mut() {
+                step.expect = Some(block.forest.finish());
+            }
+        }
+    }
+
+    fn step(&mut self, keyword: Word, args: &[Word]) -> Result<Step, ParseError> {
+        match keyword.text {
+            "kill" => self.kill(args),
+            "exit" => self.exit(args),
+            "subreaper" => self.subreaper(args),
+            "spawn" => self.spawn(args),
+            "reap" => {
+                let [target, rest @ ..] = args else {
+                    return Err(self.err_eol(
+                        "expected a process name after `reap`, found the end of the line",
+                    ));
+                };
+                let target = self.defined_name(*target)?;
+                if let Some(extra) = rest.first() {
+                    return Err(self.err(
+                        extra.col,
+                        format!("unexpected `{}`: `reap` takes one process", extra.text),
+                    ));
+                }
+                Ok(Step::Reap { target })
+            }
+            not_yet if STEPS_NOT_YET.contains(&not_yet) => Err(self.err(
+                keyword.col,
+                format!("step `{not_yet}` is not supported yet"),
+            )),
+            other => Err(self.err(
+                keyword.col,
+                format!(
+                    "expected a step (kill, exit, subreaper, spawn, reap), found `{other}`{}",
+                    did_you_mean(other, STEPS.into_iter().chain(["expect:"]))
+                ),
+            )),
+        }
+    }
+
+    fn kill(&self, args: &[Word]) -> Result<Step, ParseError> {
+        let mut targets = Vec::new();
+        let mut seen = HashSet::new();
+        let mut signal = None;
+        for (i, w) in args.iter().enumerate() {
+            if is_name(w.text) {
+                let name = self.defined_name(*w)?;
+                if !seen.insert(name.clone()) {
+                    return Err(self.err(
+                        w.col,
+                        format!(
+                            "process `{name}` is named twice in this `kill`; expected each once"
+                        ),
+                    ));
+                }
+                targets.push(name);
+            } else if w.text.starts_with("SIG") {
+                if let Some(next) = args.get(i + 1) {
+                    return Err(self.err(
+                        w.col,
+                        format!(
+                            "expected the signal as the last word of `kill`, found `{}` before `{}`",
+                            w.text, next.text
+                        ),
+                    ));
+                }
+                signal = Some(Signal::from_name(w.text).ok_or_else(|| {
+                    self.err(
+                        w.col,
+                        format!(
+                            "unknown signal `{}`; expected a name from signal(7) such as `SIGTERM` \
+                             or `SIGRTMIN+2`",
+                            w.text
+                        ),
+                    )
+                })?);
+            } else {
+                return Err(self.err(
+                    w.col,
+                    format!(
+                        "expected a process name or a signal such as `SIGTERM`, found `{}`",
+                        w.text
+                    ),
+                ));
+            }
+        }
+        if targets.is_empty() {
+            return Err(match args.first() {
+                Some(sig) => self.err(
+                    sig.col,
+                    format!("expected a process name before the signal `{}`", sig.text),
+                ),
+                None => {
+                    self.err_eol("expected a process name after `kill`, found the end of the line")
+                }
+            });
+        }
+        Ok(Step::Kill {
+            targets,
+            signal: signal.unwrap_or(Signal::KILL),
+        })
+    }
+
+    fn exit(&self, args: &[Word]) -> Result<Step, ParseError> {
+        let [target, rest @ ..] = args else {
+            return Err(
+                self.err_eol("expected a process name after `exit`, found the end of the line")
+            );
+        };
+        let target = self.defined_name(*target)?;
+        let code = match rest {
+            [] => 0,
+            [code, extra @ ..] => {
+                if let Some(extra) = extra.first() {
+                    return Err(self.err(
+                        extra.col,
+                        format!(
+                            "unexpected `{}`: `exit` takes a process and an optional exit code",
+                            extra.text
+                        ),
+                    ));
+                }
+                let valid = !code.text.is_empty()
+                    && code.text.len() <= 3
+                    && code.text.bytes().all(|b| b.is_ascii_digit());
+                match code.text.parse::<i32>() {
+                    Ok(n) if valid && n <= 255 => n,
+                    _ => {
+                        return Err(self.err(
+                            code.col,
+                            format!("expected an exit code from 0 to 255, found `{}`", code.text),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Step::Exit { target, code })
+    }
+
+    fn subreaper(&self, args: &[Word]) -> Result<Step, ParseError> {
+        let [target, rest @ ..] = args else {
+            return Err(self
+                .err_eol("expected a process name after `subreaper`, found the end of the line"));
+        };
+        let name = self.defined_name(*target)?;
+        let [value, extra @ ..] = rest else {
+            return Err(self.err_eol(format!(
+                "expected `on` or `off` after `subreaper {name}`, found the end of the line"
+            )));
+        };
+        let on = match value.text {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(self.err(
+                    value.col,
+                    format!("expected `on` or `off`, found `{other}`"),
+                ));
+            }
+        };
+        if let Some(extra) = extra.first() {
+            return Err(self.err(
+                extra.col,
+                format!(
+                    "unexpected `{}` after `{}`; expected the end of the line",
+                    extra.text, value.text
+                ),
+            ));
+        }
+        Ok(Step::Subreaper { target: name, on })
+    }
+
+    fn spawn(&mut self, args: &[Word]) -> Result<Step, ParseError> {
+        let [child, rest @ ..] = args else {
+            return Err(self.err_eol(
+                "expected the new process's name after `spawn`, found the end of the line",
+            ));
+        };
+        let child_name = self.name(*child)?;
+        if let Some(line) = self.defined.get(&child_name) {
+            return Err(self.err(
+                child.col,
+                format!(
+                    "process `{child_name}` already exists (line {line}); expected a new name \
+                     for the process `spawn` creates"
+                ),
+            ));
+        }
+        let [by, rest @ ..] = rest else {
+            return Err(self.err_eol(format!(
+                "expected `by` after `spawn {child_name}`, found the end of the line"
+            )));
+        };
+        if by.text != "by" {
+            return Err(self.err(
+                by.col,
+                format!(
+                    "expected `by` after `spawn {child_name}`, found `{}`",
+                    by.text
+                ),
+            ));
+        }
+        let [parent, options @ ..] = rest else {
+            return Err(self.err_eol(format!(
+                "expected the parent's name after `spawn {child_name} by`, found the end of the line"
+            )));
+        };
+        let parent = self.defined_name(*parent)?;
+        let mut attrs = Attrs::default();
+        for w in options {
+            if SPAWN_OPTIONS_NOT_YET.contains(&word_key(w.text)) {
+                return Err(self.err(
+                    w.col,
+                    format!("spawn option `{}` is not supported yet", w.text),
+                ));
+            }
+            self.attribute(*w, &mut attrs, None)?;
+        }
+        self.defined.insert(child_name.clone(), self.line);
+        Ok(Step::Spawn {
+            child: child_name,
+            parent,
+            attrs,
+        })
+    }
+
+    // ---- node lines ----
+
+    fn node_line(&mut self, indent: usize, body: &str) -> Result<(), ParseError> {
+        let col = indent + 1;
+        let in_expect = self.section == Section::Steps;
+        if in_expect && self.expect.is_none() {
+            return Err(self.err(
+                col,
+                "found an indented line; expected a step at column 1 (node lines belong under \
+                 `tree:` or `expect:`)",
+            ));
+        }
+        if indent % 2 == 1 {
+            return Err(self.err(
+                col,
+                format!(
+                    "expected an even indentation (two spaces per level), found {indent} spaces"
+                ),
+            ));
+        }
+        let words = self.words(body, col)?;
+        let Some((first, rest)) = words.split_first() else {
+            return Ok(());
+        };
+        let mut node = Node::new(self.name(*first)?);
+        for w in rest {
+            self.attribute(*w, &mut node.attrs, in_expect.then_some(&mut node.markers))?;
+        }
+        if in_expect {
+            self.expect_node(indent, node)
+        } else {
+            self.tree_node(indent, node)
+        }
+    }
+
+    /// Checks that a node line at `indent` spaces can follow the lines of
+    /// `forest`: the first at one level, the others at most one level under
+    /// the line above.
+    fn check_depth(&self, forest: &Forest, indent: usize, first: &str) -> Result<(), ParseError> {
+        let col = indent + 1;
+        let depth = indent / 2;
+        if forest.is_empty() && depth != 1 {
+            return Err(self.err(
+                col,
+                format!("expected {first} indented two spaces, found {indent} spaces"),
+            ));
+        }
+        if depth > forest.depth() + 1 {
+            return Err(self.err(
+                col,
+                format!(
+                    "indentation jumps more than one level: expected at most {} spaces (one level \
+                     under the line above), found {indent}",
+                    2 * (forest.depth() + 1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn tree_node(&mut self, indent: usize, node: Node) -> Result<(), ParseError> {
+        let col = indent + 1;
+        self.check_depth(&self.tree, indent, "the root node `init`")?;
+        let name = &node.name;
+        if self.tree.is_empty() && name != INIT {
+            return Err(self.err(
+                col,
+                format!("expected the root of the tree to be `init`, found `{name}`"),
+            ));
+        }
+        if !self.tree.is_empty() && indent == 2 {
+            return Err(self.err(
+                col,
+                format!(
+                    "found a second root `{name}`; expected a single root, `init` (indent `{name}` \
+                     under its parent)"
+                ),
+            ));
+        }
+        if let Some(line) = self.defined.get(name) {
+            return Err(self.err(
+                col,
+                format!(
+                    "process `{name}` is already defined on line {line}; expected a new name \
+                     (names are unique in a file)"
+                ),
+            ));
+        }
+        self.defined.insert(name.clone(), self.line);
+        self.tree.push(indent / 2, node);
+        Ok(())
+    }
+
+    fn expect_node(&mut self, indent: usize, node: Node) -> Result<(), ParseError> {
+        let col = indent + 1;
+        let Some(mut block) = self.expect.take() else {
+            return Ok(());
+        };
+        self.check_depth(&block.forest, indent, "the first node of `expect:`")?;
+        let name = &node.name;
+        if !self.defined.contains_key(name) {
+            return Err(self.unknown_process(col, name));
+        }
+        if let Some(first) = block.listed.get(name) {
+            return Err(self.err(
+                col,
+                format!(
+                    "process `{name}` is listed twice in this `expect:` block (first on line \
+                     {first}); expected each process once"
+                ),
+            ));
+        }
+        block.listed.insert(name.clone(), self.line);
+        block.forest.push(indent / 2, node);
+        self.expect = Some(block);
+        Ok(())
+    }
+
+    /// Applies one attribute or marker word to a node; `markers` is `None`
+    /// where markers are not allowed (`tree:` and `spawn`).
+    fn attribute(
+        &self,
+        w: Word,
+        attrs: &mut Attrs,
+        markers: Option<&mut Markers>,
+    ) -> Result<(), ParseError> {
+        let allow_markers = markers.is_some();
+        let flag = match (w.text, markers) {
+            ("subreaper", _) => &mut attrs.subreaper,
+            ("noreap", _) => &mut attrs.noreap,
+            ("sigchld=ignore", _) => &mut attrs.sigchld_ignore,
+            ("zombie", Some(m)) => &mut m.zombie,
+            ("stopped", Some(m)) => &mut m.stopped,
+            (marker @ ("zombie" | "stopped"), None) => {
+                return Err(self.err(
+                    w.col,
+                    format!("marker `{marker}` is only allowed in `expect:` blocks; expected an attribute"),
+                ));
+            }
+            (other, _) => return Err(self.unknown_attribute(w.col, other, allow_markers)),
+        };
+        if *flag {
+            let what = if MARKERS.contains(&w.text) {
+                "marker"
+            } else {
+                "attribute"
+            };
+            return Err(self.err(
+                w.col,
+                format!("duplicate {what} `{}`; expected each at most once", w.text),
+            ));
+        }
+        *flag = true;
+        Ok(())
+    }
+
+    fn unknown_attribute(&self, col: usize, word: &str, allow_markers: bool) -> ParseError {
+        let key = word_key(word);
+        if ATTRIBUTES_NOT_YET.contains(&key) {
+            return self.err(col, format!("attribute `{word}` is not supported yet"));
+        }
+        if MARKERS_NOT_YET.contains(&key) {
+            return self.err(col, format!("marker `{word}` is not supported yet"));
+        }
+        if key == "sigchld" {
+            return self.err(
+                col,
+                format!("expected `sigchld=ignore`, found `{word}` (only `ignore` is supported)"),
+            );
+        }
+        if allow_markers {
+            self.err(
+                col,
+                format!(
+                    "expected an attribute (subreaper, noreap, sigchld=ignore) or a marker (zombie, \
+                     stopped), found `{word}`{}",
+                    did_you_mean(word, ATTRIBUTES.into_iter().chain(MARKERS))
+                ),
+            )
+        } else {
+            self.err(
+                col,
+                format!(
+                    "expected an attribute (subreaper, noreap, sigchld=ignore), found `{word}`{}",
+                    did_you_mean(word, ATTRIBUTES)
+                ),
+            )
+        }
+    }
+
+    // ---- names ----
+
+    fn name(&self, w: Word) -> Result<Name, ParseError> {
+        if is_name(w.text) {
+            Ok(w.text.to_string())
+        } else {
+            Err(self.err(
+                w.col,
+                format!(
+                    "expected a process name (`[a-z][a-z0-9_-]*`), found `{}`",
+                    w.text
+                ),
+            ))
+        }
+    }
+
+    /// A name that the tree or an earlier `spawn` defines.
+    fn defined_name(&self, w: Word) -> Result<Name, ParseError> {
+        let name = self.name(w)?;
+        if !self.defined.contains_key(&name) {
+            return Err(self.unknown_process(w.col, &name));
+        }
+        Ok(name)
+    }
+
+    fn unknown_process(&self, col: usize, name: &str) -> ParseError {
+        self.err(
+            col,
+            format!(
+                "unknown process `{name}`; expected a process of the tree or of an earlier `spawn`{}",
+                did_you_mean(name, self.defined.keys().map(String::as_str))
+            ),
+        )
+    }
+
+    // ---- end of file ----
+
+    fn finish(mut self) -> Result<Scenario, ParseError> {
+        // `line` and `eol` still describe the last line, which is where the
+        // file ends.
+        match self.section {
+            Section::Headers => {
+                return Err(self.err_eol("expected `tree:` before the end of the file"));
+            }
+            Section::Tree if self.tree.is_empty() => {
+                return Err(self.err_eol(format!(
+                    "expected the root node `init` under `tree:` (line {}), found the end of the file",
+                    self.tree_line
+                )));
+            }
+            Section::Tree | Section::Steps => {}
+        }
+        self.close_expect();
+        let tree_line = self.tree_line;
+        let Some(tree) = std::mem::take(&mut self.tree).finish().into_iter().next() else {
+            return Err(self.err_eol(format!(
+                "expected the root node `init` under `tree:` (line {tree_line})"
+            )));
+        };
+        Ok(Scenario {
+            about: self.about.map(|(text, _)| text),
+            needs: self.needs,
+            tree,
+            steps: self.steps,
+        })
+    }
+}
+
+/// Whether `s` matches `[a-z][a-z0-9_-]*`.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+}
+
+/// The part of a `key=value` word before the `=`.
+fn word_key(word: &str) -> &str {
+    word.split('=').next().unwrap_or(word)
+}
+
+fn first_word(body: &str) -> &str {
+    body.split([' ', '\t']).next().unwrap_or(body)
+}
+
+/// " (did you mean `x`?)" for the candidate closest to `found`, if one is
+/// close enough to be a typo; otherwise "".
+fn did_you_mean<'c>(found: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    if found.chars().count() > 64 {
+        return String::new();
+    }
+    let best = candidates
+        .into_iter()
+        .map(|c| (edit_distance(found, c), c))
+        .filter(|&(d, c)| d > 0 && d <= 2 && d * 3 <= c.chars().count())
+        .min_by_key(|&(d, _)| d);
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::scenario::{arbitrary, render};
+
+    fn lines(ls: &[&str]) -> String {
+        let mut text = ls.join("\n");
+        text.push('\n');
+        text
+    }
+
+    /// Parses `ls` as a file, expecting an error at `line:col` whose message
+    /// contains `phrase`.
+    #[track_caller]
+    fn assert_error(ls: &[&str], line: usize, col: usize, phrase: &str) {
+        match parse("t.tree", &lines(ls)) {
+            Ok(s) => {
+                panic!("expected an error at {line}:{col} containing {phrase:?}, parsed {s:#?}")
+            }
+            Err(e) => {
+                assert_eq!((e.line, e.col), (line, col), "wrong position for: {e}");
+                assert!(
+                    e.message.contains(phrase),
+                    "{e:?} does not contain {phrase:?}"
+                );
+            }
+        }
+    }
+
+    #[track_caller]
+    fn parse_ok(ls: &[&str]) -> Scenario {
+        match parse("t.tree", &lines(ls)) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn n(name: &str, children: Vec<Node>) -> Node {
+        Node {
+            children,
+            ..Node::new(name)
+        }
+    }
+
+    fn subreaper(mut node: Node) -> Node {
+        node.attrs.subreaper = true;
+        node
+    }
+
+    const EXAMPLE_SUBREAPER: &str = "\
+# A subreaper adopts its grandchild when the middle process dies.
+about: killing bash hands sleep to the subreaper, not to PID 1
+
+tree:
+  init
+    subreaper subreaper
+      bash
+        sleep
+
+kill bash
+expect:
+  init
+    subreaper subreaper
+      sleep
+";
+
+    const EXAMPLE_CONTAINER: &str = "\
+# Inside a container, PID 1 adopts the orphan.
+tree:
+  init
+    ash
+      ash2
+        sleep
+
+kill ash2
+expect:
+  init
+    ash
+      sleep
+";
+
+    #[test]
+    fn format_example_subreaper_parses() {
+        let s = parse("example.tree", EXAMPLE_SUBREAPER).unwrap();
+        let expected = Scenario {
+            about: Some("killing bash hands sleep to the subreaper, not to PID 1".into()),
+            needs: vec![],
+            tree: n(
+                "init",
+                vec![subreaper(n(
+                    "subreaper",
+                    vec![n("bash", vec![n("sleep", vec![])])],
+                ))],
+            ),
+            steps: vec![StepEntry {
+                step: Step::Kill {
+                    targets: vec!["bash".into()],
+                    signal: Signal::KILL,
+                },
+                line: 10,
+                expect: Some(vec![n(
+                    "init",
+                    vec![subreaper(n("subreaper", vec![n("sleep", vec![])]))],
+                )]),
+            }],
+        };
+        assert_eq!(s, expected);
+        // Without its comment the example is canonical.
+        let canonical = EXAMPLE_SUBREAPER.split_once('\n').unwrap().1;
+        let s = parse("example.tree", canonical).unwrap();
+        assert_eq!(render(&s), canonical);
+    }
+
+    #[test]
+    fn format_example_container_parses() {
+        let s = parse("example.tree", EXAMPLE_CONTAINER).unwrap();
+        let expected = Scenario {
+            about: None,
+            needs: vec![],
+            tree: n(
+                "init",
+                vec![n("ash", vec![n("ash2", vec![n("sleep", vec![])])])],
+            ),
+            steps: vec![StepEntry {
+                step: Step::Kill {
+                    targets: vec!["ash2".into()],
+                    signal: Signal::KILL,
+                },
+                line: 8,
+                expect: Some(vec![n("init", vec![n("ash", vec![n("sleep", vec![])])])]),
+            }],
+        };
+        assert_eq!(s, expected);
+        let canonical = EXAMPLE_CONTAINER.split_once('\n').unwrap().1;
+        assert_eq!(
+            render(&parse("example.tree", canonical).unwrap()),
+            canonical
+        );
+    }
+
+    #[test]
+    fn every_construct_parses() {
+        let s = parse_ok(&[
+            "about:   a scenario   ",
+            "needs: kernel >= 5.10",
+            "needs: root",
+            "tree:",
+            "  init subreaper noreap sigchld=ignore",
+            "    a sigchld=ignore noreap",
+            "      b",
+            "    c",
+            "kill a b SIGRTMIN+2",
+            "",
+            "# a comment",
+            "   # an indented comment",
+            "expect:",
+            "  init",
+            "    b zombie stopped",
+            "  c",
+            "exit b 255",
+            "subreaper a off",
+            "subreaper init on",
+            "spawn d by c subreaper noreap",
+            "expect:",
+            "reap init",
+            "kill d SIGKILL",
+            "exit c",
+        ]);
+        assert_eq!(s.about.as_deref(), Some("a scenario"));
+        assert_eq!(
+            s.needs,
+            vec![
+                Need::Kernel {
+                    major: 5,
+                    minor: 10
+                },
+                Need::Root
+            ]
+        );
+        assert!(s.tree.attrs.subreaper && s.tree.attrs.noreap && s.tree.attrs.sigchld_ignore);
+        let a = &s.tree.children[0];
+        assert_eq!(a.name, "a");
+        assert!(!a.attrs.subreaper && a.attrs.noreap && a.attrs.sigchld_ignore);
+        assert_eq!(s.tree.children[1].name, "c");
+        let steps: Vec<(Step, usize, Option<Vec<Node>>)> = s
+            .steps
+            .into_iter()
+            .map(|e| (e.step, e.line, e.expect))
+            .collect();
+        let mut b = Node::new("b");
+        b.markers = Markers {
+            zombie: true,
+            stopped: true,
+        };
+        assert_eq!(
+            steps[0],
+            (
+                Step::Kill {
+                    targets: vec!["a".into(), "b".into()],
+                    signal: Signal(36)
+                },
+                9,
+                Some(vec![n("init", vec![b]), n("c", vec![])])
+            )
+        );
+        assert_eq!(
+            steps[1],
+            (
+                Step::Exit {
+                    target: "b".into(),
+                    code: 255
+                },
+                17,
+                None
+            )
+        );
+        assert_eq!(
+            steps[2].0,
+            Step::Subreaper {
+                target: "a".into(),
+                on: false
+            }
+        );
+        assert_eq!(
+            steps[3].0,
+            Step::Subreaper {
+                target: "init".into(),
+                on: true
+            }
+        );
+        let attrs = Attrs {
+            subreaper: true,
+            noreap: true,
+            sigchld_ignore: false,
+        };
+        assert_eq!(
+            steps[4],
+            (
+                Step::Spawn {
+                    child: "d".into(),
+                    parent: "c".into(),
+                    attrs
+                },
+                20,
+                Some(vec![])
+            )
+        );
+        assert_eq!(
+            steps[5].0,
+            Step::Reap {
+                target: "init".into()
+            }
+        );
+        assert_eq!(
+            steps[6].0,
+            Step::Kill {
+                targets: vec!["d".into()],
+                signal: Signal::KILL
+            }
+        );
+        assert_eq!(
+            steps[7].0,
+            Step::Exit {
+                target: "c".into(),
+                code: 0
+            }
+        );
+    }
+
+    #[test]
+    fn names_that_are_format_words_are_names() {
+        let s = parse_ok(&[
+            "tree:",
+            "  init",
+            "    subreaper subreaper",
+            "      by noreap",
+            "      zombie",
+            "kill by zombie SIGTERM",
+            "expect:",
+            "  init",
+            "    subreaper subreaper",
+            "      zombie zombie",
+            "spawn on by by",
+            "subreaper on on",
+            "reap subreaper",
+        ]);
+        assert_eq!(s.tree.children[0].name, "subreaper");
+        assert!(s.tree.children[0].attrs.subreaper);
+        assert_eq!(
+            s.steps[1].step,
+            Step::Spawn {
+                child: "on".into(),
+                parent: "by".into(),
+                attrs: Attrs::default()
+            }
+        );
+        assert_eq!(
+            s.steps[2].step,
+            Step::Subreaper {
+                target: "on".into(),
+                on: true
+            }
+        );
+        assert_eq!(
+            s.steps[3].step,
+            Step::Reap {
+                target: "subreaper".into()
+            }
+        );
+    }
+
+    #[test]
+    fn error_display_names_file_line_and_column() {
+        let e = parse("scen.tree", "tree:\n  init\n\nkil init\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "scen.tree:4:1: expected a step (kill, exit, subreaper, spawn, reap), found `kil` (did you mean `kill`?)"
+        );
+    }
+
+    // ---- lexical errors ----
+
+    #[test]
+    fn carriage_return_is_rejected() {
+        let e = parse("t.tree", "tree:\r\n  init\r\n").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 6));
+        assert!(e.message.contains("carriage return"), "{e}");
+    }
+
+    #[test]
+    fn tab_in_indentation_is_rejected_at_its_column() {
+        assert_error(
+            &["tree:", "  init", "  \ta"],
+            3,
+            3,
+            "tab in the indentation",
+        );
+        assert_error(&["tree:", "\tinit"], 2, 1, "tab in the indentation");
+    }
+
+    #[test]
+    fn tab_between_words_is_rejected() {
+        assert_error(&["tree:", "  init\tsubreaper"], 2, 7, "found a tab");
+    }
+
+    #[test]
+    fn trailing_comment_is_rejected() {
+        assert_error(
+            &["tree:", "  init # PID 1"],
+            2,
+            8,
+            "comment must be on a line of its own",
+        );
+    }
+
+    #[test]
+    fn odd_indentation_is_rejected() {
+        assert_error(&["tree:", "  init", "   a"], 3, 4, "even indentation");
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", " init"],
+            5,
+            2,
+            "even indentation",
+        );
+    }
+
+    #[test]
+    fn indentation_jump_is_rejected() {
+        assert_error(
+            &["tree:", "  init", "      a"],
+            3,
+            7,
+            "jumps more than one level",
+        );
+        assert_error(
+            &[
+                "tree:", "  init", "    a", "kill a", "expect:", "  init", "      a",
+            ],
+            7,
+            7,
+            "jumps more than one level",
+        );
+    }
+
+    #[test]
+    fn tree_root_must_be_a_single_init_at_depth_one() {
+        assert_error(
+            &["tree:", "    init"],
+            2,
+            5,
+            "expected the root node `init` indented two spaces",
+        );
+        assert_error(
+            &["tree:", "  a"],
+            2,
+            3,
+            "root of the tree to be `init`, found `a`",
+        );
+        assert_error(
+            &["tree:", "  init", "    a", "  b"],
+            4,
+            3,
+            "second root `b`",
+        );
+        assert_error(
+            &["tree:", "kill init"],
+            2,
+            1,
+            "expected the root node `init`",
+        );
+        assert_error(
+            &["tree:", "", "# nothing"],
+            4,
+            1,
+            "found the end of the file",
+        );
+    }
+
+    #[test]
+    fn missing_tree_is_reported_at_end_of_file() {
+        assert_error(
+            &["about: x", "needs: root"],
+            3,
+            1,
+            "expected `tree:` before the end of the file",
+        );
+        let e = parse("t.tree", "").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 1));
+        let e = parse("t.tree", "about: x").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 9));
+    }
+
+    #[test]
+    fn invalid_names_are_rejected() {
+        assert_error(
+            &["tree:", "  init", "    A"],
+            3,
+            5,
+            "expected a process name",
+        );
+        assert_error(
+            &["tree:", "  init", "    1a"],
+            3,
+            5,
+            "expected a process name",
+        );
+        assert_error(&["tree:", "  init", "    a.b"], 3, 5, "found `a.b`");
+        assert_error(
+            &["tree:", "  init", "    é"],
+            3,
+            5,
+            "expected a process name",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn B by init"],
+            3,
+            7,
+            "expected a process name",
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        assert_error(
+            &["tree:", "  init", "    a", "    b", "      a"],
+            5,
+            7,
+            "already defined on line 3",
+        );
+        assert_error(
+            &["tree:", "  init", "    init"],
+            3,
+            5,
+            "already defined on line 2",
+        );
+        assert_error(
+            &["tree:", "  init", "    a", "spawn a by init"],
+            4,
+            7,
+            "process `a` already exists (line 3)",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by init", "spawn a by init"],
+            4,
+            7,
+            "already exists (line 3)",
+        );
+        assert_error(
+            &[
+                "tree:", "  init", "    a", "kill a", "expect:", "  init", "    a", "  a",
+            ],
+            8,
+            3,
+            "listed twice in this `expect:` block (first on line 7)",
+        );
+    }
+
+    // ---- headers ----
+
+    #[test]
+    fn header_errors() {
+        assert_error(
+            &["about: x", "about: y", "tree:", "  init"],
+            2,
+            1,
+            "second `about:`",
+        );
+        assert_error(
+            &["about:   ", "tree:", "  init"],
+            1,
+            7,
+            "expected the text of `about:`",
+        );
+        assert_error(
+            &["needs: root", "needs: root", "tree:", "  init"],
+            2,
+            8,
+            "second `needs: root`",
+        );
+        assert_error(
+            &[
+                "needs: kernel >= 5.1",
+                "needs: kernel >= 6.0",
+                "tree:",
+                "  init",
+            ],
+            2,
+            8,
+            "second `needs: kernel`",
+        );
+        assert_error(
+            &["needs: cgroup2", "tree:", "  init"],
+            1,
+            8,
+            "expected `kernel >= X.Y` or `root`",
+        );
+        assert_error(
+            &["needs:", "tree:", "  init"],
+            1,
+            7,
+            "found the end of the line",
+        );
+        assert_error(
+            &["needs: kernel > 5.10", "tree:", "  init"],
+            1,
+            15,
+            "expected `>=`",
+        );
+        assert_error(
+            &["needs: kernel >=", "tree:", "  init"],
+            1,
+            17,
+            "expected a kernel version",
+        );
+        assert_error(
+            &["needs: kernel >= 5", "tree:", "  init"],
+            1,
+            18,
+            "expected a kernel version `X.Y`",
+        );
+        assert_error(
+            &["needs: kernel >= 5.x", "tree:", "  init"],
+            1,
+            18,
+            "found `5.x`",
+        );
+        assert_error(
+            &["needs: kernel >= 99999999999.1", "tree:", "  init"],
+            1,
+            18,
+            "out of range",
+        );
+        assert_error(
+            &["needs: kernel >= 5.10 or so", "tree:", "  init"],
+            1,
+            23,
+            "unexpected `or`",
+        );
+        assert_error(
+            &["needs: root please", "tree:", "  init"],
+            1,
+            13,
+            "unexpected `please`",
+        );
+        assert_error(
+            &["abut: x", "tree:", "  init"],
+            1,
+            1,
+            "did you mean `about:`?",
+        );
+        assert_error(
+            &["kill init", "tree:", "  init"],
+            1,
+            1,
+            "steps come after the tree",
+        );
+        assert_error(&["  init", "tree:"], 1, 3, "expected a header");
+        assert_error(&["tree: init"], 1, 7, "unexpected `init` after `tree:`");
+        assert_error(
+            &["tree:", "  init", "about: late"],
+            3,
+            1,
+            "headers (`about:`, `needs:`) must come before it",
+        );
+        assert_error(&["tree:", "  init", "tree:"], 3, 1, "second `tree:`");
+    }
+
+    // ---- attributes and markers ----
+
+    #[test]
+    fn unsupported_attributes_are_rejected_at_their_column() {
+        for attr in [
+            "threads=2",
+            "pdeathsig=SIGKILL",
+            "catch=SIGTERM,SIGUSR1",
+            "pgrp",
+            "session",
+            "pidns",
+        ] {
+            assert_error(
+                &["tree:", "  init", &format!("    a noreap {attr}")],
+                3,
+                14,
+                "is not supported yet",
+            );
+            assert_error(
+                &["tree:", "  init", &format!("spawn a by init {attr}")],
+                3,
+                17,
+                &format!("attribute `{attr}` is not supported yet"),
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_attribute_lists_what_was_expected() {
+        assert_error(
+            &["tree:", "  init subreper"],
+            2,
+            8,
+            "expected an attribute (subreaper, noreap, sigchld=ignore), found `subreper` (did you mean `subreaper`?)",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", "  init zomby"],
+            5,
+            8,
+            "or a marker (zombie, stopped), found `zomby` (did you mean `zombie`?)",
+        );
+        assert_error(
+            &["tree:", "  init sigchld=default"],
+            2,
+            8,
+            "expected `sigchld=ignore`",
+        );
+    }
+
+    #[test]
+    fn duplicate_attribute_or_marker_is_rejected() {
+        assert_error(
+            &["tree:", "  init noreap subreaper noreap"],
+            2,
+            25,
+            "duplicate attribute `noreap`",
+        );
+        assert_error(
+            &[
+                "tree:",
+                "  init",
+                "kill init",
+                "expect:",
+                "  init zombie zombie",
+            ],
+            5,
+            15,
+            "duplicate marker `zombie`",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by init noreap noreap"],
+            3,
+            24,
+            "duplicate attribute",
+        );
+    }
+
+    #[test]
+    fn markers_only_in_expect() {
+        assert_error(
+            &["tree:", "  init", "    a zombie"],
+            3,
+            7,
+            "only allowed in `expect:` blocks",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by init stopped"],
+            3,
+            17,
+            "only allowed in `expect:` blocks",
+        );
+    }
+
+    #[test]
+    fn unsupported_markers_are_rejected() {
+        for marker in ["main-exited", "exiting", "got=SIGTERM"] {
+            assert_error(
+                &[
+                    "tree:",
+                    "  init",
+                    "kill init",
+                    "expect:",
+                    &format!("  init zombie {marker}"),
+                ],
+                5,
+                15,
+                &format!("marker `{marker}` is not supported yet"),
+            );
+        }
+    }
+
+    // ---- steps ----
+
+    #[test]
+    fn unknown_and_unsupported_steps() {
+        assert_error(
+            &["tree:", "  init", "kil init"],
+            3,
+            1,
+            "expected a step (kill, exit, subreaper, spawn, reap), found `kil`",
+        );
+        for step in [
+            "thread-exit init 1",
+            "exec init",
+            "setpgid init",
+            "setsid init",
+        ] {
+            assert_error(&["tree:", "  init", step], 3, 1, "is not supported yet");
+        }
+    }
+
+    #[test]
+    fn kill_errors() {
+        assert_error(
+            &["tree:", "  init", "kill"],
+            3,
+            5,
+            "expected a process name after `kill`",
+        );
+        assert_error(
+            &["tree:", "  init", "kill SIGTERM"],
+            3,
+            6,
+            "expected a process name before the signal",
+        );
+        assert_error(
+            &["tree:", "  init", "kill SIGTERM init"],
+            3,
+            6,
+            "signal as the last word",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init SIGFOO"],
+            3,
+            11,
+            "unknown signal `SIGFOO`",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init 9"],
+            3,
+            11,
+            "expected a process name or a signal",
+        );
+        assert_error(
+            &["tree:", "  init", "    a", "kill a init a"],
+            4,
+            13,
+            "named twice",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init nobody"],
+            3,
+            11,
+            "unknown process `nobody`",
+        );
+    }
+
+    #[test]
+    fn exit_errors() {
+        assert_error(
+            &["tree:", "  init", "exit"],
+            3,
+            5,
+            "expected a process name after `exit`",
+        );
+        for code in ["256", "-1", "x", "1000", "+1"] {
+            assert_error(
+                &["tree:", "  init", &format!("exit init {code}")],
+                3,
+                11,
+                "exit code from 0 to 255",
+            );
+        }
+        assert_error(
+            &["tree:", "  init", "exit init 1 2"],
+            3,
+            13,
+            "unexpected `2`",
+        );
+    }
+
+    #[test]
+    fn subreaper_errors() {
+        assert_error(
+            &["tree:", "  init", "subreaper"],
+            3,
+            10,
+            "expected a process name",
+        );
+        assert_error(
+            &["tree:", "  init", "subreaper init"],
+            3,
+            15,
+            "expected `on` or `off`",
+        );
+        assert_error(
+            &["tree:", "  init", "subreaper init yes"],
+            3,
+            16,
+            "expected `on` or `off`, found `yes`",
+        );
+        assert_error(
+            &["tree:", "  init", "subreaper init on now"],
+            3,
+            19,
+            "unexpected `now`",
+        );
+    }
+
+    #[test]
+    fn spawn_errors() {
+        assert_error(
+            &["tree:", "  init", "spawn"],
+            3,
+            6,
+            "expected the new process's name",
+        );
+        assert_error(&["tree:", "  init", "spawn a"], 3, 8, "expected `by`");
+        assert_error(
+            &["tree:", "  init", "spawn a of init"],
+            3,
+            9,
+            "expected `by` after `spawn a`, found `of`",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by"],
+            3,
+            11,
+            "expected the parent's name",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by b"],
+            3,
+            12,
+            "unknown process `b`",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn a by a"],
+            3,
+            12,
+            "unknown process `a`",
+        );
+        for option in ["thread=1", "clone-parent", "into=ns"] {
+            assert_error(
+                &["tree:", "  init", &format!("spawn a by init {option}")],
+                3,
+                17,
+                &format!("spawn option `{option}` is not supported yet"),
+            );
+        }
+    }
+
+    #[test]
+    fn reap_errors() {
+        assert_error(
+            &["tree:", "  init", "reap"],
+            3,
+            5,
+            "expected a process name after `reap`",
+        );
+        assert_error(
+            &["tree:", "  init", "reap init init"],
+            3,
+            11,
+            "unexpected `init`",
+        );
+    }
+
+    #[test]
+    fn unknown_process_suggests_a_close_name() {
+        assert_error(
+            &["tree:", "  init", "    sleep", "kill slep"],
+            4,
+            6,
+            "unknown process `slep`",
+        );
+        assert_error(
+            &["tree:", "  init", "    sleep", "kill slep"],
+            4,
+            6,
+            "did you mean `sleep`?",
+        );
+    }
+
+    #[test]
+    fn names_are_defined_before_use() {
+        // A process spawned by a later step is unknown before it.
+        assert_error(
+            &["tree:", "  init", "kill b", "spawn b by init"],
+            3,
+            6,
+            "unknown process `b`",
+        );
+        assert_error(
+            &[
+                "tree:",
+                "  init",
+                "kill init",
+                "expect:",
+                "  init",
+                "    b",
+                "spawn b by init",
+            ],
+            6,
+            5,
+            "unknown process `b`",
+        );
+        // The spawned process is known in the spawn's own expect block.
+        let s = parse_ok(&[
+            "tree:",
+            "  init",
+            "spawn b by init",
+            "expect:",
+            "  init",
+            "    b",
+        ]);
+        assert_eq!(
+            s.steps[0].expect,
+            Some(vec![n("init", vec![n("b", vec![])])])
+        );
+    }
+
+    // ---- expect blocks ----
+
+    #[test]
+    fn expect_errors() {
+        assert_error(
+            &["tree:", "  init", "expect:", "  init"],
+            3,
+            1,
+            "before any step",
+        );
+        assert_error(
+            &[
+                "tree:",
+                "  init",
+                "kill init",
+                "expect:",
+                "  init",
+                "",
+                "expect:",
+            ],
+            7,
+            1,
+            "second `expect:` for the step on line 3",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "expect: init"],
+            4,
+            9,
+            "unexpected `init` after `expect:`",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "  init"],
+            4,
+            3,
+            "expected a step at column 1",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", "    init"],
+            5,
+            5,
+            "first node of `expect:`",
+        );
+    }
+
+    #[test]
+    fn expect_blocks_allow_several_roots_and_emptiness() {
+        let s = parse_ok(&[
+            "tree:",
+            "  init",
+            "    a",
+            "    b",
+            "kill init",
+            "expect:",
+            "  a zombie",
+            "",
+            "  b",
+            "kill a b",
+            "expect:",
+        ]);
+        let mut a = Node::new("a");
+        a.markers.zombie = true;
+        assert_eq!(s.steps[0].expect, Some(vec![a, Node::new("b")]));
+        assert_eq!(s.steps[1].expect, Some(vec![]));
+    }
+
+    // ---- robustness ----
+
+    /// Characters and words the format is made of, to reach deep states.
+    const SOUP: [&str; 34] = [
+        "\n",
+        "\n",
+        "\n",
+        " ",
+        " ",
+        "  ",
+        "    ",
+        "\t",
+        "\r",
+        "#",
+        "tree:",
+        "expect:",
+        "about: ",
+        "needs: ",
+        "kernel >= 5.10",
+        "root",
+        "init",
+        "a",
+        "b",
+        "kill",
+        "exit",
+        "spawn",
+        "by",
+        "reap",
+        "subreaper",
+        "on",
+        "noreap",
+        "sigchld=ignore",
+        "zombie",
+        "stopped",
+        "SIGTERM",
+        "SIGRTMIN+",
+        "255",
+        "é",
+    ];
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        DeleteChar(prop::sample::Index),
+        Insert(prop::sample::Index, &'static str),
+        DeleteLine(prop::sample::Index),
+        DuplicateLine(prop::sample::Index),
+        SwapLines(prop::sample::Index, prop::sample::Index),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        use prop::sample::{select, Index};
+        prop_oneof![
+            any::<Index>().prop_map(Mutation::DeleteChar),
+            (any::<Index>(), select(SOUP.to_vec())).prop_map(|(i, s)| Mutation::Insert(i, s)),
+            any::<Index>().prop_map(Mutation::DeleteLine),
+            any::<Index>().prop_map(Mutation::DuplicateLine),
+            (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        ]
+    }
+
+    fn apply(text: &str, m: &Mutation) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        match m {
+            Mutation::DeleteChar(i) if !chars.is_empty() => {
+                chars.remove(i.index(chars.len()));
+                chars.into_iter().collect()
+            }
+            Mutation::Insert(i, s) => {
+                let at = i.index(chars.len() + 1);
+                chars.splice(at..at, s.chars());
+                chars.into_iter().collect()
+            }
+            Mutation::DeleteLine(i) => {
+                lines.remove(i.index(lines.len()));
+                lines.join("\n")
+            }
+            Mutation::DuplicateLine(i) => {
+                let at = i.index(lines.len());
+                lines.insert(at, lines[at]);
+                lines.join("\n")
+            }
+            Mutation::SwapLines(a, b) => {
+                let (a, b) = (a.index(lines.len()), b.index(lines.len()));
+                lines.swap(a, b);
+                lines.join("\n")
+            }
+            Mutation::DeleteChar(_) => text.to_string(),
+        }
+    }
+
+    /// Whatever parses renders to a canonical file that parses back to the
+    /// same scenario (step lines aside, as comments and blank lines move
+    /// them).
+    fn assert_stable(text: &str) {
+        if let Ok(s) = parse("fuzz.tree", text) {
+            let rendered = render(&s);
+            let mut again =
+                parse("rendered.tree", &rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+            let mut s = s;
+            for e in s.steps.iter_mut().chain(again.steps.iter_mut()) {
+                e.line = 0;
+            }
+            assert_eq!(again, s, "{text:?} rendered as {rendered:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(text in any::<String>()) {
+            assert_stable(&text);
+        }
+
+        #[test]
+        fn soups_of_format_words_never_panic(words in proptest::collection::vec(prop::sample::select(SOUP.to_vec()), 0..80)) {
+            assert_stable(&words.concat());
+        }
+
+        #[test]
+        fn mutated_valid_files_never_panic(
+            s in arbitrary::scenario(),
+            mutations in proptest::collection::vec(mutation(), 1..6),
+        ) {
+            let mut text = render(&s);
+            for m in &mutations {
+                text = apply(&text, m);
+            }
+            assert_stable(&text);
+        }
+    }
 }
