@@ -1,5 +1,373 @@
-fn main() {
-    if std::env::args().nth(1).as_deref() == Some(reparent_harness::sys::client::HELPER_ARG) {
+//! `reparent`: the command line of the reparenting conformance suite.
+//!
+//! The same binary is also the sandbox helper: run as `reparent __sandbox`
+//! it serves one case (see `reparent_harness::sys::sandbox`). That is why
+//! the argument is routed before anything else, and why the helper never
+//! starts a thread.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use reparent_harness::driver::bench;
+use reparent_harness::driver::random::{self, RandomParams};
+use reparent_harness::driver::report;
+use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
+use reparent_harness::model::{ModelConfig, World};
+use reparent_harness::scenario::{render_forest, Scenario};
+use reparent_harness::sys::{client::HELPER_ARG, os, SandboxOptions};
+
+#[derive(Parser)]
+#[command(name = "reparent", version, about = "Conformance suite for Linux process reparenting: orphans, subreapers and PID 1")]
+struct Cli {
+    /// The kernel the model predicts for, as X.Y (default: the running kernel).
+    #[arg(long, global = true, env = "REPARENT_MODEL_KERNEL", value_parser = parse_version)]
+    model_kernel: Option<(u32, u32)>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run scenario files in fresh namespaces and check every step.
+    Run {
+        /// `.tree` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print only failures and the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show what the model predicts for a scenario, step by step, and why.
+    Explain {
+        file: PathBuf,
+    },
+    /// The main job: every bundled scenario, then random cases, on this kernel.
+    Check {
+        /// Random cases to run.
+        #[arg(long, env = "REPARENT_CASES", default_value_t = 256)]
+        cases: u32,
+        /// Seed of the random cases (default: drawn, and printed).
+        #[arg(long, env = "REPARENT_SEED")]
+        seed: Option<u64>,
+        /// Largest random starting tree, init included.
+        #[arg(long, env = "REPARENT_MAX_NODES", default_value_t = 24)]
+        max_nodes: usize,
+        /// Most steps in a random case.
+        #[arg(long, default_value_t = 8)]
+        max_steps: usize,
+        /// Where the bundled scenarios are.
+        #[arg(long, env = "REPARENT_SCENARIOS")]
+        scenarios: Option<PathBuf>,
+        /// Where a shrunk failing case is written.
+        #[arg(long, env = "REPARENT_FAILURES", default_value = "reparent-failures")]
+        failures_dir: PathBuf,
+    },
+    /// A fixed workload: cases per second and where the time goes.
+    Bench {
+        /// Cases to run.
+        #[arg(long, default_value_t = 200)]
+        cases: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn parse_version(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once('.').ok_or_else(|| format!("expected X.Y, found {s:?}"))?;
+    Ok((a.parse().map_err(|_| format!("bad major version in {s:?}"))?, b.parse().map_err(|_| format!("bad minor version in {s:?}"))?))
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(HELPER_ARG) {
         reparent_harness::sys::sandbox::main();
     }
+    let cli = Cli::parse();
+    let cfg = ModelConfig { kernel: cli.model_kernel.unwrap_or_else(os::kernel_version) };
+    let opts = match std::env::current_exe().map_err(|e| e.to_string()).and_then(|exe| SandboxOptions::new(exe).map_err(|e| e.to_string())) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("reparent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.cmd {
+        Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &files, quiet),
+        Cmd::Explain { file } => cmd_explain(cfg, &file),
+        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir } => {
+            let seed = seed.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007));
+            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir };
+            cmd_check(&opts, cfg, scenarios, &params)
+        }
+        Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
+    }
+}
+
+/// Loads every file first: one that does not load stops everything.
+fn load_all(files: &[PathBuf], cfg: ModelConfig) -> Result<Vec<(PathBuf, Scenario)>, ExitCode> {
+    let mut out = Vec::new();
+    let mut bad = false;
+    for f in files {
+        match scenario_run::load(f, cfg) {
+            Ok(s) => out.push((f.clone(), s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        eprintln!("nothing was run: fix the file(s) above first");
+        return Err(ExitCode::from(2));
+    }
+    Ok(out)
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    steps: usize,
+}
+
+/// Runs loaded scenarios, printing as it goes.
+fn run_scenarios(opts: &SandboxOptions, cfg: ModelConfig, loaded: &[(PathBuf, Scenario)], verbose: bool) -> Tally {
+    let mut t = Tally::default();
+    for (path, s) in loaded {
+        if verbose {
+            println!("{}", path.display());
+            if let Some(a) = &s.about {
+                println!("  about: {a}");
+            }
+        }
+        let rep = scenario_run::run(opts, cfg, s, |p| match p {
+            _ if !verbose => {}
+            Progress::Started(tree) => {
+                println!("  tree:");
+                print!("{}", indent(&report::tree_text(tree), "  "));
+            }
+            Progress::Step(entry, rec) => {
+                let race = if rec.outcomes > 1 { format!("  (a race: the model allowed {} outcomes)", rec.outcomes) } else { String::new() };
+                println!("  {}{race}", entry.step);
+                print!("{}", indent(&report::tree_text(&rec.observed), "  "));
+            }
+        });
+        t.steps += rep.steps.len();
+        match rep.verdict {
+            Verdict::Passed => {
+                t.passed += 1;
+                if verbose {
+                    println!("  ok: {} step(s) checked against the model{}\n", rep.steps.len(), expects(s));
+                } else {
+                    println!("  ok    {} ({} steps)", path.display(), rep.steps.len());
+                }
+            }
+            Verdict::Skipped(why) => {
+                t.skipped += 1;
+                println!("  SKIP  {}: {why}", path.display());
+            }
+            Verdict::Failed(e) => {
+                t.failed += 1;
+                println!("  FAIL  {}", path.display());
+                print!("{}", indent(&e.to_string(), "    "));
+                println!("    replay: reparent run {}\n", path.display());
+            }
+        }
+    }
+    t
+}
+
+fn expects(s: &Scenario) -> String {
+    let n = s.steps.iter().filter(|e| e.expect.is_some()).count();
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" and {n} expect block(s)")
+    }
+}
+
+fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, files: &[PathBuf], quiet: bool) -> ExitCode {
+    let loaded = match load_all(files, cfg) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let t = run_scenarios(opts, cfg, &loaded, !quiet);
+    println!("{} scenario(s): {} passed, {} failed, {} skipped; {} steps checked", loaded.len(), t.passed, t.failed, t.skipped, t.steps);
+    if t.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_explain(cfg: ModelConfig, file: &Path) -> ExitCode {
+    let loaded = match load_all(&[file.to_path_buf()], cfg) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let s = &loaded[0].1;
+    println!("{} (model of Linux {}.{}; no process is created)", file.display(), cfg.kernel.0, cfg.kernel.1);
+    let mut world = match World::new(&s.tree, cfg) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("tree:");
+    print!("{}", render_forest(&world.render()));
+    for (i, entry) in s.steps.iter().enumerate() {
+        let p = match world.apply(&entry.step) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: step {} `{}`: {e}", i + 1, entry.step);
+                return ExitCode::from(2);
+            }
+        };
+        println!("\nstep {}: {}", i + 1, entry.step);
+        let n = p.outcomes.len();
+        if n > 1 {
+            println!("  the outcome depends on the order in which the racing deaths reach exit_notify() (R1.8): {n} possible trees");
+        }
+        for (k, o) in p.outcomes.iter().enumerate() {
+            if n > 1 {
+                println!("  outcome {} of {n}:", k + 1);
+            }
+            print!("{}", report::tree_text(&o.world.render()));
+            println!("  because:");
+            print!("{}", report::reasons_text(&o.reasons));
+        }
+        if n > 1 {
+            println!("  (explain continues from outcome 1; `reparent run` continues from the one the kernel took)");
+        }
+        world = p.outcomes[0].world.clone();
+    }
+    ExitCode::SUCCESS
+}
+
+fn default_scenarios_dir() -> PathBuf {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    if bundled.is_dir() {
+        bundled
+    } else {
+        PathBuf::from("scenarios")
+    }
+}
+
+fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "tree")).collect();
+    files.sort();
+    Ok(files)
+}
+
+fn cmd_check(opts: &SandboxOptions, cfg: ModelConfig, scenarios: Option<PathBuf>, params: &RandomParams) -> ExitCode {
+    let start = Instant::now();
+    let dir = scenarios.unwrap_or_else(default_scenarios_dir);
+    println!(
+        "reparent check: Linux {} as uid {}; model of Linux {}.{}",
+        os::kernel_release(),
+        // SAFETY-free: getuid through libc is wrapped nowhere else; use the env-free std call.
+        if os::is_root() { "0 (root)".to_string() } else { "non-root".to_string() },
+        cfg.kernel.0,
+        cfg.kernel.1
+    );
+    let files = match scenario_files(&dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot list scenarios in {}: {e} (pass --scenarios DIR)", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let loaded = match load_all(&files, cfg) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    println!("scenarios in {}:", dir.display());
+    let t = run_scenarios(opts, cfg, &loaded, false);
+    println!(
+        "random cases: {} (seed {}, up to {} processes, up to {} steps each)",
+        params.cases, params.seed, params.max_nodes, params.max_steps
+    );
+    let rstart = Instant::now();
+    let r = random::run(opts, cfg, params);
+    let rsecs = rstart.elapsed().as_secs_f64();
+    if let Some(f) = &r.failure {
+        println!("  FAIL  random case (shrunk after {} runs):", r.runs);
+        print!("{}", indent(&f.message, "    "));
+        match &f.path {
+            Some(p) => {
+                println!("    minimal case written to {}", p.display());
+                println!("    replay: {} run {}", std::env::args().next().unwrap_or_else(|| "reparent".into()), p.display());
+            }
+            None => {
+                println!("    (could not write it to {}; here it is:)", params.failures_dir.display());
+                print!("{}", indent(&f.text, "    "));
+            }
+        }
+    } else {
+        println!("  ok    {} cases, {} steps checked", r.passed, r.steps);
+    }
+    let random_ok = r.failure.is_none();
+    println!(
+        "summary: scenarios {}/{} passed ({} skipped), random cases {}/{} passed, {} steps checked, {:.1} cases/s, {:.1} s",
+        t.passed,
+        loaded.len(),
+        t.skipped,
+        r.passed,
+        params.cases,
+        t.steps + r.steps,
+        r.runs as f64 / rsecs.max(1e-9),
+        start.elapsed().as_secs_f64()
+    );
+    if t.failed == 0 && random_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> ExitCode {
+    println!(
+        "bench: {cases} cases of {} processes ({} subreapers), {} sequential SIGKILLs each, the tree checked after every kill",
+        bench::NODES,
+        bench::SUBREAPERS,
+        bench::KILLS
+    );
+    let r = match bench::run(opts, cfg, cases, seed) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "  {} cases, {} steps in {:.2} s: {:.1} cases/s, {:.2} ms per case",
+        r.cases,
+        r.steps,
+        r.wall.as_secs_f64(),
+        r.cases_per_second(),
+        r.wall.as_secs_f64() * 1000.0 / r.cases.max(1) as f64
+    );
+    let total = r.times.total().as_secs_f64().max(1e-9);
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / r.cases.max(1) as f64;
+    println!("  where the time goes, per case:");
+    for (name, d) in [
+        ("namespace set-up (helper, unshare, PID 1)", r.times.setup),
+        ("building the tree (16 forks)", r.times.build),
+        ("kill and wait (pidfds, pings)", r.times.act_and_wait),
+        ("observe (/proc)", r.times.observe),
+        ("model and compare", r.times.model),
+        ("teardown (kill PID 1, wait)", r.times.teardown),
+        ("runner <-> helper messages", r.times.other),
+    ] {
+        println!("    {name:<44} {:>7.3} ms  {:>5.1}%", per(d), 100.0 * d.as_secs_f64() / total);
+    }
+    ExitCode::SUCCESS
 }

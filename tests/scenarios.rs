@@ -1,1 +1,40 @@
-fn main() {}
+//! Every bundled scenario, one test each (named after its file), run in a
+//! real sandbox and checked step by step against the model and the file's
+//! `expect:` blocks. The trace — the observed tree after every step — is
+//! compared with its snapshot in `snapshots/`: a missing or changed
+//! snapshot fails (in CI insta never writes one).
+
+use std::path::Path;
+
+use reparent_harness::driver::scenario_run::{self, Verdict};
+use reparent_harness::model::ModelConfig;
+use reparent_harness::sys::{os, SandboxOptions};
+
+fn scenario(path: &Path) -> datatest_stable::Result<()> {
+    let cfg = ModelConfig { kernel: os::kernel_version() };
+    let s = scenario_run::load(path, cfg)?;
+    let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent"))?;
+    let report = scenario_run::run(&opts, cfg, &s, |_| {});
+    match &report.verdict {
+        Verdict::Passed => {}
+        // A scenario this kernel cannot run is not a pass.
+        Verdict::Skipped(why) => return Err(format!("not run on this machine: {why}").into()),
+        Verdict::Failed(e) => return Err(format!("{e}").into()),
+    }
+    assert_eq!(report.steps.len(), s.steps.len(), "every step must have been checked");
+    let name = path.file_stem().and_then(|s| s.to_str()).ok_or("bad file name")?.to_string();
+    let trace = report.trace(&s);
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
+        prepend_module_to_snapshot => false,
+        description => format!("trace of scenarios/{name}.tree"),
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, trace);
+    });
+    Ok(())
+}
+
+datatest_stable::harness! {
+    { test = scenario, root = "scenarios", pattern = r"\.tree$" },
+}

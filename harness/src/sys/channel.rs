@@ -31,7 +31,10 @@ pub enum Command {
     Subreaper(bool),
     /// Wait for all exited children now.
     Reap,
-    /// Fork a new node with these attribute bits.
+    /// Fork a new node with these attribute bits; the node's end of its
+    /// channel comes with the command (`SCM_RIGHTS`). No reply: the new
+    /// node greets the helper on that channel, and a failed fork shows as
+    /// EOF there.
     Spawn(u8),
 }
 
@@ -41,9 +44,6 @@ pub enum Reply {
     Pong,
     /// Done; the value read back (subreaper flag) or a count.
     Ack(i32),
-    /// A child was forked: its pid in the namespace, and the helper's end of
-    /// its channel.
-    Spawned(i32, OwnedFd),
     /// The first message on a new channel: the node's pid in the namespace
     /// and a pidfd for it.
     Hello(i32, OwnedFd),
@@ -145,8 +145,14 @@ fn int(bytes: &[u8]) -> i32 {
     i32::from_le_bytes(b)
 }
 
-/// Sends a command (helper side). `false`: the node is gone.
+/// Sends a command (helper side), with a descriptor for `Spawn`. `false`:
+/// the node is gone.
 pub fn send_command(fd: BorrowedFd<'_>, cmd: Command) -> Result<bool, SysError> {
+    send_command_with(fd, cmd, None)
+}
+
+/// [`send_command`] passing a descriptor along.
+pub fn send_command_with(fd: BorrowedFd<'_>, cmd: Command, pass: Option<BorrowedFd<'_>>) -> Result<bool, SysError> {
     let mut b = Vec::with_capacity(5);
     match cmd {
         Command::Ping => b.push(b'P'),
@@ -158,20 +164,21 @@ pub fn send_command(fd: BorrowedFd<'_>, cmd: Command) -> Result<bool, SysError> 
         Command::Reap => b.push(b'R'),
         Command::Spawn(attrs) => b.extend_from_slice(&[b'F', attrs]),
     }
-    send(fd, &b, None)
+    send(fd, &b, pass.map(|p| p.as_raw_fd()))
 }
 
-/// Receives a command (node side); `None` when the helper is gone.
-pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<Command>, SysError> {
+/// Receives a command and the descriptor passed with it (node side);
+/// `None` when the helper is gone.
+pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<(Command, Option<OwnedFd>)>, SysError> {
     match recv(fd, None)? {
-        Received::Msg((b, _)) => Ok(Some(match b.first() {
+        Received::Msg((b, passed)) => Ok(Some((match b.first() {
             Some(b'P') => Command::Ping,
             Some(b'X') => Command::Exit(int(&b[1..])),
             Some(b'S') => Command::Subreaper(b.get(1) == Some(&1)),
             Some(b'R') => Command::Reap,
             Some(b'F') => Command::Spawn(b.get(1).copied().unwrap_or(0)),
             _ => return Err(SysError::Protocol(format!("unknown command bytes {b:?}"))),
-        })),
+        }, passed))),
         Received::Eof | Received::Timeout => Ok(None),
     }
 }
@@ -189,8 +196,8 @@ pub fn send_reply(fd: BorrowedFd<'_>, reply: Reply) -> Result<bool, SysError> {
             b.extend_from_slice(&v.to_le_bytes());
             None
         }
-        Reply::Spawned(pid, f) | Reply::Hello(pid, f) => {
-            b.push(if matches!(reply, Reply::Spawned(..)) { b'f' } else { b'h' });
+        Reply::Hello(pid, f) => {
+            b.push(b'h');
             b.extend_from_slice(&pid.to_le_bytes());
             Some(f.as_raw_fd())
         }
@@ -210,7 +217,6 @@ pub fn recv_reply(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Received<Repl
         Received::Msg((b, passed)) => Received::Msg(match (b.first(), passed) {
             (Some(b'p'), _) => Reply::Pong,
             (Some(b'a'), _) => Reply::Ack(int(&b[1..])),
-            (Some(b'f'), Some(f)) => Reply::Spawned(int(&b[1..]), f),
             (Some(b'h'), Some(f)) => Reply::Hello(int(&b[1..]), f),
             (Some(b'e'), _) => Reply::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return Err(SysError::Protocol(format!("unexpected reply bytes {b:?}"))),

@@ -76,7 +76,7 @@ fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
         if fds[1].revents == 0 {
             continue;
         }
-        let Some(cmd) = channel::recv_command(chan.as_fd())? else {
+        let Some((cmd, passed)) = channel::recv_command(chan.as_fd())? else {
             // The helper is gone; so is the namespace, shortly.
             return Ok(());
         };
@@ -88,19 +88,26 @@ fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
                 Err(e) => Reply::Failed(e.to_string()),
             },
             Command::Reap => Reply::Ack(os::reap_all_exited() as i32),
-            Command::Spawn(child_attrs) => match spawn(&chan, &sigfd, child_attrs) {
-                Ok(reply) => reply,
-                Err(e) => Reply::Failed(e.to_string()),
-            },
+            Command::Spawn(child_attrs) => {
+                // No reply: the child greets the helper itself; if it could
+                // not be forked, dropping its channel end shows as EOF there.
+                match passed {
+                    Some(child_chan) => {
+                        if let Err(e) = spawn(&chan, &sigfd, child_chan, child_attrs) {
+                            eprintln!("reparent node {}: {e}", os::getpid());
+                        }
+                    }
+                    None => eprintln!("reparent node {}: spawn without a channel", os::getpid()),
+                }
+                continue;
+            }
         };
         channel::send_reply(chan.as_fd(), reply)?;
     }
 }
 
-/// Forks a child node; returns the `Spawned` reply carrying the helper's end
-/// of the child's channel.
-fn spawn(chan: &OwnedFd, sigfd: &OwnedFd, attrs: u8) -> Result<Reply, SysError> {
-    let (helper_end, node_end) = channel::pair()?;
+/// Forks a child node that will serve `node_end`.
+fn spawn(chan: &OwnedFd, sigfd: &OwnedFd, node_end: OwnedFd, attrs: u8) -> Result<(), SysError> {
     // SAFETY: nodes are single-threaded.
     let pid = unsafe { os::fork()? };
     if pid == 0 {
@@ -113,9 +120,8 @@ fn spawn(chan: &OwnedFd, sigfd: &OwnedFd, attrs: u8) -> Result<Reply, SysError> 
             libc::close(std::os::fd::AsRawFd::as_raw_fd(chan));
             libc::close(std::os::fd::AsRawFd::as_raw_fd(sigfd));
         }
-        drop(helper_end);
         become_node(node_end, attrs);
     }
     drop(node_end);
-    Ok(Reply::Spawned(pid, helper_end))
+    Ok(())
 }

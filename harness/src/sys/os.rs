@@ -80,9 +80,16 @@ pub fn pidfd_wait(pidfd: BorrowedFd<'_>, want: PidfdState, deadline: Instant) ->
         if left.is_zero() {
             return Ok(false);
         }
-        // Readability wakes the poller when the task exits, and POLLHUP when
-        // it is reaped (`__unhash_process()` wakes `wait_pidfd`): a blocking
-        // wait on the kernel's own event, bounded by the deadline.
+        if state == PidfdState::Exited {
+            // Waiting for the reap of a zombie: the pidfd is already (level-
+            // triggered) readable, so poll() would return at once. The
+            // reaper is another process that is running right now; give it
+            // the CPU and look again.
+            std::thread::yield_now();
+            continue;
+        }
+        // Readability wakes the poller when the task exits: a blocking wait
+        // on the kernel's own event, bounded by the deadline.
         poll_one(pidfd, libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)?;
     }
 }
@@ -157,6 +164,23 @@ pub fn set_sigchld_ignored(ignore: bool) -> Result<(), SysError> {
     let r = unsafe { libc::signal(libc::SIGCHLD, handler) };
     if r == libc::SIG_ERR {
         return Err(last(format!("signal(SIGCHLD, {})", if ignore { "SIG_IGN" } else { "SIG_DFL" })));
+    }
+    Ok(())
+}
+
+/// Puts every catchable signal back to `SIG_DFL`. A node is a fork of a
+/// Rust program, and the Rust runtime installs a SIGSEGV/SIGBUS handler (stack
+/// overflow detection) and ignores SIGPIPE; a node must show the kernel's
+/// default actions. glibc's own signals (32, 33) are left alone.
+pub fn default_all_signals() -> Result<(), SysError> {
+    for sig in (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(last(format!("signal({sig}, SIG_DFL)")));
+        }
     }
     Ok(())
 }
@@ -295,3 +319,41 @@ pub fn setsid() -> Result<(), SysError> {
     Ok(())
 }
 
+
+/// The running kernel's `(major, minor)`, from `uname -r`; `(0, 0)` if it
+/// cannot be read.
+pub fn kernel_version() -> (u32, u32) {
+    // SAFETY: utsname is plain data filled by uname().
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a utsname.
+    if unsafe { libc::uname(&mut u) } < 0 {
+        return (0, 0);
+    }
+    // SAFETY: uname() NUL-terminates `release`.
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+    parse_release(&release)
+}
+
+/// `"6.18.44-fc-v669"` -> `(6, 18)`.
+pub fn parse_release(release: &str) -> (u32, u32) {
+    let mut it = release.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// The full `uname -r` string.
+pub fn kernel_release() -> String {
+    // SAFETY: as in kernel_version().
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a utsname.
+    if unsafe { libc::uname(&mut u) } < 0 {
+        return "unknown".into();
+    }
+    // SAFETY: uname() NUL-terminates `release`.
+    unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// Whether the effective uid is 0.
+pub fn is_root() -> bool {
+    // SAFETY: cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

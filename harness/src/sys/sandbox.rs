@@ -90,6 +90,8 @@ struct Rec {
 
 struct Helper {
     nodes: Vec<Rec>,
+    /// Creation order of the next spawned node.
+    next_seq: usize,
     deadline: Duration,
     userns: bool,
     timings: Timings,
@@ -128,9 +130,7 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             }
             let h = helper.insert(Helper::start(&tree, Duration::from_millis(deadline_ms))?);
             let t = Instant::now();
-            for (parent, child) in spawn_order(&tree) {
-                h.spawn(parent, &child.name, &child.attrs)?;
-            }
+            h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
             h.settle_and_observe(&[])
         }
@@ -150,21 +150,25 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
     }
 }
 
-/// (parent, child) pairs in the order the format creates them: top down, in
-/// file order, each by its parent (the root is forked by the helper).
-fn spawn_order(tree: &Node) -> Vec<(&str, &Node)> {
+/// The nodes of a tree below its root, level by level: every node of a
+/// level can be forked at once, since its parent — on the level above — has
+/// already applied its attributes. Each entry is (parent, node, position in
+/// file order).
+fn levels(tree: &Node) -> Vec<Vec<(&str, &Node, usize)>> {
+    let pos: HashMap<&str, usize> = tree.preorder().iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    let pos = &pos;
     let mut out = Vec::new();
-    for n in tree.preorder() {
-        for c in &n.children {
-            out.push((n.name.as_str(), c));
+    let mut level: Vec<&Node> = vec![tree];
+    while !level.is_empty() {
+        let next: Vec<(&str, &Node, usize)> = level
+            .iter()
+            .flat_map(|p| p.children.iter().map(move |c| (p.name.as_str(), c, pos[c.name.as_str()])))
+            .collect();
+        level = next.iter().map(|(_, c, _)| *c).collect();
+        if !next.is_empty() {
+            out.push(next);
         }
     }
-    // preorder visits parents first, but siblings' subtrees must be created
-    // in file order: a node's children are forked after the node applied its
-    // attributes, which is true for any parent-before-child order. Sort by
-    // the child's position in preorder to follow the file exactly.
-    let pos: HashMap<&str, usize> = tree.preorder().iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
-    out.sort_by_key(|(_, c)| pos[c.name.as_str()]);
     out
 }
 
@@ -213,7 +217,7 @@ impl Helper {
             become_init(node_end, attr_bits(&tree.attrs));
         }
         drop(node_end);
-        let mut h = Helper { nodes: Vec::new(), deadline, userns, timings: Timings::default() };
+        let mut h = Helper { nodes: Vec::new(), next_seq: 1, deadline, userns, timings: Timings::default() };
         let (inner, pidfd) = h.hello(&helper_end, "init")?;
         h.nodes.push(Rec { name: tree.name.clone(), pid: inner, pidfd, chan: Some(helper_end), attrs: tree.attrs.clone(), seq: 0 });
         h.timings.setup_us = t.elapsed().as_micros() as u64;
@@ -229,7 +233,10 @@ impl Helper {
             Received::Msg(Reply::Hello(pid, pidfd)) => Ok((pid, pidfd)),
             Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
             Received::Msg(other) => Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}"))),
-            Received::Eof => Err(SysError::Node { name: name.into(), message: "died before it could start (see its stderr above)".into() }),
+            Received::Eof => Err(SysError::Node {
+                name: name.into(),
+                message: "was not started, or died before it could report (see stderr above)".into(),
+            }),
             Received::Timeout => Err(SysError::Timeout(format!("`{name}` to start and report its pid"))),
         }
     }
@@ -253,13 +260,38 @@ impl Helper {
         }
     }
 
-    fn spawn(&mut self, parent: &str, name: &str, attrs: &Attrs) -> Result<(), SysError> {
-        let Reply::Spawned(_, chan) = self.request(parent, Command::Spawn(attr_bits(attrs)))? else {
-            return Err(SysError::Protocol(format!("{parent}: expected Spawned")));
-        };
-        let (pid, pidfd) = self.hello(&chan, name)?;
-        let seq = self.nodes.len();
-        self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs: attrs.clone(), seq });
+    /// Forks the starting tree below PID 1, one level at a time: each node
+    /// is still forked by its own parent after that parent applied its
+    /// attributes, but parents on one level fork concurrently.
+    fn build(&mut self, tree: &Node) -> Result<(), SysError> {
+        for level in levels(tree) {
+            let batch: Vec<(&str, &str, &Attrs, usize)> =
+                level.iter().map(|(p, c, seq)| (*p, c.name.as_str(), &c.attrs, *seq)).collect();
+            self.spawn_batch(&batch)?;
+        }
+        self.next_seq = tree.preorder().len();
+        Ok(())
+    }
+
+    /// Asks each parent to fork its new node, then collects every hello.
+    fn spawn_batch(&mut self, batch: &[(&str, &str, &Attrs, usize)]) -> Result<(), SysError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for &(parent, name, attrs, seq) in batch {
+            let i = self.rec(parent)?;
+            let (helper_end, node_end) = channel::pair()?;
+            let chan = self.nodes[i].chan.as_ref().ok_or_else(|| SysError::Node {
+                name: parent.into(),
+                message: format!("is dead and cannot fork `{name}`"),
+            })?;
+            if !channel::send_command_with(chan.as_fd(), Command::Spawn(attr_bits(attrs)), Some(node_end.as_fd()))? {
+                return Err(SysError::Node { name: parent.into(), message: format!("died before it could fork `{name}`") });
+            }
+            pending.push((name, attrs, seq, helper_end));
+        }
+        for (name, attrs, seq, chan) in pending {
+            let (pid, pidfd) = self.hello(&chan, name)?;
+            self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs: attrs.clone(), seq });
+        }
         Ok(())
     }
 
@@ -293,7 +325,11 @@ impl Helper {
                 self.nodes[i].attrs.subreaper = v != 0;
                 Ok(())
             }
-            Step::Spawn { child, parent, attrs } => self.spawn(parent, child, attrs),
+            Step::Spawn { child, parent, attrs } => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.spawn_batch(&[(parent, child, attrs, seq)])
+            }
             Step::Reap { target } => self.request(target, Command::Reap).map(|_| ()),
         }
     }
@@ -328,7 +364,9 @@ impl Helper {
         let mut dead = Vec::new();
         for (i, r) in self.nodes.iter().enumerate() {
             let Some(chan) = &r.chan else { continue };
-            if stopped_idx.contains(&i) {
+            // A node already stopped cannot answer; whether it should be
+            // stopped is for the comparison to judge, not a reason to hang.
+            if stopped_idx.contains(&i) || observe::stat(r.pid).is_some_and(|s| matches!(s.state, 'T' | 't')) {
                 continue;
             }
             if channel::send_command(chan.as_fd(), Command::Ping)? {
@@ -352,9 +390,13 @@ impl Helper {
                 }
             }
         }
-        // A stopped node that was killed also counts.
-        for &i in &stopped_idx {
-            if self.nodes[i].chan.is_some() && os::pidfd_state(self.nodes[i].pidfd.as_fd())? != os::PidfdState::Alive {
+        // A node that was not pinged (stopped) but was killed also counts.
+        for (i, r) in self.nodes.iter().enumerate() {
+            if r.chan.is_some()
+                && !pinged.contains(&i)
+                && !dead.contains(&i)
+                && os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive
+            {
                 dead.push(i);
             }
         }
@@ -389,7 +431,7 @@ impl Helper {
                 };
                 if p.state == 'X' || collector.is_some() {
                     let r = &self.nodes[z];
-                    if !os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Reaped, deadline)? {
+                    if !wait_reaped(r, deadline)? {
                         return Err(SysError::Timeout(format!(
                             "zombie `{}` (pid {}) to be reaped by its parent `{}`",
                             r.name,
@@ -439,6 +481,22 @@ impl Helper {
     }
 }
 
+/// Waits until a zombie node is reaped: its pidfd reports EPOLLHUP (6.9+,
+/// `__unhash_process()`), or — on older kernels, which report nothing at
+/// reap time — `/proc/<pid>` is gone. No process is forked while a step
+/// settles, so the pid cannot have been reused meanwhile.
+fn wait_reaped(r: &Rec, deadline: Instant) -> Result<bool, SysError> {
+    loop {
+        if os::pidfd_state(r.pidfd.as_fd())? == os::PidfdState::Reaped || observe::stat(r.pid).is_none() {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// PID 1 of the new namespace: ties its life to the helper's, mounts the
 /// namespace's /proc, and becomes the built-in init node.
 fn become_init(chan: OwnedFd, attrs: u8) -> ! {
@@ -447,6 +505,9 @@ fn become_init(chan: OwnedFd, attrs: u8) -> ! {
         // parent namespace is forced through init's shield). Should the
         // helper already be gone, the channel reads EOF and init returns.
         os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
+        // Default actions for every signal, inherited by every node forked
+        // below (the Rust runtime of the helper installed handlers).
+        os::default_all_signals()?;
         // No core dumps from core-dump signals sent in scenarios.
         os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
         // Nodes must not hold the helper's protocol pipes.

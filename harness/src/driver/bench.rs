@@ -1,0 +1,101 @@
+//! The benchmark workload: a fixed shape of case, run many times, with the
+//! time split by phase so a reader can see where it goes.
+//!
+//! Each case is a random tree of exactly 16 processes (init included), a
+//! quarter of them subreapers, then 4 sequential SIGKILLs of random living
+//! non-init processes, the whole tree observed and checked against the model
+//! after each. The random choices come from a fixed seed, so two runs on the
+//! same machine do the same work.
+
+use std::time::{Duration, Instant};
+
+use crate::model::{ModelConfig, ProcState};
+use crate::scenario::{Attrs, Node, Signal, Step, INIT};
+use crate::sys::SandboxOptions;
+
+use super::case::{Case, CaseError, PhaseTimes};
+
+/// A small deterministic generator (xorshift64*), enough for shapes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Nodes per tree, subreapers per tree, kills per case.
+pub const NODES: usize = 16;
+pub const SUBREAPERS: usize = NODES / 4;
+pub const KILLS: usize = 4;
+
+/// The tree of case `i`.
+fn tree(rng: &mut Rng) -> Node {
+    let mut parents = vec![usize::MAX];
+    for k in 1..NODES {
+        parents.push(rng.below(k));
+    }
+    let mut sub = vec![false; NODES];
+    let mut placed = 0;
+    while placed < SUBREAPERS {
+        let k = 1 + rng.below(NODES - 1);
+        if !sub[k] {
+            sub[k] = true;
+            placed += 1;
+        }
+    }
+    fn build(i: usize, parents: &[usize], sub: &[bool]) -> Node {
+        Node {
+            name: if i == 0 { INIT.into() } else { format!("p{i}") },
+            attrs: Attrs { subreaper: sub[i], ..Attrs::default() },
+            markers: Default::default(),
+            children: (i + 1..parents.len()).filter(|&c| parents[c] == i).map(|c| build(c, parents, sub)).collect(),
+        }
+    }
+    build(0, &parents, &sub)
+}
+
+/// The result of a benchmark run.
+#[derive(Debug)]
+pub struct BenchReport {
+    pub cases: usize,
+    pub steps: usize,
+    pub wall: Duration,
+    pub times: PhaseTimes,
+}
+
+impl BenchReport {
+    pub fn cases_per_second(&self) -> f64 {
+        self.cases as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs `cases` benchmark cases; the first failure ends the run.
+pub fn run(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> Result<BenchReport, CaseError> {
+    let mut rng = Rng(seed | 1);
+    let mut times = PhaseTimes::default();
+    let mut steps = 0;
+    let start = Instant::now();
+    for _ in 0..cases {
+        let t = tree(&mut rng);
+        let mut case = Case::start(opts, cfg, &t)?;
+        for _ in 0..KILLS {
+            let living: Vec<String> =
+                case.world().names().into_iter().filter(|n| n != INIT && case.world().state(n) == Some(ProcState::Running)).collect();
+            if living.is_empty() {
+                break;
+            }
+            let victim = living[rng.below(living.len())].clone();
+            case.step(&Step::Kill { targets: vec![victim], signal: Signal::KILL }, None)?;
+        }
+        steps += case.steps();
+        times.add(&case.finish());
+    }
+    Ok(BenchReport { cases, steps, wall: start.elapsed(), times })
+}

@@ -1,0 +1,155 @@
+//! Running `.tree` files: parse, check every step against the model before
+//! anything runs, then run them in a sandbox and compare step by step.
+//!
+//! A file that does not parse, or whose steps the model cannot run (a
+//! process that is gone, stopped, or never existed), is rejected with
+//! `file:line:column` and nothing is started. A file whose `needs:` this
+//! machine does not meet is reported as skipped, with the reason.
+
+use std::path::Path;
+
+use crate::model::{ModelConfig, World};
+use crate::scenario::{self, Need, Node, Scenario, StepEntry};
+use crate::sys::{os, SandboxOptions};
+
+use super::case::{Case, CaseError, PhaseTimes, StepRecord};
+
+/// Why a file could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Parse(#[from] scenario::ParseError),
+    /// A step the model cannot run, with its position.
+    #[error("{file}:{line}:{col}: {message}")]
+    Invalid { file: String, line: usize, col: usize, message: String },
+}
+
+/// How a scenario ended.
+#[derive(Debug)]
+pub enum Verdict {
+    Passed,
+    /// Not run: this machine does not meet a `needs:` header.
+    Skipped(String),
+    Failed(CaseError),
+}
+
+/// A scenario run: its verdict, the steps that were checked and the trace.
+#[derive(Debug)]
+pub struct ScenarioReport {
+    pub verdict: Verdict,
+    /// The observed starting tree (empty if the case never started).
+    pub initial: Vec<Node>,
+    /// Each checked step with what was observed.
+    pub steps: Vec<(StepEntry, StepRecord)>,
+    pub times: PhaseTimes,
+}
+
+impl ScenarioReport {
+    /// The trace as a scenario file: the starting tree as observed, and
+    /// every step followed by the tree observed after it. It is itself a
+    /// valid `.tree` file, and is what the snapshots hold.
+    pub fn trace(&self, scenario: &Scenario) -> String {
+        let traced = Scenario {
+            about: scenario.about.clone(),
+            needs: scenario.needs.clone(),
+            tree: self.initial.first().cloned().unwrap_or_else(|| scenario.tree.clone()),
+            steps: self
+                .steps
+                .iter()
+                .map(|(e, r)| StepEntry { step: e.step.clone(), line: 0, expect: Some(r.observed.clone()) })
+                .collect(),
+        };
+        scenario::render(&traced)
+    }
+}
+
+/// Reads and parses a file, and runs its steps through the model alone to
+/// reject a scenario that cannot run, before any process is created.
+pub fn load(path: &Path, cfg: ModelConfig) -> Result<Scenario, LoadError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+    let scenario = scenario::parse(&shown, &text)?;
+    validate(&shown, &scenario, cfg)?;
+    Ok(scenario)
+}
+
+/// Runs the model over every step (following its first outcome where a step
+/// races) and turns a step it cannot run into a positioned error.
+pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadError> {
+    let mut world = World::new(&s.tree, cfg).map_err(|e| LoadError::Invalid { file: file.into(), line: 1, col: 1, message: e.to_string() })?;
+    for entry in &s.steps {
+        let p = world.apply(&entry.step).map_err(|e| LoadError::Invalid {
+            file: file.into(),
+            line: entry.line.max(1),
+            col: 1,
+            message: format!("`{}` cannot run: {e}", entry.step),
+        })?;
+        world = p.outcomes[0].world.clone();
+    }
+    Ok(())
+}
+
+/// Whether this machine meets the scenario's `needs:`; `Some(reason)` if not.
+pub fn unmet_need(s: &Scenario) -> Option<String> {
+    for need in &s.needs {
+        match need {
+            Need::Kernel { major, minor } => {
+                let have = os::kernel_version();
+                if have < (*major, *minor) {
+                    return Some(format!("needs kernel >= {major}.{minor}, this is {}.{}", have.0, have.1));
+                }
+            }
+            Need::Root => {
+                if !os::is_root() {
+                    return Some("needs root".into());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What a running scenario reports as it goes.
+pub enum Progress<'a> {
+    /// The starting tree was built and matches the model.
+    Started(&'a [Node]),
+    /// A step was checked.
+    Step(&'a StepEntry, &'a StepRecord),
+}
+
+/// Runs a loaded scenario. `progress` sees the starting tree and every
+/// checked step as they happen.
+pub fn run(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    s: &Scenario,
+    mut progress: impl FnMut(Progress<'_>),
+) -> ScenarioReport {
+    if let Some(why) = unmet_need(s) {
+        return ScenarioReport { verdict: Verdict::Skipped(why), initial: vec![], steps: vec![], times: PhaseTimes::default() };
+    }
+    let mut case = match Case::start(opts, cfg, &s.tree) {
+        Ok(c) => c,
+        Err(e) => return ScenarioReport { verdict: Verdict::Failed(e), initial: vec![], steps: vec![], times: PhaseTimes::default() },
+    };
+    progress(Progress::Started(&case.initial));
+    let mut steps = Vec::new();
+    let mut verdict = Verdict::Passed;
+    for entry in &s.steps {
+        match case.step(&entry.step, entry.expect.as_deref()) {
+            Ok(rec) => {
+                progress(Progress::Step(entry, &rec));
+                steps.push((entry.clone(), rec));
+            }
+            Err(e) => {
+                verdict = Verdict::Failed(e);
+                break;
+            }
+        }
+    }
+    let initial = case.initial.clone();
+    let times = case.finish();
+    ScenarioReport { verdict, initial, steps, times }
+}

@@ -1,0 +1,58 @@
+//! Why a step cannot run in the model's world.
+//!
+//! These are errors in the scenario, not in the kernel: a step names a
+//! process that never existed or is gone, asks a stopped process or a zombie
+//! to act itself, or reuses a name. Each message names the process and why,
+//! so that the driver can print it under the file and line of the step.
+
+use super::world::ProcState;
+
+/// A step the model cannot apply, or a starting tree it cannot build.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum ModelError {
+    /// The root of `tree:` is not `init`.
+    #[error("the starting tree's root is {found}, but it must be init, PID 1 of the namespace")]
+    RootNotInit { found: String },
+
+    /// A node of `tree:` carries `zombie` or `stopped`.
+    #[error(
+        "{name} is marked {markers} in the starting tree; markers describe observations and \
+         belong in expect: blocks only"
+    )]
+    MarkersInTree { name: String, markers: String },
+
+    /// No process of this name was ever created.
+    #[error("no process is named {name}")]
+    UnknownProcess { name: String },
+
+    /// The process existed but has been reaped.
+    #[error("{name} is already gone: it exited and was reaped")]
+    Gone { name: String },
+
+    /// A step needs the process to run code of its own (exit, prctl, fork,
+    /// wait), but it is stopped or a zombie.
+    #[error("{name} cannot {action}: it is {state}, and only a running process can act itself")]
+    NotRunning { name: String, action: &'static str, state: ProcState },
+
+    /// A new process would take a name that is, or was, in use.
+    #[error(
+        "cannot create {name}: the name is already used by a process that exists or once \
+         existed (names are never reused)"
+    )]
+    NameTaken { name: String },
+
+    /// init has died, and the whole namespace with it.
+    #[error("cannot {action}: the namespace is gone (init died, and every process with it)")]
+    NamespaceDead { action: String },
+
+    /// A `kill` step with no target.
+    #[error("kill names no process")]
+    NoTargets,
+
+    /// `PR_SET_CHILD_SUBREAPER` on a kernel that predates it.
+    #[error(
+        "{name} cannot become a subreaper: PR_SET_CHILD_SUBREAPER arrived in Linux 3.4, and the \
+         model is configured for {major}.{minor} (R2.9)"
+    )]
+    NoSubreapers { name: String, major: u32, minor: u32 },
+}

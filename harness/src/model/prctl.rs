@@ -1,0 +1,117 @@
+//! `subreaper A on|off`: `prctl(PR_SET_CHILD_SUBREAPER)` (kernel/sys.c).
+//!
+//! Two flags make a subreaper, and the reaper walk reads both:
+//! `is_child_subreaper` says "stop here" (R2.1), and `has_child_subreaper`
+//! says "there may be somewhere to stop above me, walk" (R1.6). Setting the
+//! first also sets the second on every existing descendant since v4.11
+//! (`walk_process_tree(me, propagate_has_child_subreaper)`, R2.7). Before
+//! that, only processes forked afterwards got it (R2.6), so the orphans of an
+//! older descendant skipped the new subreaper and went to init: that is the
+//! difference the `kernel` of [`super::ModelConfig`] selects.
+
+use super::error::ModelError;
+use super::prediction::{Prediction, Reason};
+use super::world::{Pid, World};
+
+impl World {
+    /// `subreaper A on|off`.
+    pub(super) fn subreaper_step(&self, target: &str, on: bool) -> Result<Prediction, ModelError> {
+        let me = self.lookup_actor(target, "call prctl(PR_SET_CHILD_SUBREAPER)")?;
+        let mut world = self.clone();
+        let mut reasons = Vec::new();
+        world.set_child_subreaper(me, on, &mut reasons)?;
+        Ok(Prediction::one(world, reasons))
+    }
+
+    /// `PR_SET_CHILD_SUBREAPER`, called by `me` itself.
+    pub(super) fn set_child_subreaper(
+        &mut self,
+        me: Pid,
+        on: bool,
+        reasons: &mut Vec<Reason>,
+    ) -> Result<(), ModelError> {
+        if !self.config.has_subreapers() {
+            let (major, minor) = self.config.kernel;
+            return Err(ModelError::NoSubreapers { name: self.name(me).to_string(), major, minor });
+        }
+        let name = self.name(me).to_string();
+        // R2.1 / R2.3: me->signal->is_child_subreaper = !!arg2; nothing else
+        // is undone by the unset.
+        if self.procs[&me].is_child_subreaper != on {
+            self.update(me, |p| p.is_child_subreaper = on);
+            reasons.push(Reason::new(
+                &name,
+                if on { "R2.1" } else { "R2.3" },
+                "prctl(PR_SET_CHILD_SUBREAPER)",
+                if on {
+                    "becomes a child subreaper: orphans below it now stop here"
+                } else {
+                    "is no longer a child subreaper: orphans below it now pass it by; its \
+                     descendants keep has_child_subreaper, which is harmless"
+                },
+            ));
+        }
+        if !on {
+            return Ok(());
+        }
+        if self.config.propagates_has_child_subreaper() {
+            self.walk_process_tree(me, &name, reasons);
+        } else {
+            let unflagged = self.descendants(me).into_iter().filter(|&d| {
+                let d = &self.procs[&d];
+                !d.has_child_subreaper && !d.is_init
+            });
+            let unflagged: Vec<String> = unflagged.map(|d| self.name(d).to_string()).collect();
+            if !unflagged.is_empty() {
+                let (major, minor) = self.config.kernel;
+                reasons.push(Reason::new(
+                    &name,
+                    "R2.7",
+                    "walk_process_tree()",
+                    format!(
+                        "Linux {major}.{minor} predates the propagation of has_child_subreaper \
+                         (4.11): {} keep it unset, so their orphans will skip {name}",
+                        unflagged.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `walk_process_tree(top, propagate_has_child_subreaper, NULL)`
+    /// (kernel/fork.c, kernel/sys.c): depth first through the children of
+    /// `top`; the visitor sets the flag and descends, or skips the whole
+    /// subtree of a process that already has it ("all its descendants already
+    /// have these flag too") or is a child reaper ("they will never get out
+    /// pidns"). Zombies and exiting processes are on the children lists too,
+    /// so they are visited like the others.
+    fn walk_process_tree(&mut self, top: Pid, top_name: &str, reasons: &mut Vec<Reason>) {
+        let mut stack: Vec<Pid> = self.children(top).into_iter().rev().collect();
+        while let Some(p) = stack.pop() {
+            let Some(proc) = self.procs.get_mut(&p) else { continue };
+            if proc.has_child_subreaper || proc.is_init {
+                continue;
+            }
+            proc.has_child_subreaper = true;
+            reasons.push(Reason::new(
+                &proc.name.clone(),
+                "R2.7",
+                "propagate_has_child_subreaper()",
+                format!("gets has_child_subreaper, as {top_name} became a subreaper above it"),
+            ));
+            stack.extend(self.children(p).into_iter().rev());
+        }
+    }
+
+    fn descendants(&self, top: Pid) -> Vec<Pid> {
+        let mut out = Vec::new();
+        let mut stack = self.children(top);
+        while let Some(p) = stack.pop() {
+            out.push(p);
+            stack.extend(self.children(p));
+        }
+        out.sort();
+        out
+    }
+}

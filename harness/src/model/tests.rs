@@ -1,0 +1,656 @@
+//! The model against the probes of `kernel-rules.md` (T1–T5, Z2–Z3, N1, N5,
+//! TSTP) and the sandbox's own rules, without any namespace.
+//!
+//! Trees are written in the notation of `.tree` files and read by a small
+//! test-only reader, so that these tests do not depend on the real parser.
+
+use rstest::rstest;
+
+use super::*;
+use crate::scenario::{Attrs, Node, Signal, Step};
+
+/// Reads the indented tree notation of `expect:` blocks: two spaces a level,
+/// then the name, attributes (`subreaper`, `noreap`, `sigchld=ignore`) and
+/// markers (`zombie`, `stopped`). Blank text is the empty forest.
+fn forest(text: &str) -> Vec<Node> {
+    fn close(stack: &mut Vec<Node>, roots: &mut Vec<Node>) {
+        let node = stack.pop().unwrap();
+        match stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None => roots.push(node),
+        }
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let base = lines.iter().map(|l| indent(l)).min().unwrap_or(0);
+    let (mut roots, mut stack) = (Vec::new(), Vec::new());
+    for line in lines {
+        let level = (indent(line) - base) / 2;
+        while stack.len() > level {
+            close(&mut stack, &mut roots);
+        }
+        let mut words = line.split_whitespace();
+        let mut node = Node::new(words.next().unwrap());
+        for word in words {
+            match word {
+                "subreaper" => node.attrs.subreaper = true,
+                "noreap" => node.attrs.noreap = true,
+                "sigchld=ignore" => node.attrs.sigchld_ignore = true,
+                "zombie" => node.markers.zombie = true,
+                "stopped" => node.markers.stopped = true,
+                other => panic!("test tree: unknown word {other}"),
+            }
+        }
+        stack.push(node);
+    }
+    while !stack.is_empty() {
+        close(&mut stack, &mut roots);
+    }
+    roots
+}
+
+/// Writes a forest back in the same notation, so that a failed comparison
+/// shows two readable trees.
+fn show(nodes: &[Node]) -> String {
+    fn line(node: &Node, depth: usize, out: &mut String) {
+        out.push_str(&"  ".repeat(depth));
+        out.push_str(&node.name);
+        let words = [
+            (node.attrs.subreaper, " subreaper"),
+            (node.attrs.noreap, " noreap"),
+            (node.attrs.sigchld_ignore, " sigchld=ignore"),
+            (node.markers.zombie, " zombie"),
+            (node.markers.stopped, " stopped"),
+        ];
+        for (on, word) in words {
+            if on {
+                out.push_str(word);
+            }
+        }
+        out.push('\n');
+        for child in &node.children {
+            line(child, depth + 1, out);
+        }
+    }
+    let mut out = String::new();
+    for node in nodes {
+        line(node, 0, &mut out);
+    }
+    out
+}
+
+fn tree(text: &str) -> Node {
+    let mut roots = forest(text);
+    assert_eq!(roots.len(), 1, "test tree must have one root");
+    roots.remove(0)
+}
+
+fn world(text: &str) -> World {
+    world_on((6, 18), text)
+}
+
+fn world_on(kernel: (u32, u32), text: &str) -> World {
+    World::new(&tree(text), ModelConfig { kernel }).unwrap()
+}
+
+fn names(list: &str) -> Vec<String> {
+    list.split_whitespace().map(str::to_string).collect()
+}
+
+fn kill(targets: &str, sig: &str) -> Step {
+    Step::Kill { targets: names(targets), signal: Signal::from_name(sig).unwrap() }
+}
+
+fn exit(target: &str) -> Step {
+    Step::Exit { target: target.into(), code: 0 }
+}
+
+fn subreaper(target: &str, on: bool) -> Step {
+    Step::Subreaper { target: target.into(), on }
+}
+
+fn spawn(child: &str, parent: &str, attrs: Attrs) -> Step {
+    Step::Spawn { child: child.into(), parent: parent.into(), attrs }
+}
+
+fn reap(target: &str) -> Step {
+    Step::Reap { target: target.into() }
+}
+
+/// Applies a step that must have exactly one outcome.
+fn after(w: &World, step: Step) -> World {
+    only(w, step).world
+}
+
+fn only(w: &World, step: Step) -> Outcome {
+    let prediction = w.apply(&step).unwrap();
+    let trees: Vec<String> = prediction.worlds().map(|w| show(&w.render())).collect();
+    assert!(prediction.is_deterministic(), "{step:?} should be deterministic:\n{}", trees.join("--\n"));
+    prediction.outcomes.into_iter().next().unwrap()
+}
+
+fn assert_tree(w: &World, expected: &str) {
+    assert_eq!(show(&w.render()), show(&forest(expected)));
+}
+
+/// The rendered outcomes of a step, sorted so tests do not depend on the
+/// search order.
+fn outcome_trees(w: &World, step: Step) -> Vec<String> {
+    let prediction = w.apply(&step).unwrap();
+    let mut trees: Vec<String> = prediction.worlds().map(|w| show(&w.render())).collect();
+    trees.sort();
+    trees
+}
+
+fn expected_trees(list: &[&str]) -> Vec<String> {
+    let mut trees: Vec<String> = list.iter().map(|t| show(&forest(t))).collect();
+    trees.sort();
+    trees
+}
+
+fn reason_for<'a>(outcome: &'a Outcome, process: &str, rule: &str) -> &'a Reason {
+    outcome
+        .reasons
+        .iter()
+        .find(|r| r.process == process && r.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} reason for {process} in {:#?}", outcome.reasons))
+}
+
+// ---- Building the starting tree -------------------------------------------
+
+#[test]
+fn the_start_tree_renders_as_written() {
+    let text = "
+        init noreap
+          a subreaper
+            b sigchld=ignore
+          c
+    ";
+    let w = world(text);
+    assert_tree(&w, text);
+    assert_eq!(w.names(), names("init a b c"));
+    assert_eq!(w.parent("b").as_deref(), Some("a"));
+    assert_eq!(w.parent("init"), None);
+    assert_eq!(w.state("c"), Some(ProcState::Running));
+    assert!(w.namespace_alive());
+}
+
+#[test]
+fn nodes_forked_below_a_subreaper_inherit_has_child_subreaper() {
+    // R2.6: the node applies `subreaper` before it forks its children.
+    let w = world_on((4, 10), "init\n  s subreaper\n    a\n      b\n  c");
+    assert_eq!(w.has_child_subreaper("s"), Some(false));
+    assert_eq!(w.has_child_subreaper("a"), Some(true));
+    assert_eq!(w.has_child_subreaper("b"), Some(true));
+    assert_eq!(w.has_child_subreaper("c"), Some(false));
+}
+
+#[test]
+fn start_tree_errors_name_the_problem() {
+    let cfg = ModelConfig::default();
+    assert_eq!(
+        World::new(&tree("bash\n  sleep"), cfg),
+        Err(ModelError::RootNotInit { found: "bash".into() })
+    );
+    assert_eq!(
+        World::new(&tree("init\n  a zombie"), cfg),
+        Err(ModelError::MarkersInTree { name: "a".into(), markers: "zombie".into() })
+    );
+    assert_eq!(
+        World::new(&tree("init\n  a\n    init"), cfg),
+        Err(ModelError::NameTaken { name: "init".into() })
+    );
+    assert_eq!(
+        World::new(&tree("init\n  s subreaper"), ModelConfig { kernel: (3, 2) }),
+        Err(ModelError::NoSubreapers { name: "s".into(), major: 3, minor: 2 })
+    );
+}
+
+// ---- Choosing the new parent (R1.3, R1.4, R1.6, R2) -----------------------
+
+#[test]
+fn t1_the_nearest_subreaper_adopts() {
+    let w = world("init\n  sub subreaper\n    bash\n      sleep");
+    let outcome = only(&w, kill("bash", "SIGKILL"));
+    assert_tree(&outcome.world, "init\n  sub subreaper\n    sleep");
+    let why = reason_for(&outcome, "sleep", "R1.3");
+    assert_eq!(why.kernel_fn, "find_new_reaper()");
+    assert_eq!(
+        why.to_string(),
+        "sleep: parent bash died; nearest living subreaper above bash is sub \
+         (R1.3, find_new_reaper())"
+    );
+}
+
+#[test]
+fn t1b_without_a_subreaper_the_orphan_goes_to_init() {
+    let w = world("init\n  ash\n    ash2\n      sleep");
+    let outcome = only(&w, kill("ash2", "SIGKILL"));
+    assert_tree(&outcome.world, "init\n  ash\n  sleep");
+    assert!(reason_for(&outcome, "sleep", "R1.3").text.contains("init"));
+    // ash2 became a zombie of ash, which reaped it.
+    assert!(reason_for(&outcome, "ash2", "R3.8").text.contains("ash"));
+    assert_eq!(outcome.world.state("ash2"), None);
+}
+
+#[test]
+fn t5_nested_subreapers_the_nearest_wins_then_the_next_one_up() {
+    let w = world("init\n  outer subreaper\n    inner subreaper\n      bash\n        sleep");
+    let w = after(&w, kill("bash", "SIGKILL"));
+    assert_tree(&w, "init\n  outer subreaper\n    inner subreaper\n      sleep");
+    let w = after(&w, kill("inner", "SIGTERM"));
+    assert_tree(&w, "init\n  outer subreaper\n    sleep");
+}
+
+#[test]
+fn t4_a_subreaper_that_unset_the_flag_is_passed_by() {
+    let w = world("init\n  sub subreaper\n    bash\n      sleep");
+    let w = after(&w, subreaper("sub", false));
+    assert_eq!(w.attrs("sub"), Some(Attrs::default()));
+    let w = after(&w, kill("bash", "SIGKILL"));
+    assert_tree(&w, "init\n  sub\n  sleep");
+}
+
+#[rstest]
+#[case::propagated_since_4_11((4, 11), "init\n  s subreaper\n    a\n    c")]
+#[case::linux_6_18((6, 18), "init\n  s subreaper\n    a\n    c")]
+#[case::not_propagated_before((4, 10), "init\n  s subreaper\n    a\n  c")]
+fn t2_existing_descendants_get_has_child_subreaper_since_4_11(
+    #[case] kernel: (u32, u32),
+    #[case] expected: &str,
+) {
+    let w = world_on(kernel, "init\n  s\n    a\n      b\n        c");
+    let outcome = only(&w, subreaper("s", true));
+    let propagated = kernel >= (4, 11);
+    for name in ["a", "b", "c"] {
+        assert_eq!(outcome.world.has_child_subreaper(name), Some(propagated), "{name}");
+    }
+    let rule = reason_for(&outcome, if propagated { "c" } else { "s" }, "R2.7");
+    assert_eq!(
+        rule.kernel_fn,
+        if propagated { "propagate_has_child_subreaper()" } else { "walk_process_tree()" }
+    );
+    let outcome = only(&outcome.world, kill("b", "SIGKILL"));
+    assert_tree(&outcome.world, expected);
+    if !propagated {
+        assert!(reason_for(&outcome, "c", "R1.6").text.contains("lacks has_child_subreaper"));
+    }
+}
+
+#[test]
+fn propagation_skips_a_subtree_that_already_has_the_flag() {
+    let w = world("init\n  s\n    t subreaper\n      u\n    v");
+    let outcome = only(&w, subreaper("s", true));
+    let flagged: Vec<&str> = outcome
+        .reasons
+        .iter()
+        .filter(|r| r.rule == "R2.7")
+        .map(|r| r.process.as_str())
+        .collect();
+    // u already had it from t, at fork; t itself did not.
+    assert_eq!(flagged, ["t", "v"]);
+}
+
+#[test]
+fn t3_the_child_of_a_subreaper_is_not_a_subreaper() {
+    let w = world_on((4, 10), "init\n  s subreaper");
+    let w = after(&w, spawn("child", "s", Attrs::default()));
+    assert_eq!(w.attrs("child"), Some(Attrs::default()));
+    assert_eq!(w.has_child_subreaper("child"), Some(true));
+    let w = after(&w, spawn("grandchild", "child", Attrs::default()));
+    assert_eq!(w.has_child_subreaper("grandchild"), Some(true));
+    // So on 4.10 a process forked after the prctl does reach s.
+    let w = after(&w, kill("child", "SIGKILL"));
+    assert_tree(&w, "init\n  s subreaper\n    grandchild");
+}
+
+#[test]
+fn a_spawned_subreaper_sets_the_flag_itself() {
+    let w = world("init");
+    let attrs = Attrs { subreaper: true, ..Attrs::default() };
+    let outcome = only(&w, spawn("s", "init", attrs));
+    assert_tree(&outcome.world, "init\n  s subreaper");
+    assert_eq!(reason_for(&outcome, "s", "R2.1").kernel_fn, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+#[test]
+fn children_render_in_creation_order_not_adoption_order() {
+    let w = world("init\n  x\n    y\n  z");
+    let w = after(&w, kill("x", "SIGKILL"));
+    assert_tree(&w, "init\n  y\n  z");
+    assert_eq!(w.names(), names("init y z"));
+}
+
+#[test]
+fn a_dying_process_hands_on_its_zombies_with_its_other_children() {
+    // R3.9: p never waits again; its zombie z moves to s (noreap) with live.
+    let w = world("init\n  s subreaper noreap\n    p noreap\n      z\n      live");
+    let w = after(&w, exit("z"));
+    assert_tree(&w, "init\n  s subreaper noreap\n    p noreap\n      z zombie\n      live");
+    let outcome = only(&w, kill("p", "SIGKILL"));
+    assert_tree(
+        &outcome.world,
+        "init\n  s subreaper noreap\n    p noreap zombie\n    z zombie\n    live",
+    );
+    assert_eq!(reason_for(&outcome, "z", "R3.2").kernel_fn, "reparent_leader()");
+}
+
+// ---- Zombies and reaping (R3) ----------------------------------------------
+
+#[test]
+fn a_zombie_re_notified_to_a_parent_ignoring_sigchld_is_reaped_at_once() {
+    let w = world("init\n  s subreaper sigchld=ignore\n    p noreap\n      z");
+    let w = after(&w, exit("z"));
+    assert_eq!(w.state("z"), Some(ProcState::Zombie));
+    let outcome = only(&w, kill("p", "SIGKILL"));
+    assert_tree(&outcome.world, "init\n  s subreaper sigchld=ignore");
+    assert_eq!(reason_for(&outcome, "z", "R3.3").kernel_fn, "do_notify_parent()");
+    assert_eq!(reason_for(&outcome, "p", "R3.3").kernel_fn, "do_notify_parent()");
+    assert_eq!(outcome.world.state("z"), None);
+}
+
+#[test]
+fn noreap_keeps_zombies_until_reap() {
+    let w = world("init\n  p noreap\n    c\n    d");
+    let w = after(&w, kill("c d", "SIGTERM"));
+    assert_tree(&w, "init\n  p noreap\n    c zombie\n    d zombie");
+    let outcome = only(&w, reap("p"));
+    assert_tree(&outcome.world, "init\n  p noreap");
+    assert_eq!(reason_for(&outcome, "c", "R3.8").kernel_fn, "wait_task_zombie()");
+    assert_eq!(outcome.world.apply(&kill("c", "SIGKILL")).unwrap_err(), ModelError::Gone {
+        name: "c".into()
+    });
+}
+
+#[test]
+fn a_stopped_reaper_keeps_zombies_until_sigcont() {
+    let w = world("init\n  p\n    c");
+    let w = after(&w, kill("p", "SIGSTOP"));
+    assert_eq!(w.state("p"), Some(ProcState::Stopped));
+    let w = after(&w, kill("c", "SIGKILL"));
+    assert_tree(&w, "init\n  p stopped\n    c zombie");
+    let outcome = only(&w, kill("p", "SIGCONT"));
+    assert_tree(&outcome.world, "init\n  p");
+    assert_eq!(reason_for(&outcome, "c", "R3.8").text, "reaped by its parent p");
+}
+
+#[test]
+fn init_with_noreap_keeps_its_zombies() {
+    let w = world("init noreap\n  a\n    b");
+    let w = after(&w, kill("a", "SIGKILL"));
+    assert_tree(&w, "init noreap\n  a zombie\n  b");
+    let w = after(&w, reap("init"));
+    assert_tree(&w, "init noreap\n  b");
+}
+
+#[test]
+fn a_stopped_subreaper_still_adopts() {
+    // Stopped is living (R1.4): sleep goes to sub, and stays a zombie there
+    // when it dies, until sub is continued.
+    let w = world("init\n  sub subreaper\n    bash\n      sleep");
+    let w = after(&w, kill("sub", "SIGSTOP"));
+    let w = after(&w, kill("bash", "SIGKILL"));
+    assert_tree(&w, "init\n  sub subreaper stopped\n    bash zombie\n    sleep");
+    let w = after(&w, kill("sub", "SIGCONT"));
+    assert_tree(&w, "init\n  sub subreaper\n    sleep");
+}
+
+// ---- Signals (R5.7, R6.6, signal(7)) --------------------------------------
+
+#[rstest]
+#[case::term("SIGTERM")]
+#[case::int("SIGINT")]
+#[case::hup("SIGHUP")]
+#[case::usr1("SIGUSR1")]
+#[case::quit("SIGQUIT")]
+#[case::segv("SIGSEGV")]
+#[case::tstp("SIGTSTP")]
+#[case::rt("SIGRTMIN+2")]
+fn init_drops_signals_without_a_handler_even_from_the_parent_namespace(#[case] sig: &str) {
+    let w = world("init\n  a");
+    let outcome = only(&w, kill("init", sig));
+    assert_eq!(outcome.world, w);
+    let why = reason_for(&outcome, "init", "R6.6b");
+    assert_eq!(why.kernel_fn, "sig_task_ignored()");
+}
+
+#[test]
+fn init_stops_resumes_and_dies_taking_the_namespace_with_it() {
+    let w = world("init\n  a\n    b\n  c");
+    let w = after(&w, kill("a", "SIGSTOP"));
+    let w = after(&w, kill("b", "SIGKILL"));
+    assert_tree(&w, "init\n  a stopped\n    b zombie\n  c");
+    let w = after(&w, kill("init", "SIGSTOP"));
+    assert_eq!(w.state("init"), Some(ProcState::Stopped));
+    let outcome = only(&w, kill("init", "SIGCONT"));
+    assert_eq!(reason_for(&outcome, "init", "R6.6d").kernel_fn, "prepare_signal()");
+    let w = after(&w, kill("init", "SIGSTOP"));
+    // N1: SIGKILL from outside kills a stopped init; nothing outlives it.
+    let outcome = only(&w, kill("init", "SIGKILL"));
+    let gone = &outcome.world;
+    assert_eq!(gone.render(), Vec::<Node>::new());
+    assert!(!gone.namespace_alive());
+    assert!(gone.names().is_empty());
+    assert_eq!(gone.state("a"), None);
+    assert_eq!(gone.parent("c"), None);
+    for name in ["a", "b", "c"] {
+        assert_eq!(reason_for(&outcome, name, "R6.3").kernel_fn, "zap_pid_ns_processes()");
+    }
+    assert_eq!(
+        gone.apply(&spawn("d", "init", Attrs::default())).unwrap_err(),
+        ModelError::NamespaceDead { action: "spawn".into() }
+    );
+}
+
+#[test]
+fn init_exiting_itself_empties_the_namespace() {
+    let w = world("init noreap\n  a noreap\n    b");
+    let w = after(&w, exit("b"));
+    let w = after(&w, exit("init"));
+    assert!(!w.namespace_alive());
+}
+
+#[test]
+fn sigtstp_is_discarded_in_the_orphaned_process_group() {
+    let w = world("init\n  a");
+    for sig in ["SIGTSTP", "SIGTTIN", "SIGTTOU"] {
+        let outcome = only(&w, kill("a", sig));
+        assert_eq!(outcome.world, w, "{sig}");
+        assert_eq!(reason_for(&outcome, "a", "R5.7").kernel_fn, "get_signal()");
+    }
+    assert_eq!(after(&w, kill("a", "SIGSTOP")).state("a"), Some(ProcState::Stopped));
+}
+
+#[test]
+fn a_core_signal_to_a_stopped_process_waits_for_sigcont() {
+    let w = world("init\n  a\n    b");
+    let w = after(&w, kill("a", "SIGSTOP"));
+    let w = after(&w, kill("a", "SIGQUIT"));
+    assert_tree(&w, "init\n  a stopped\n    b");
+    // SIGCONT resumes it and the pending SIGQUIT kills it.
+    let outcome = only(&w, kill("a", "SIGCONT"));
+    assert_tree(&outcome.world, "init\n  b");
+    assert!(reason_for(&outcome, "a", "signal(7)").text.contains("resumed"));
+}
+
+#[test]
+fn a_core_signal_kills_a_running_process() {
+    let w = world("init\n  a\n    b");
+    assert_tree(&after(&w, kill("a", "SIGSEGV")), "init\n  b");
+}
+
+#[test]
+fn a_term_signal_kills_even_a_stopped_process() {
+    let w = world("init\n  a\n    b");
+    let w = after(&w, kill("a", "SIGSTOP"));
+    assert_tree(&after(&w, kill("a", "SIGTERM")), "init\n  b");
+}
+
+#[rstest]
+#[case::chld("SIGCHLD")]
+#[case::urg("SIGURG")]
+#[case::winch("SIGWINCH")]
+#[case::cont("SIGCONT")]
+fn signals_ignored_by_default_change_nothing(#[case] sig: &str) {
+    let w = world("init\n  a");
+    assert_eq!(after(&w, kill("a", sig)), w);
+}
+
+#[test]
+fn signalling_a_zombie_changes_nothing() {
+    let w = world("init noreap\n  a");
+    let w = after(&w, kill("a", "SIGKILL"));
+    assert_eq!(after(&w, kill("a", "SIGKILL")), w);
+}
+
+// ---- Racing deaths (R1.8) --------------------------------------------------
+
+#[test]
+fn racing_deaths_of_a_subreaper_and_its_grandchild_s_parent_have_two_outcomes() {
+    // If bash reaches exit_notify() while sub still lives, its zombie goes to
+    // sub, which ignores SIGCHLD and reaps it; if sub has PF_EXITING first,
+    // bash's zombie ends with outer, which never waits.
+    let w = world(
+        "init\n  outer subreaper noreap\n    sub subreaper sigchld=ignore\n      bash\n        sleep",
+    );
+    let step = kill("sub bash", "SIGKILL");
+    assert_eq!(
+        outcome_trees(&w, step.clone()),
+        expected_trees(&[
+            "init\n  outer subreaper noreap\n    sub subreaper sigchld=ignore zombie\n    sleep",
+            "init\n  outer subreaper noreap\n    sub subreaper sigchld=ignore zombie\n    \
+             bash zombie\n    sleep",
+        ])
+    );
+    let prediction = w.apply(&step).unwrap();
+    for outcome in &prediction.outcomes {
+        let why = &outcome.reasons[0];
+        assert_eq!((why.rule, why.kernel_fn), ("R1.8", "exit_notify()"));
+        assert!(why.text.contains("depends on the order in which the racing deaths reach"));
+    }
+}
+
+#[test]
+fn racing_deaths_before_4_11_can_skip_a_subreaper() {
+    // outer became a subreaper after sub was forked, so on 4.10 sub lacks
+    // has_child_subreaper while bash, forked below the subreaper sub, has it.
+    let w = world_on((4, 10), "init\n  outer\n    sub subreaper\n      bash\n        sleep");
+    let w = after(&w, subreaper("outer", true));
+    assert_eq!(w.has_child_subreaper("sub"), Some(false));
+    assert_eq!(
+        outcome_trees(&w, kill("sub bash", "SIGKILL")),
+        expected_trees(&[
+            // bash's exit_notify() ran while sub lived: sleep went to sub,
+            // and sub's own orphans skip the walk (R1.6).
+            "init\n  outer subreaper\n  sleep",
+            // sub had PF_EXITING first: bash's walk passed it, up to outer.
+            "init\n  outer subreaper\n    sleep",
+        ])
+    );
+}
+
+#[test]
+fn a_victim_may_reap_a_racing_child_before_its_own_death_starts() {
+    let w = world("init noreap\n  p\n    v");
+    assert_eq!(
+        outcome_trees(&w, kill("p v", "SIGKILL")),
+        expected_trees(&["init noreap\n  p zombie\n  v zombie", "init noreap\n  p zombie"])
+    );
+}
+
+#[test]
+fn racing_deaths_of_unrelated_leaves_are_deterministic() {
+    let w = world("init\n  a\n    x\n  b\n    y");
+    let outcome = only(&w, kill("x y", "SIGKILL"));
+    assert_tree(&outcome.world, "init\n  a\n  b");
+    assert!(outcome.reasons.iter().all(|r| r.rule != "R1.8"));
+}
+
+#[test]
+fn since_4_11_racing_deaths_leave_live_orphans_with_the_nearest_surviving_subreaper() {
+    let w = world("init\n  outer subreaper\n    sub subreaper\n      bash\n        sleep");
+    let w = after(&w, kill("sub bash", "SIGKILL"));
+    assert_tree(&w, "init\n  outer subreaper\n    sleep");
+}
+
+#[test]
+fn killing_init_with_others_empties_the_namespace_in_every_order() {
+    let w = world("init noreap\n  s subreaper\n    a\n      b");
+    let w = after(&w, kill("a init s", "SIGKILL"));
+    assert!(!w.namespace_alive());
+    assert!(w.render().is_empty());
+}
+
+#[test]
+fn many_racing_victims_stay_cheap() {
+    // A chain of ten, all killed at once, with every other one a noreap
+    // subreaper: the memoised search must finish quickly.
+    let mut text = String::from("init noreap\n");
+    let mut victims = Vec::new();
+    for i in 0..10 {
+        let attrs = if i % 2 == 0 { " subreaper noreap" } else { "" };
+        text.push_str(&format!("{}p{i}{attrs}\n", "  ".repeat(i + 1)));
+        victims.push(format!("p{i}"));
+    }
+    text.push_str(&format!("{}leaf\n", "  ".repeat(11)));
+    let w = world(&text);
+    let prediction = w.apply(&kill(&victims.join(" "), "SIGKILL")).unwrap();
+    for world in prediction.worlds() {
+        assert_eq!(world.parent("leaf").as_deref(), Some("init"));
+    }
+}
+
+// ---- Errors ----------------------------------------------------------------
+
+#[test]
+fn a_stopped_process_cannot_exit() {
+    let w = after(&world("init\n  a"), kill("a", "SIGSTOP"));
+    let err = w.apply(&exit("a")).unwrap_err();
+    assert_eq!(
+        err,
+        ModelError::NotRunning { name: "a".into(), action: "exit", state: ProcState::Stopped }
+    );
+    assert_eq!(
+        err.to_string(),
+        "a cannot exit: it is stopped, and only a running process can act itself"
+    );
+}
+
+#[test]
+fn a_zombie_cannot_fork_reap_or_become_a_subreaper() {
+    let w = after(&world("init noreap\n  a"), kill("a", "SIGKILL"));
+    let not_running = |step: Step| match w.apply(&step) {
+        Err(ModelError::NotRunning { state, .. }) => assert_eq!(state, ProcState::Zombie),
+        other => panic!("{step:?}: {other:?}"),
+    };
+    not_running(spawn("b", "a", Attrs::default()));
+    not_running(reap("a"));
+    not_running(subreaper("a", true));
+    not_running(exit("a"));
+}
+
+#[test]
+fn unknown_names_are_errors() {
+    let w = world("init\n  a");
+    assert_eq!(
+        w.apply(&kill("a nobody", "SIGKILL")).unwrap_err(),
+        ModelError::UnknownProcess { name: "nobody".into() }
+    );
+    assert_eq!(w.apply(&kill("", "SIGKILL")).unwrap_err(), ModelError::NoTargets);
+    assert_eq!(w.state("nobody"), None);
+}
+
+#[test]
+fn spawn_never_reuses_a_name() {
+    let w = world("init\n  a\n  b");
+    assert_eq!(
+        w.apply(&spawn("a", "init", Attrs::default())).unwrap_err(),
+        ModelError::NameTaken { name: "a".into() }
+    );
+    let w = after(&w, kill("b", "SIGKILL"));
+    assert_eq!(w.state("b"), None);
+    assert_eq!(
+        w.apply(&spawn("b", "a", Attrs::default())).unwrap_err(),
+        ModelError::NameTaken { name: "b".into() }
+    );
+}

@@ -1,0 +1,90 @@
+//! Reaping: which zombies the nodes wait for (kernel/exit.c `do_wait()`,
+//! `wait_task_zombie()`).
+//!
+//! The kernel reaps only when told to: at exit time for a parent that
+//! ignores SIGCHLD (R3.3, done in `exit.rs`), and otherwise when the parent
+//! calls `wait()`. So who waits is the node's behaviour, which the scenario
+//! states: a node reaps its exited children promptly, as a shell does, unless
+//! it is `noreap`; a `reap A` step makes a `noreap` node wait once. A node
+//! runs its wait loop only while it runs: a stopped node waits once it is
+//! continued, and a dying one never again (R3.9: its zombies move with its
+//! other children). init's parent, the harness, reaps init.
+//!
+//! The model predicts the tree after the kernel has settled and every
+//! reaping parent has reaped, so after each step [`World::reap_promptly`]
+//! plays those waits.
+
+use super::error::ModelError;
+use super::prediction::{Prediction, Reason};
+use super::world::{Pid, ProcState, World};
+
+impl World {
+    /// `reap A`: A waits for all of its exited children now.
+    pub(super) fn reap_step(&self, target: &str) -> Result<Prediction, ModelError> {
+        let parent = self.lookup_actor(target, "wait for its children")?;
+        let mut world = self.clone();
+        let mut reasons = Vec::new();
+        for child in world.zombie_children(parent) {
+            world.wait_task_zombie(child, &mut reasons);
+        }
+        Ok(Prediction::one(world, reasons))
+    }
+
+    /// Every wait a reaping node, or the harness, would do now.
+    pub(super) fn reap_promptly(&mut self, reasons: &mut Vec<Reason>) {
+        let zombies: Vec<Pid> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| p.state == ProcState::Zombie)
+            .map(|(&pid, _)| pid)
+            .collect();
+        for zombie in zombies {
+            let waits = match self.procs[&zombie].real_parent {
+                None => true,
+                Some(parent) => self.reaps_promptly(parent),
+            };
+            if waits {
+                self.wait_task_zombie(zombie, reasons);
+            }
+        }
+    }
+
+    /// Whether the node waits for its children as soon as they exit.
+    pub(super) fn reaps_promptly(&self, pid: Pid) -> bool {
+        let p = &self.procs[&pid];
+        // A sigchld=ignore parent never has zombie children (R3.3).
+        p.state == ProcState::Running && !p.exiting && !p.noreap && !p.sigchld_ignore
+    }
+
+    /// `wait_task_zombie()`: the parent collects the zombie, which is
+    /// released.
+    pub(super) fn wait_task_zombie(&mut self, zombie: Pid, reasons: &mut Vec<Reason>) {
+        let name = self.name(zombie).to_string();
+        let text = match self.procs[&zombie].real_parent {
+            Some(parent) => format!("reaped by its parent {}", self.name(parent)),
+            None => "reaped by its parent outside the namespace, the harness".to_string(),
+        };
+        reasons.push(Reason::new(&name, "R3.8", "wait_task_zombie()", text));
+        self.release_task(zombie);
+    }
+
+    pub(super) fn zombie_children(&self, parent: Pid) -> Vec<Pid> {
+        let children = self.children(parent).into_iter();
+        children.filter(|c| self.procs[c].state == ProcState::Zombie).collect()
+    }
+
+    /// Says whether and when `parent` will wait for a zombie child.
+    pub(super) fn waiter_note(&self, parent: Pid) -> String {
+        let p = &self.procs[&parent];
+        let name = &p.name;
+        if p.exiting || p.state == ProcState::Zombie {
+            format!("{name} is exiting itself and will not wait for it (R3.9)")
+        } else if p.noreap {
+            format!("{name} never waits (noreap), so it stays a zombie")
+        } else if p.state == ProcState::Stopped {
+            format!("{name} is stopped and waits for it only once continued")
+        } else {
+            format!("{name} waits for it")
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The `reparent` command as a user meets it: its exit codes, its messages
+//! for bad input, its output on a mismatch, and the promise that no process
+//! outlives a run — even when the runner is killed with SIGKILL mid-case.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reparent_harness::sys::os;
+
+const EXE: &str = env!("CARGO_BIN_EXE_reparent");
+
+fn reparent(args: &[&str]) -> Output {
+    Command::new(EXE).args(args).output().expect("run reparent")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scenario");
+    p.display().to_string()
+}
+
+const GOOD: &str = "tree:\n  init\n    sub subreaper\n      bash\n        sleep\n\nkill bash\nexpect:\n  init\n    sub subreaper\n      sleep\n";
+
+#[test]
+fn malformed_scenario_is_one_positioned_line_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.tree", GOOD);
+    let bad = write(dir.path(), "bad.tree", "tree:\n  init\n    a\n\nkil a\n");
+    let out = reparent(&["run", &good, &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{bad}:5:1:")), "stderr: {err}");
+    assert!(err.contains("kil"), "stderr: {err}");
+    // Nothing ran, not even the good file.
+    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_step_the_model_cannot_run_is_rejected_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "gone.tree", "tree:\n  init\n    a\n\nkill a\n\nexit a\n");
+    let out = reparent(&["run", &f]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{f}:7:1:")), "stderr: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn run_prints_each_step_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "ok.tree", GOOD);
+    let out = reparent(&["run", &f]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("  kill bash\n    init\n      sub subreaper\n        sleep\n"), "{text}");
+    assert!(text.contains("1 scenario(s): 1 passed, 0 failed, 0 skipped; 1 steps checked"), "{text}");
+}
+
+#[test]
+fn a_wrong_expect_block_fails_with_both_trees_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    // Claims the orphan goes to PID 1 although a subreaper is above it.
+    let f = write(dir.path(), "wrong.tree", &GOOD.replace("expect:\n  init\n    sub subreaper\n      sleep\n", "expect:\n  init\n    sub subreaper\n    sleep\n"));
+    let out = reparent(&["run", &f]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("the `expect:` block disagrees with the kernel"), "{text}");
+    assert!(text.contains("kernel (observed)"), "{text}");
+    assert!(text.contains("find_new_reaper()"), "the model's reasons are shown: {text}");
+    assert!(text.contains(&format!("replay: reparent run {f}")), "{text}");
+}
+
+#[test]
+fn explain_gives_the_reason_for_every_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "ok.tree", GOOD);
+    let out = reparent(&["explain", &f]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("step 1: kill bash"), "{text}");
+    assert!(text.contains("sleep:") && text.contains("find_new_reaper()"), "{text}");
+}
+
+#[test]
+fn check_runs_scenarios_and_random_cases_and_sums_up() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.tree", GOOD);
+    let failures = dir.path().join("failures");
+    let out = reparent(&[
+        "check",
+        "--cases",
+        "30",
+        "--seed",
+        "5",
+        "--scenarios",
+        &dir.path().display().to_string(),
+        "--failures-dir",
+        &failures.display().to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("summary: scenarios 1/1 passed (0 skipped), random cases 30/30 passed"), "{text}");
+}
+
+#[test]
+fn bad_environment_values_are_named() {
+    let out = Command::new(EXE).args(["check", "--cases", "1"]).env("REPARENT_DEADLINE_MS", "soon").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REPARENT_DEADLINE_MS"));
+}
+
+/// Every process whose parent chain (host view) leads to `root`.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok()) {
+                parent.insert(pid, ppid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier: HashSet<i32> = [root].into();
+    while !frontier.is_empty() {
+        let next: HashSet<i32> = parent.iter().filter(|(_, pp)| frontier.contains(pp)).map(|(p, _)| *p).collect();
+        out.extend(next.iter().copied());
+        frontier = next;
+    }
+    out
+}
+
+#[test]
+fn no_process_survives_a_runner_killed_mid_case() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.tree", GOOD);
+    let mut child = Command::new(EXE)
+        .args(["check", "--cases", "1000000", "--seed", "3", "--scenarios", &dir.path().display().to_string()])
+        .args(["--failures-dir", &dir.path().join("f").display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pidfd = os::pidfd_open(child.id() as i32).unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let l = lines.next().expect("reparent check printed its random-cases line").unwrap();
+        if l.starts_with("random cases:") {
+            break;
+        }
+    }
+    // Catch it with a sandbox and a tree alive: the helper and its nodes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let victims: Vec<(i32, OwnedFd)> = loop {
+        let d: Vec<(i32, OwnedFd)> = descendants(child.id() as i32).into_iter().filter_map(|p| Some((p, os::pidfd_open(p).ok()?))).collect();
+        if d.len() >= 3 {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "never saw a live case under the runner");
+    };
+    os::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (pid, fd) in &victims {
+        assert!(
+            os::pidfd_wait(fd.as_fd(), os::PidfdState::Exited, deadline).unwrap(),
+            "process {pid} of the killed runner is still alive"
+        );
+    }
+}
