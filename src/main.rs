@@ -14,16 +14,24 @@ use reparent_harness::driver::bench;
 use reparent_harness::driver::random::{self, RandomParams};
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
-use reparent_harness::model::{ModelConfig, World};
+use reparent_harness::model::{ModelConfig, Mutation, World};
 use reparent_harness::scenario::{render_forest, Scenario};
 use reparent_harness::sys::{client::HELPER_ARG, os, SandboxOptions};
 
 #[derive(Parser)]
-#[command(name = "reparent", version, about = "Conformance suite for Linux process reparenting: orphans, subreapers and PID 1")]
+#[command(
+    name = "reparent",
+    version,
+    about = "Conformance suite for Linux process reparenting: orphans, subreapers and PID 1"
+)]
 struct Cli {
     /// The kernel the model predicts for, as X.Y (default: the running kernel).
     #[arg(long, global = true, env = "REPARENT_MODEL_KERNEL", value_parser = parse_version)]
     model_kernel: Option<(u32, u32)>,
+    /// Make the model wrong on purpose, to see the suite catch it:
+    /// farthest-subreaper or subreaper-inherited.
+    #[arg(long, global = true, env = "REPARENT_MODEL_MUTATION", value_parser = parse_mutation)]
+    model_mutation: Option<Mutation>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -40,9 +48,7 @@ enum Cmd {
         quiet: bool,
     },
     /// Show what the model predicts for a scenario, step by step, and why.
-    Explain {
-        file: PathBuf,
-    },
+    Explain { file: PathBuf },
     /// The main job: every bundled scenario, then random cases, on this kernel.
     Check {
         /// Random cases to run.
@@ -76,7 +82,17 @@ enum Cmd {
 
 fn parse_version(s: &str) -> Result<(u32, u32), String> {
     let (a, b) = s.split_once('.').ok_or_else(|| format!("expected X.Y, found {s:?}"))?;
-    Ok((a.parse().map_err(|_| format!("bad major version in {s:?}"))?, b.parse().map_err(|_| format!("bad minor version in {s:?}"))?))
+    Ok((
+        a.parse().map_err(|_| format!("bad major version in {s:?}"))?,
+        b.parse().map_err(|_| format!("bad minor version in {s:?}"))?,
+    ))
+}
+
+fn parse_mutation(s: &str) -> Result<Mutation, String> {
+    Mutation::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Mutation::ALL.iter().map(|(n, _)| *n).collect();
+        format!("unknown mutation {s:?}; expected one of: {}", names.join(", "))
+    })
 }
 
 fn main() -> ExitCode {
@@ -84,8 +100,14 @@ fn main() -> ExitCode {
         reparent_harness::sys::sandbox::main();
     }
     let cli = Cli::parse();
-    let cfg = ModelConfig { kernel: cli.model_kernel.unwrap_or_else(os::kernel_version) };
-    let opts = match std::env::current_exe().map_err(|e| e.to_string()).and_then(|exe| SandboxOptions::new(exe).map_err(|e| e.to_string())) {
+    let cfg = ModelConfig { kernel: cli.model_kernel.unwrap_or_else(os::kernel_version), mutation: cli.model_mutation };
+    if let Some(m) = cfg.mutation {
+        eprintln!("reparent: the model is deliberately wrong ({m:?}): failures are expected");
+    }
+    let opts = match std::env::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|exe| SandboxOptions::new(exe).map_err(|e| e.to_string()))
+    {
         Ok(o) => o,
         Err(e) => {
             eprintln!("reparent: {e}");
@@ -96,7 +118,9 @@ fn main() -> ExitCode {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, &file),
         Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir } => {
-            let seed = seed.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007));
+            let seed = seed.unwrap_or_else(|| {
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
+            });
             let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir };
             cmd_check(&opts, cfg, scenarios, &params)
         }
@@ -153,7 +177,11 @@ fn run_scenarios(opts: &SandboxOptions, cfg: ModelConfig, loaded: &[(PathBuf, Sc
                 print!("{}", indent(&report::tree_text(tree), "  "));
             }
             Progress::Step(entry, rec) => {
-                let race = if rec.outcomes > 1 { format!("  (a race: the model allowed {} outcomes)", rec.outcomes) } else { String::new() };
+                let race = if rec.outcomes > 1 {
+                    format!("  (a race: the model allowed {} outcomes)", rec.outcomes)
+                } else {
+                    String::new()
+                };
                 println!("  {}{race}", entry.step);
                 print!("{}", indent(&report::tree_text(&rec.observed), "  "));
             }
@@ -198,7 +226,14 @@ fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, files: &[PathBuf], quiet: bo
         Err(code) => return code,
     };
     let t = run_scenarios(opts, cfg, &loaded, !quiet);
-    println!("{} scenario(s): {} passed, {} failed, {} skipped; {} steps checked", loaded.len(), t.passed, t.failed, t.skipped, t.steps);
+    println!(
+        "{} scenario(s): {} passed, {} failed, {} skipped; {} steps checked",
+        loaded.len(),
+        t.passed,
+        t.failed,
+        t.skipped,
+        t.steps
+    );
     if t.failed > 0 {
         ExitCode::from(1)
     } else {
@@ -261,8 +296,10 @@ fn default_scenarios_dir() -> PathBuf {
 }
 
 fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "tree")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tree"))
+        .collect();
     files.sort();
     Ok(files)
 }
@@ -304,7 +341,11 @@ fn cmd_check(opts: &SandboxOptions, cfg: ModelConfig, scenarios: Option<PathBuf>
         match &f.path {
             Some(p) => {
                 println!("    minimal case written to {}", p.display());
-                println!("    replay: {} run {}", std::env::args().next().unwrap_or_else(|| "reparent".into()), p.display());
+                println!(
+                    "    replay: {} run {}",
+                    std::env::args().next().unwrap_or_else(|| "reparent".into()),
+                    p.display()
+                );
             }
             None => {
                 println!("    (could not write it to {}; here it is:)", params.failures_dir.display());

@@ -65,7 +65,14 @@ fn run_prints_each_step_and_passes() {
 fn a_wrong_expect_block_fails_with_both_trees_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     // Claims the orphan goes to PID 1 although a subreaper is above it.
-    let f = write(dir.path(), "wrong.tree", &GOOD.replace("expect:\n  init\n    sub subreaper\n      sleep\n", "expect:\n  init\n    sub subreaper\n    sleep\n"));
+    let f = write(
+        dir.path(),
+        "wrong.tree",
+        &GOOD.replace(
+            "expect:\n  init\n    sub subreaper\n      sleep\n",
+            "expect:\n  init\n    sub subreaper\n    sleep\n",
+        ),
+    );
     let out = reparent(&["run", &f]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -120,7 +127,9 @@ fn descendants(root: i32) -> Vec<i32> {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok()) {
+            if let Some(ppid) =
+                stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok())
+            {
                 parent.insert(pid, ppid);
             }
         }
@@ -157,7 +166,8 @@ fn no_process_survives_a_runner_killed_mid_case() {
     // Catch it with a sandbox and a tree alive: the helper and its nodes.
     let deadline = Instant::now() + Duration::from_secs(10);
     let victims: Vec<(i32, OwnedFd)> = loop {
-        let d: Vec<(i32, OwnedFd)> = descendants(child.id() as i32).into_iter().filter_map(|p| Some((p, os::pidfd_open(p).ok()?))).collect();
+        let d: Vec<(i32, OwnedFd)> =
+            descendants(child.id() as i32).into_iter().filter_map(|p| Some((p, os::pidfd_open(p).ok()?))).collect();
         if d.len() >= 3 {
             break d;
         }

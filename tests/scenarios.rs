@@ -11,7 +11,7 @@ use reparent_harness::model::ModelConfig;
 use reparent_harness::sys::{os, SandboxOptions};
 
 fn scenario(path: &Path) -> datatest_stable::Result<()> {
-    let cfg = ModelConfig { kernel: os::kernel_version() };
+    let cfg = ModelConfig { kernel: os::kernel_version(), mutation: None };
     let s = scenario_run::load(path, cfg)?;
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent"))?;
     let report = scenario_run::run(&opts, cfg, &s, |_| {});

@@ -86,8 +86,12 @@ pub fn run(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> 
         let t = tree(&mut rng);
         let mut case = Case::start(opts, cfg, &t)?;
         for _ in 0..KILLS {
-            let living: Vec<String> =
-                case.world().names().into_iter().filter(|n| n != INIT && case.world().state(n) == Some(ProcState::Running)).collect();
+            let living: Vec<String> = case
+                .world()
+                .names()
+                .into_iter()
+                .filter(|n| n != INIT && case.world().state(n) == Some(ProcState::Running))
+                .collect();
             if living.is_empty() {
                 break;
             }

@@ -92,18 +92,31 @@ impl Mismatch {
     /// The full explanation: step, trees side by side, reasons.
     pub fn explain(&self) -> String {
         let mut s = String::new();
-        let at = if self.step_no == 0 { "the starting tree".to_string() } else { format!("step {} `{}`", self.step_no, self.step_text) };
+        let at = if self.step_no == 0 {
+            "the starting tree".to_string()
+        } else {
+            format!("step {} `{}`", self.step_no, self.step_text)
+        };
         match self.kind {
             MismatchKind::ModelVsKernel => {
                 s.push_str(&format!("mismatch after {at}: the kernel disagrees with the model\n"));
                 for (i, m) in self.model.iter().enumerate() {
-                    let title = if self.model.len() == 1 { "model".to_string() } else { format!("model (outcome {} of {})", i + 1, self.model.len()) };
+                    let title = if self.model.len() == 1 {
+                        "model".to_string()
+                    } else {
+                        format!("model (outcome {} of {})", i + 1, self.model.len())
+                    };
                     s.push_str(&report::side_by_side(&title, m, "kernel (observed)", &self.observed));
                 }
             }
             MismatchKind::ExpectVsKernel => {
                 s.push_str(&format!("mismatch after {at}: the `expect:` block disagrees with the kernel (the model agrees with the kernel)\n"));
-                s.push_str(&report::side_by_side("expect:", self.expect.as_deref().unwrap_or(&[]), "kernel (observed)", &self.observed));
+                s.push_str(&report::side_by_side(
+                    "expect:",
+                    self.expect.as_deref().unwrap_or(&[]),
+                    "kernel (observed)",
+                    &self.observed,
+                ));
             }
         }
         s.push_str("  the model's reasons:\n");
@@ -154,10 +167,18 @@ impl Case {
     /// Builds `tree` in a fresh sandbox and checks it against the model.
     pub fn start(opts: &SandboxOptions, cfg: ModelConfig, tree: &Node) -> Result<Case, CaseError> {
         let t = Instant::now();
-        let world = World::new(tree, cfg).map_err(|source| CaseError::Invalid { step_no: 0, step_text: "tree:".into(), source })?;
+        let world = World::new(tree, cfg).map_err(|source| CaseError::Invalid {
+            step_no: 0,
+            step_text: "tree:".into(),
+            source,
+        })?;
         let model_time = t.elapsed();
         let t = Instant::now();
-        let (sandbox, obs) = Sandbox::start(opts, tree).map_err(|source| CaseError::Sys { step_no: 0, step_text: "tree:".into(), source })?;
+        let (sandbox, obs) = Sandbox::start(opts, tree).map_err(|source| CaseError::Sys {
+            step_no: 0,
+            step_text: "tree:".into(),
+            source,
+        })?;
         let mut times = PhaseTimes { model: model_time, ..PhaseTimes::default() };
         times.add_observation(&obs, t.elapsed());
         let predicted = world.render();
@@ -185,7 +206,11 @@ impl Case {
         self.steps += 1;
         let step_no = self.steps;
         let t = Instant::now();
-        let prediction = self.world.apply(step).map_err(|source| CaseError::Invalid { step_no, step_text: step_text(step), source })?;
+        let prediction = self.world.apply(step).map_err(|source| CaseError::Invalid {
+            step_no,
+            step_text: step_text(step),
+            source,
+        })?;
         let mut stopped: Vec<String> = Vec::new();
         for w in prediction.worlds() {
             for n in w.names() {
@@ -202,7 +227,11 @@ impl Case {
             source: SysError::Protocol("the sandbox is closed".into()),
         })?;
         let t = Instant::now();
-        let obs = sandbox.step(step, &stopped).map_err(|source| CaseError::Sys { step_no, step_text: step_text(step), source })?;
+        let obs = sandbox.step(step, &stopped).map_err(|source| CaseError::Sys {
+            step_no,
+            step_text: step_text(step),
+            source,
+        })?;
         self.times.add_observation(&obs, t.elapsed());
 
         let t = Instant::now();

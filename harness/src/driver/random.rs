@@ -68,30 +68,38 @@ fn attrs_strategy(init: bool) -> impl Strategy<Value = Attrs> {
     let (s, n, i) = if init { (10, 10, 5) } else { (30, 15, 10) };
     // True near the top of each range, so that shrinking (towards 0) drops
     // attributes a failure does not need.
-    (0..100u32, 0..100u32, 0..100u32)
-        .prop_map(move |(a, b, c)| Attrs { subreaper: a >= 100 - s, noreap: b >= 100 - n, sigchld_ignore: c >= 100 - i })
+    (0..100u32, 0..100u32, 0..100u32).prop_map(move |(a, b, c)| Attrs {
+        subreaper: a >= 100 - s,
+        noreap: b >= 100 - n,
+        sigchld_ignore: c >= 100 - i,
+    })
 }
 
 fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Node> {
     let max_nodes = max_nodes.max(1);
-    (attrs_strategy(true), proptest::collection::vec((any::<Index>(), attrs_strategy(false)), 0..max_nodes)).prop_map(|(init_attrs, rest)| {
-        // Node k (1-based) hangs under one of the nodes before it.
-        let mut parents = vec![usize::MAX];
-        let mut attrs = vec![init_attrs];
-        for (k, (p, a)) in rest.into_iter().enumerate() {
-            parents.push(p.index(k + 1));
-            attrs.push(a);
-        }
-        fn build(i: usize, parents: &[usize], attrs: &[Attrs]) -> Node {
-            Node {
-                name: if i == 0 { INIT.to_string() } else { format!("p{i}") },
-                attrs: attrs[i].clone(),
-                markers: Default::default(),
-                children: (i + 1..parents.len()).filter(|&c| parents[c] == i).map(|c| build(c, parents, attrs)).collect(),
+    (attrs_strategy(true), proptest::collection::vec((any::<Index>(), attrs_strategy(false)), 0..max_nodes)).prop_map(
+        |(init_attrs, rest)| {
+            // Node k (1-based) hangs under one of the nodes before it.
+            let mut parents = vec![usize::MAX];
+            let mut attrs = vec![init_attrs];
+            for (k, (p, a)) in rest.into_iter().enumerate() {
+                parents.push(p.index(k + 1));
+                attrs.push(a);
             }
-        }
-        build(0, &parents, &attrs)
-    })
+            fn build(i: usize, parents: &[usize], attrs: &[Attrs]) -> Node {
+                Node {
+                    name: if i == 0 { INIT.to_string() } else { format!("p{i}") },
+                    attrs: attrs[i].clone(),
+                    markers: Default::default(),
+                    children: (i + 1..parents.len())
+                        .filter(|&c| parents[c] == i)
+                        .map(|c| build(c, parents, attrs))
+                        .collect(),
+                }
+            }
+            build(0, &parents, &attrs)
+        },
+    )
 }
 
 fn choice_strategy() -> impl Strategy<Value = Choice> {
@@ -128,10 +136,12 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
     }
     let names = world.names();
     let running: Vec<&String> = names.iter().filter(|n| world.state(n) == Some(ProcState::Running)).collect();
-    let pick = |v: &[&String], i: usize| -> Option<String> { (!v.is_empty()).then(|| v[c.picks[i].index(v.len())].clone()) };
+    let pick =
+        |v: &[&String], i: usize| -> Option<String> { (!v.is_empty()).then(|| v[c.picks[i].index(v.len())].clone()) };
     Some(match c.kind {
         Kind::Kill => {
-            let mut pool: Vec<&String> = names.iter().filter(|n| n.as_str() != INIT && world.state(n) != Some(ProcState::Zombie)).collect();
+            let mut pool: Vec<&String> =
+                names.iter().filter(|n| n.as_str() != INIT && world.state(n) != Some(ProcState::Zombie)).collect();
             let mut targets = Vec::new();
             for i in 0..c.width.min(3) {
                 if pool.is_empty() {
@@ -153,14 +163,17 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
             let pool: Vec<&String> = running.iter().copied().filter(|n| n.as_str() != INIT).collect();
             Step::Exit { target: pick(&pool, 0)?, code: c.picks[1].index(4) as i32 }
         }
-        Kind::SubreaperOn | Kind::SubreaperOff => Step::Subreaper { target: pick(&running, 0)?, on: c.kind == Kind::SubreaperOn },
+        Kind::SubreaperOn | Kind::SubreaperOff => {
+            Step::Subreaper { target: pick(&running, 0)?, on: c.kind == Kind::SubreaperOn }
+        }
         Kind::Spawn => {
             let parent = pick(&running, 0)?;
             *spawned += 1;
             Step::Spawn { child: format!("s{spawned}"), parent, attrs: c.attrs.clone() }
         }
         Kind::Reap => {
-            let keepers: Vec<&String> = running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| a.noreap)).collect();
+            let keepers: Vec<&String> =
+                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| a.noreap)).collect();
             let pool = if keepers.is_empty() { &running } else { &keepers };
             Step::Reap { target: pick(pool, 0)? }
         }
@@ -223,12 +236,140 @@ fn execute(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed
     Executed { scenario, error, steps, times }
 }
 
+/// Runs a concrete scenario (no `expect:` checks); the returned scenario has
+/// the observed tree as `expect:` for every step that passed.
+fn execute_concrete(opts: &SandboxOptions, cfg: ModelConfig, s: &Scenario) -> Executed {
+    let mut out = Scenario { steps: vec![], ..s.clone() };
+    let mut case = match Case::start(opts, cfg, &s.tree) {
+        Ok(c) => c,
+        Err(e) => return Executed { scenario: out, error: Some(e), steps: 0, times: PhaseTimes::default() },
+    };
+    let mut error = None;
+    for e in &s.steps {
+        let res = case.step(&e.step, None);
+        out.steps.push(StepEntry {
+            step: e.step.clone(),
+            line: 0,
+            expect: res.as_ref().ok().map(|r| r.observed.clone()),
+        });
+        if let Err(err) = res {
+            error = Some(err);
+            break;
+        }
+    }
+    let steps = case.steps();
+    let times = case.finish();
+    Executed { scenario: out, error, steps, times }
+}
+
+/// Whether a candidate still shows a real failure (a mismatch or a system
+/// error), not merely a step the model cannot run.
+fn still_fails(ex: &Executed) -> bool {
+    matches!(ex.error, Some(CaseError::Mismatch(_)) | Some(CaseError::Sys { .. }))
+}
+
+/// Smaller variants of a scenario, most promising first: drop a step, drop a
+/// process (its children move up to its parent), drop a kill target, drop
+/// an attribute.
+fn candidates(s: &Scenario) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for i in (0..s.steps.len()).rev() {
+        let mut c = s.clone();
+        c.steps.remove(i);
+        out.push(c);
+    }
+    let names: Vec<String> = s.tree.preorder().iter().skip(1).map(|n| n.name.clone()).collect();
+    for name in &names {
+        let mut c = s.clone();
+        remove_node(&mut c.tree, name);
+        out.push(c);
+    }
+    for (i, e) in s.steps.iter().enumerate() {
+        if let Step::Kill { targets, signal } = &e.step {
+            if targets.len() > 1 {
+                for k in 0..targets.len() {
+                    let mut t = targets.clone();
+                    t.remove(k);
+                    let mut c = s.clone();
+                    c.steps[i].step = Step::Kill { targets: t, signal: *signal };
+                    out.push(c);
+                }
+            }
+        }
+    }
+    let all: Vec<String> = s.tree.preorder().iter().map(|n| n.name.clone()).collect();
+    for name in &all {
+        for which in 0..3 {
+            let mut c = s.clone();
+            if clear_attr(&mut c.tree, name, which) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Removes `name` from the tree, handing its children to its parent in its
+/// place.
+fn remove_node(n: &mut Node, name: &str) -> bool {
+    if let Some(i) = n.children.iter().position(|c| c.name == name) {
+        let gone = n.children.remove(i);
+        for (k, c) in gone.children.into_iter().enumerate() {
+            n.children.insert(i + k, c);
+        }
+        return true;
+    }
+    n.children.iter_mut().any(|c| remove_node(c, name))
+}
+
+/// Clears attribute `which` (0 subreaper, 1 noreap, 2 sigchld=ignore) of
+/// `name`; false if it was not set.
+fn clear_attr(n: &mut Node, name: &str, which: usize) -> bool {
+    if n.name == name {
+        let a = &mut n.attrs;
+        let flag = [&mut a.subreaper, &mut a.noreap, &mut a.sigchld_ignore].into_iter().nth(which);
+        return match flag {
+            Some(f) if *f => {
+                *f = false;
+                true
+            }
+            _ => false,
+        };
+    }
+    n.children.iter_mut().any(|c| clear_attr(c, name, which))
+}
+
+/// Greedy reduction of a failing concrete scenario, after proptest's own
+/// shrinking (whose index-based choices cannot always drop a process
+/// without reshaping the rest): keeps any smaller variant that still fails,
+/// until none does or `budget` runs are spent.
+fn minimize(opts: &SandboxOptions, cfg: ModelConfig, s: Scenario, mut budget: usize) -> (Executed, usize) {
+    let mut best = execute_concrete(opts, cfg, &s);
+    let mut runs = 1;
+    'outer: while budget > 0 {
+        for c in candidates(&strip_expect(best.scenario.clone())) {
+            if budget == 0 {
+                break 'outer;
+            }
+            budget -= 1;
+            runs += 1;
+            let ex = execute_concrete(opts, cfg, &c);
+            if still_fails(&ex) {
+                best = ex;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    (best, runs)
+}
+
 /// Runs `params.cases` random cases; on a failure, shrinks it, writes the
 /// minimal case to `params.failures_dir` and returns it.
 pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> RandomSummary {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&params.seed.to_le_bytes());
-    let config = Config { cases: params.cases, failure_persistence: None, max_shrink_iters: 2048, ..Config::default() };
+    let config = Config { cases: params.cases, failure_persistence: None, max_shrink_iters: 200, ..Config::default() };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     let summary = RefCell::new(RandomSummary::default());
     let last_failure: RefCell<Option<(Scenario, String)>> = RefCell::new(None);
@@ -257,17 +398,35 @@ pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> Ra
     let mut summary = summary.into_inner();
     if let Err(err) = result {
         let (scenario, message) = match (err, last_failure.into_inner()) {
-            (TestError::Fail(_, _), Some((s, m))) => (s, m),
-            (e, last) => {
-                let m = e.to_string();
-                (last.map(|(s, _)| s).unwrap_or(Scenario { about: None, needs: vec![], tree: Node::new(INIT), steps: vec![] }), m)
+            (TestError::Fail(_, _), Some((s, _))) => {
+                let (ex, runs) = minimize(opts, cfg, strip_expect(s), 2000);
+                summary.runs += runs;
+                let message =
+                    ex.error.as_ref().map_or_else(|| "the failure did not reproduce".to_string(), |e| e.to_string());
+                (ex.scenario, message)
             }
+            (e, last) => (
+                last.map(|(s, _)| s).unwrap_or(Scenario {
+                    about: None,
+                    needs: vec![],
+                    tree: Node::new(INIT),
+                    steps: vec![],
+                }),
+                e.to_string(),
+            ),
         };
         let text = failure_file(&scenario, &message, params.seed);
         let path = write_failure(&params.failures_dir, params.seed, &text);
         summary.failure = Some(RandomFailure { path, message, text });
     }
     summary
+}
+
+fn strip_expect(mut s: Scenario) -> Scenario {
+    for e in &mut s.steps {
+        e.expect = None;
+    }
+    s
 }
 
 /// The minimal case as a `.tree` file: the mismatch in comments at the top,

@@ -78,7 +78,12 @@ pub fn load(path: &Path, cfg: ModelConfig) -> Result<Scenario, LoadError> {
 /// Runs the model over every step (following its first outcome where a step
 /// races) and turns a step it cannot run into a positioned error.
 pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadError> {
-    let mut world = World::new(&s.tree, cfg).map_err(|e| LoadError::Invalid { file: file.into(), line: 1, col: 1, message: e.to_string() })?;
+    let mut world = World::new(&s.tree, cfg).map_err(|e| LoadError::Invalid {
+        file: file.into(),
+        line: 1,
+        col: 1,
+        message: e.to_string(),
+    })?;
     for entry in &s.steps {
         let p = world.apply(&entry.step).map_err(|e| LoadError::Invalid {
             file: file.into(),
@@ -128,11 +133,23 @@ pub fn run(
     mut progress: impl FnMut(Progress<'_>),
 ) -> ScenarioReport {
     if let Some(why) = unmet_need(s) {
-        return ScenarioReport { verdict: Verdict::Skipped(why), initial: vec![], steps: vec![], times: PhaseTimes::default() };
+        return ScenarioReport {
+            verdict: Verdict::Skipped(why),
+            initial: vec![],
+            steps: vec![],
+            times: PhaseTimes::default(),
+        };
     }
     let mut case = match Case::start(opts, cfg, &s.tree) {
         Ok(c) => c,
-        Err(e) => return ScenarioReport { verdict: Verdict::Failed(e), initial: vec![], steps: vec![], times: PhaseTimes::default() },
+        Err(e) => {
+            return ScenarioReport {
+                verdict: Verdict::Failed(e),
+                initial: vec![],
+                steps: vec![],
+                times: PhaseTimes::default(),
+            }
+        }
     };
     progress(Progress::Started(&case.initial));
     let mut steps = Vec::new();

@@ -21,10 +21,10 @@
 //! interleaves the two across processes that die together.
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
+use super::prediction::{Prediction, Reason, Reasons};
 use super::race::Victim;
 use super::signal::Notified;
-use super::world::{Pid, ProcState, World};
+use super::world::{Mutation, Pid, ProcState, World};
 
 /// What `find_new_reaper()` decided and saw on its way, for the reasons.
 struct NewReaper {
@@ -43,7 +43,8 @@ impl World {
     /// `exit A`: A calls `exit()` itself.
     pub(super) fn exit_step(&self, target: &str) -> Result<Prediction, ModelError> {
         let pid = self.lookup_actor(target, "exit")?;
-        let reasons = vec![Reason::new(target, "R1.2", "do_exit()", "calls exit()")];
+        let mut reasons = Reasons::new();
+        reasons.add(target, "R1.2", "do_exit()", || "calls exit()".into());
         let victim = Victim { pid, may_reap_first: false };
         Ok(self.clone().settle_deaths(vec![victim], reasons))
     }
@@ -57,61 +58,54 @@ impl World {
     }
 
     /// `exit_notify()`, for the single thread of `tsk` (R1.2). Atomic.
-    pub(super) fn exit_notify(&mut self, tsk: Pid, reasons: &mut Vec<Reason>) {
+    pub(super) fn exit_notify(&mut self, tsk: Pid, reasons: &mut Reasons) {
         self.exit_signals(tsk);
         self.forget_original_parent(tsk, reasons);
         // kill_orphaned_pgrp() (R5.2): the parent is always in the dying
         // process's own process group, so it never signals anything here.
         self.update(tsk, |p| {
             p.state = ProcState::Zombie;
-            p.pending_core = None;
+            p.pending_fatal = None;
         });
-        let name = self.name(tsk).to_string();
-        let parent = self.procs[&tsk].real_parent;
+        let parent = self[tsk].real_parent;
         // R3.4: a single-threaded leader notifies its parent now.
-        match (self.do_notify_parent(tsk), parent) {
-            (Notified::AutoReaped, Some(parent)) => reasons.push(Reason::new(
-                &name,
-                "R3.3",
-                "do_notify_parent()",
+        let notified = self.do_notify_parent(tsk);
+        let name = self.name(tsk);
+        match (notified, parent) {
+            (Notified::AutoReaped, Some(parent)) => reasons.add(name, "R3.3", "do_notify_parent()", || {
                 format!(
                     "exits; its parent {} has SIGCHLD set to SIG_IGN, so the kernel reaps it at once",
                     self.name(parent)
-                ),
-            )),
-            (_, Some(parent)) => reasons.push(Reason::new(
-                &name,
-                "R1.2",
-                "exit_notify()",
-                format!(
-                    "exits and is now a zombie child of {}; {}",
-                    self.name(parent),
-                    self.waiter_note(parent)
-                ),
-            )),
-            (_, None) => reasons.push(Reason::new(
-                &name,
-                "R6.3",
-                "exit_notify()",
+                )
+            }),
+            (Notified::Queued, Some(parent)) => reasons.add(name, "R1.2", "exit_notify()", || {
+                let note = self.waiter_note(parent);
+                format!("exits and is now a zombie child of {}; {note}", self.name(parent))
+            }),
+            (_, None) => reasons.add(name, "R6.3", "exit_notify()", || {
                 "exits last of its namespace and is now a zombie; the harness, its parent outside \
-                 the namespace, reaps it",
-            )),
+                 the namespace, reaps it"
+                    .into()
+            }),
         }
     }
 
     /// `forget_original_parent()`: hands every child of `father` to its new
     /// parent, in list order.
-    fn forget_original_parent(&mut self, father: Pid, reasons: &mut Vec<Reason>) {
+    fn forget_original_parent(&mut self, father: Pid, reasons: &mut Reasons) {
         let Some(child_reaper) = self.find_child_reaper(father, reasons) else { return };
         let children = self.children(father);
         if children.is_empty() {
             return;
         }
         let found = self.find_new_reaper(father, child_reaper);
-        let (rule, text) = self.describe(father, &found);
         for child in children {
+            // Described before the move, as the walk saw the world.
+            reasons.add_reason(|| {
+                let (rule, text) = self.describe(father, &found);
+                Reason::new(self.name(child), rule, "find_new_reaper()", text)
+            });
             self.update(child, |c| c.real_parent = Some(found.reaper));
-            reasons.push(Reason::new(self.name(child), rule, "find_new_reaper()", text.clone()));
             // The new parent is never in father's thread group here (R1.7),
             // so reparent_leader() always runs.
             self.reparent_leader(child, found.reaper, reasons);
@@ -122,7 +116,7 @@ impl World {
     /// init. Then, with no other thread to take over (R6.2),
     /// `zap_pid_ns_processes()` empties the namespace (R6.3) and `father`
     /// has no children left to hand on.
-    fn find_child_reaper(&mut self, father: Pid, reasons: &mut Vec<Reason>) -> Option<Pid> {
+    fn find_child_reaper(&mut self, father: Pid, reasons: &mut Reasons) -> Option<Pid> {
         let reaper = self.child_reaper()?;
         if reaper != father {
             return Some(reaper);
@@ -135,24 +129,30 @@ impl World {
     fn find_new_reaper(&self, father: Pid, child_reaper: Pid) -> NewReaper {
         // (a) find_alive_thread(father): every node is single-threaded, and
         // the one thread has PF_EXITING, so there is no threaded reparent.
-        let dying = &self.procs[&father];
+        let dying = &self[father];
         // (b) The walk, gated by has_child_subreaper (R1.6). It climbs
         // real_parent while the pid level stays the same: the harness above
         // init is outside the namespace (R1.5), so it stops after init.
+        let farthest = self.config().mutation == Some(Mutation::FarthestSubreaper);
         let walk = |passed: &mut Vec<Pid>| {
             let mut r = dying.real_parent;
+            let mut found = None;
             while let Some(pid) = r {
-                let p = &self.procs[&pid];
+                let p = &self[pid];
                 if p.is_child_subreaper {
                     if p.is_living() {
-                        return Some(pid);
+                        if !farthest {
+                            return Some(pid);
+                        }
+                        // The deliberate bug: keep climbing.
+                        found = Some(pid);
                     }
                     // No living thread: go on upward (R1.4), not to init.
                     passed.push(pid);
                 }
                 r = p.real_parent;
             }
-            None
+            found
         };
         let mut passed = Vec::new();
         let skipped_walk = if dying.has_child_subreaper {
@@ -171,7 +171,7 @@ impl World {
     fn describe(&self, father: Pid, found: &NewReaper) -> (&'static str, String) {
         let f = self.name(father);
         let r = self.name(found.reaper);
-        let to_init = if self.procs[&found.reaper].exiting {
+        let to_init = if self[found.reaper].exiting {
             format!("it goes to {r}, the namespace's child reaper, which is exiting too")
         } else {
             format!("it goes to {r}, the namespace's child reaper")
@@ -182,7 +182,7 @@ impl World {
             format!("subreaper {} {verb} exiting and no longer living", names.join(", "))
         };
         match found.skipped_walk {
-            Some(Some(would)) if !self.procs[&would].is_init => (
+            Some(Some(would)) if !self[would].is_init => (
                 "R1.6",
                 format!(
                     "parent {f} died; {f} lacks has_child_subreaper, so the walk up to subreaper \
@@ -190,26 +190,20 @@ impl World {
                     self.name(would)
                 ),
             ),
-            Some(_) => {
-                ("R1.3", format!("parent {f} died; no subreaper above {f}, so {to_init}"))
-            }
+            Some(_) => (
+                "R1.3",
+                format!("parent {f} died; no subreaper above {f} (has_child_subreaper is unset), so {to_init}"),
+            ),
             None if !found.by_walk && found.passed.is_empty() => {
                 ("R1.3", format!("parent {f} died; no living subreaper above {f}, so {to_init}"))
             }
-            None if !found.by_walk => (
-                "R1.4",
-                format!("parent {f} died; {}, and none above; so {to_init}", passed()),
-            ),
+            None if !found.by_walk => ("R1.4", format!("parent {f} died; {}, and none above; so {to_init}", passed())),
             None if found.passed.is_empty() => {
                 ("R1.3", format!("parent {f} died; nearest living subreaper above {f} is {r}"))
             }
-            None => (
-                "R1.4",
-                format!(
-                    "parent {f} died; {}, so the nearest living subreaper above {f} is {r}",
-                    passed()
-                ),
-            ),
+            None => {
+                ("R1.4", format!("parent {f} died; {}, so the nearest living subreaper above {f} is {r}", passed()))
+            }
         }
     }
 
@@ -218,28 +212,22 @@ impl World {
     /// nodes) and a zombie is re-notified to its new parent (R3.2), which
     /// reaps it at once if it ignores SIGCHLD (R3.3). The orphaned-pgrp check
     /// of R5.3 cannot fire here.
-    fn reparent_leader(&mut self, child: Pid, reaper: Pid, reasons: &mut Vec<Reason>) {
-        if self.procs[&child].state != ProcState::Zombie {
+    fn reparent_leader(&mut self, child: Pid, reaper: Pid, reasons: &mut Reasons) {
+        if self[child].state != ProcState::Zombie {
             return;
         }
-        let name = self.name(child).to_string();
-        let r = self.name(reaper).to_string();
-        match self.do_notify_parent(child) {
-            Notified::AutoReaped => reasons.push(Reason::new(
-                &name,
-                "R3.3",
-                "do_notify_parent()",
+        let notified = self.do_notify_parent(child);
+        let (name, r) = (self.name(child), self.name(reaper));
+        match notified {
+            Notified::AutoReaped => reasons.add(name, "R3.3", "do_notify_parent()", || {
                 format!(
                     "a zombie, re-notified to {r}, which has SIGCHLD set to SIG_IGN: the kernel \
                      reaps it at once"
-                ),
-            )),
-            Notified::Queued => reasons.push(Reason::new(
-                &name,
-                "R3.2",
-                "reparent_leader()",
-                format!("a zombie, re-notified to {r} with SIGCHLD; {}", self.waiter_note(reaper)),
-            )),
+                )
+            }),
+            Notified::Queued => reasons.add(name, "R3.2", "reparent_leader()", || {
+                format!("a zombie, re-notified to {r} with SIGCHLD; {}", self.waiter_note(reaper))
+            }),
         }
     }
 
@@ -248,23 +236,18 @@ impl World {
     /// init's SIGCHLD becomes `SIG_IGN`, every other task gets SIGKILL, and
     /// init waits until every other pid of the namespace is freed. So when
     /// init goes on to become a zombie, it is alone.
-    fn zap_pid_ns_processes(&mut self, init: Pid, reasons: &mut Vec<Reason>) {
-        let others: Vec<Pid> = self.procs.keys().copied().filter(|&p| p != init).collect();
+    fn zap_pid_ns_processes(&mut self, init: Pid, reasons: &mut Reasons) {
+        let others: Vec<Pid> = self.pids().filter(|&p| p != init).collect();
         for pid in others {
-            let text = if self.procs[&pid].state == ProcState::Zombie {
+            let text = if self[pid].state == ProcState::Zombie {
                 "reaped as init exits: zap_pid_ns_processes() waits until every pid of the \
                  namespace is freed"
             } else {
                 "killed with SIGKILL by zap_pid_ns_processes() as init exits, and reaped: nothing \
                  outlives its namespace's init"
             };
-            reasons.push(Reason::new(self.name(pid), "R6.3", "zap_pid_ns_processes()", text));
+            reasons.add(self.name(pid), "R6.3", "zap_pid_ns_processes()", || text.into());
             self.release_task(pid);
         }
-    }
-
-    /// `release_task()`: the process is gone; its name stays used.
-    pub(super) fn release_task(&mut self, pid: Pid) {
-        self.procs.remove(&pid);
     }
 }

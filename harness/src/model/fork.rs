@@ -14,21 +14,16 @@
 //! own.
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
-use super::world::{Pid, Proc, ProcState, World};
+use super::prediction::{Prediction, Reasons};
+use super::world::{Mutation, Pid, Proc, ProcState, World};
 use crate::scenario::Attrs;
 
 impl World {
     /// `spawn CHILD by PARENT [ATTR ...]`.
-    pub(super) fn spawn_step(
-        &self,
-        child: &str,
-        parent: &str,
-        attrs: &Attrs,
-    ) -> Result<Prediction, ModelError> {
+    pub(super) fn spawn_step(&self, child: &str, parent: &str, attrs: &Attrs) -> Result<Prediction, ModelError> {
         let parent = self.lookup_actor(parent, "fork")?;
         let mut world = self.clone();
-        let mut reasons = Vec::new();
+        let mut reasons = Reasons::new();
         world.copy_process(Some(parent), child, attrs, &mut reasons)?;
         Ok(Prediction::one(world, reasons))
     }
@@ -41,83 +36,58 @@ impl World {
         parent: Option<Pid>,
         name: &str,
         attrs: &Attrs,
-        reasons: &mut Vec<Reason>,
+        reasons: &mut Reasons,
     ) -> Result<Pid, ModelError> {
-        if self.used_names.contains(name) {
+        if self.name_used(name) {
             return Err(ModelError::NameTaken { name: name.to_string() });
         }
         // R2.6: p->signal->has_child_subreaper =
         //     p->real_parent->signal->has_child_subreaper ||
         //     p->real_parent->signal->is_child_subreaper;
         // The harness, init's parent, is no subreaper of the namespace.
-        let has_child_subreaper = parent
-            .map(|p| {
-                let p = &self.procs[&p];
-                p.has_child_subreaper || p.is_child_subreaper
-            })
-            .unwrap_or(false);
-        let pid = Pid(self.next_pid);
-        self.next_pid += 1;
-        self.used_names.insert(name.to_string());
-        self.procs.insert(
-            pid,
+        let has_child_subreaper = parent.is_some_and(|p| self[p].has_child_subreaper || self[p].is_child_subreaper);
+        let pid = self.add(
+            name,
             Proc {
-                name: name.to_string(),
                 real_parent: parent,
                 // R2.4: copy_signal() hands out a zeroed signal_struct.
-                is_child_subreaper: false,
+                // R2.4: copy_signal() zeroes it (unless the model is asked
+                // to make the opposite mistake).
+                is_child_subreaper: self.config().mutation == Some(Mutation::SubreaperInherited)
+                    && parent.is_some_and(|p| self[p].is_child_subreaper),
                 has_child_subreaper,
                 noreap: attrs.noreap,
                 sigchld_ignore: attrs.sigchld_ignore,
                 state: ProcState::Running,
                 exiting: false,
-                pending_core: None,
+                pending_fatal: None,
                 is_init: parent.is_none(),
             },
         );
         match parent {
             Some(parent) => {
-                let parent = self.name(parent).to_string();
-                reasons.push(Reason::new(
-                    name,
-                    "R8.1",
-                    "copy_process()",
-                    format!("forked by {parent}, its real_parent"),
-                ));
+                let parent = self.name(parent);
+                reasons.add(name, "R8.1", "copy_process()", || format!("forked by {parent}, its real_parent"));
                 if has_child_subreaper {
-                    reasons.push(Reason::new(
-                        name,
-                        "R2.6",
-                        "copy_process()",
+                    reasons.add(name, "R2.6", "copy_process()", || {
                         format!(
                             "inherits has_child_subreaper from {parent}, which is a subreaper or \
                              has one above it; is_child_subreaper starts at 0 (R2.4)"
-                        ),
-                    ));
+                        )
+                    });
                 }
             }
-            None => reasons.push(Reason::new(
-                name,
-                "R6.1",
-                "copy_process()",
-                "first process of the new PID namespace: its child_reaper, SIGNAL_UNKILLABLE",
-            )),
+            None => reasons.add(name, "R6.1", "copy_process()", || {
+                "first process of the new PID namespace: its child_reaper, SIGNAL_UNKILLABLE".into()
+            }),
         }
         if attrs.sigchld_ignore {
-            reasons.push(Reason::new(
-                name,
-                "R3.3",
-                "do_notify_parent()",
-                "sets SIGCHLD to SIG_IGN: the kernel will reap its children as they exit",
-            ));
+            reasons.add(name, "R3.3", "do_notify_parent()", || {
+                "sets SIGCHLD to SIG_IGN: the kernel will reap its children as they exit".into()
+            });
         }
         if attrs.noreap {
-            reasons.push(Reason::new(
-                name,
-                "R3.8",
-                "wait_task_zombie()",
-                "never waits: its exited children stay zombies",
-            ));
+            reasons.add(name, "R3.8", "wait_task_zombie()", || "never waits: its exited children stay zombies".into());
         }
         if attrs.subreaper {
             self.set_child_subreaper(pid, true, reasons)?;

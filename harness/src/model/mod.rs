@@ -22,6 +22,9 @@
 //! | `wait.rs` | kernel/exit.c `wait_task_zombie()` | the nodes reaping their children |
 //! | `race.rs` | R1.8 | several processes dying at once |
 //!
+//! `prediction.rs` and `error.rs` hold what a step returns: the possible
+//! worlds with their reasons, or why the step cannot run.
+//!
 //! What the sandbox lets the model leave out: every process is a
 //! single-threaded node forked by its parent, in the one PID namespace whose
 //! init is PID 1, so `find_alive_thread()` of a dying process never finds a
@@ -48,4 +51,4 @@ mod tests;
 
 pub use error::ModelError;
 pub use prediction::{Outcome, Prediction, Reason};
-pub use world::{ModelConfig, ProcState, World};
+pub use world::{ModelConfig, Mutation, ProcState, World};

@@ -10,7 +10,7 @@
 //! difference the `kernel` of [`super::ModelConfig`] selects.
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
+use super::prediction::{Prediction, Reasons};
 use super::world::{Pid, World};
 
 impl World {
@@ -18,62 +18,53 @@ impl World {
     pub(super) fn subreaper_step(&self, target: &str, on: bool) -> Result<Prediction, ModelError> {
         let me = self.lookup_actor(target, "call prctl(PR_SET_CHILD_SUBREAPER)")?;
         let mut world = self.clone();
-        let mut reasons = Vec::new();
+        let mut reasons = Reasons::new();
         world.set_child_subreaper(me, on, &mut reasons)?;
         Ok(Prediction::one(world, reasons))
     }
 
     /// `PR_SET_CHILD_SUBREAPER`, called by `me` itself.
-    pub(super) fn set_child_subreaper(
-        &mut self,
-        me: Pid,
-        on: bool,
-        reasons: &mut Vec<Reason>,
-    ) -> Result<(), ModelError> {
+    pub(super) fn set_child_subreaper(&mut self, me: Pid, on: bool, reasons: &mut Reasons) -> Result<(), ModelError> {
         if !self.config.has_subreapers() {
             let (major, minor) = self.config.kernel;
             return Err(ModelError::NoSubreapers { name: self.name(me).to_string(), major, minor });
         }
-        let name = self.name(me).to_string();
         // R2.1 / R2.3: me->signal->is_child_subreaper = !!arg2; nothing else
         // is undone by the unset.
-        if self.procs[&me].is_child_subreaper != on {
+        if self[me].is_child_subreaper != on {
             self.update(me, |p| p.is_child_subreaper = on);
-            reasons.push(Reason::new(
-                &name,
-                if on { "R2.1" } else { "R2.3" },
-                "prctl(PR_SET_CHILD_SUBREAPER)",
+            let rule = if on { "R2.1" } else { "R2.3" };
+            reasons.add(self.name(me), rule, "prctl(PR_SET_CHILD_SUBREAPER)", || {
                 if on {
-                    "becomes a child subreaper: orphans below it now stop here"
+                    "becomes a child subreaper: orphans below it now stop here".into()
                 } else {
                     "is no longer a child subreaper: orphans below it now pass it by; its \
                      descendants keep has_child_subreaper, which is harmless"
-                },
-            ));
+                        .into()
+                }
+            });
         }
         if !on {
             return Ok(());
         }
         if self.config.propagates_has_child_subreaper() {
-            self.walk_process_tree(me, &name, reasons);
+            self.walk_process_tree(me, reasons);
         } else {
-            let unflagged = self.descendants(me).into_iter().filter(|&d| {
-                let d = &self.procs[&d];
-                !d.has_child_subreaper && !d.is_init
-            });
-            let unflagged: Vec<String> = unflagged.map(|d| self.name(d).to_string()).collect();
+            let descendants = self.descendants(me).into_iter();
+            let unflagged: Vec<&str> = descendants
+                .filter(|&d| !self[d].has_child_subreaper && !self[d].is_init)
+                .map(|d| self.name(d))
+                .collect();
             if !unflagged.is_empty() {
                 let (major, minor) = self.config.kernel;
-                reasons.push(Reason::new(
-                    &name,
-                    "R2.7",
-                    "walk_process_tree()",
+                let name = self.name(me);
+                reasons.add(name, "R2.7", "walk_process_tree()", || {
                     format!(
                         "Linux {major}.{minor} predates the propagation of has_child_subreaper \
                          (4.11): {} keep it unset, so their orphans will skip {name}",
                         unflagged.join(", ")
-                    ),
-                ));
+                    )
+                });
             }
         }
         Ok(())
@@ -86,20 +77,16 @@ impl World {
     /// have these flag too") or is a child reaper ("they will never get out
     /// pidns"). Zombies and exiting processes are on the children lists too,
     /// so they are visited like the others.
-    fn walk_process_tree(&mut self, top: Pid, top_name: &str, reasons: &mut Vec<Reason>) {
+    fn walk_process_tree(&mut self, top: Pid, reasons: &mut Reasons) {
         let mut stack: Vec<Pid> = self.children(top).into_iter().rev().collect();
         while let Some(p) = stack.pop() {
-            let Some(proc) = self.procs.get_mut(&p) else { continue };
-            if proc.has_child_subreaper || proc.is_init {
+            if self[p].has_child_subreaper || self[p].is_init {
                 continue;
             }
-            proc.has_child_subreaper = true;
-            reasons.push(Reason::new(
-                &proc.name.clone(),
-                "R2.7",
-                "propagate_has_child_subreaper()",
-                format!("gets has_child_subreaper, as {top_name} became a subreaper above it"),
-            ));
+            self.update(p, |p| p.has_child_subreaper = true);
+            reasons.add(self.name(p), "R2.7", "propagate_has_child_subreaper()", || {
+                format!("gets has_child_subreaper, as {} became a subreaper above it", self.name(top))
+            });
             stack.extend(self.children(p).into_iter().rev());
         }
     }

@@ -42,13 +42,48 @@ pub struct Reason {
 }
 
 impl Reason {
-    pub(super) fn new(
+    pub(super) fn new(process: &str, rule: &'static str, kernel_fn: &'static str, text: impl Into<String>) -> Reason {
+        Reason { process: process.to_string(), rule, kernel_fn, text: text.into() }
+    }
+}
+
+/// Where the rules write their reasons as they apply. The racing-death
+/// search runs the rules thousands of times without words ([`Reasons::quiet`])
+/// and replays only the orders it keeps, so the words are built lazily.
+pub(super) struct Reasons(Option<Vec<Reason>>);
+
+impl Reasons {
+    pub(super) fn new() -> Reasons {
+        Reasons(Some(Vec::new()))
+    }
+
+    pub(super) fn quiet() -> Reasons {
+        Reasons(None)
+    }
+
+    /// Records why `process` changed; `text` is called only if anyone will
+    /// read it.
+    pub(super) fn add(
+        &mut self,
         process: &str,
         rule: &'static str,
         kernel_fn: &'static str,
-        text: impl Into<String>,
-    ) -> Reason {
-        Reason { process: process.to_string(), rule, kernel_fn, text: text.into() }
+        text: impl FnOnce() -> String,
+    ) {
+        if let Some(list) = &mut self.0 {
+            list.push(Reason::new(process, rule, kernel_fn, text()));
+        }
+    }
+
+    /// Records a reason whose rule, too, takes work to decide.
+    pub(super) fn add_reason(&mut self, make: impl FnOnce() -> Reason) {
+        if let Some(list) = &mut self.0 {
+            list.push(make());
+        }
+    }
+
+    pub(super) fn into_vec(self) -> Vec<Reason> {
+        self.0.unwrap_or_default()
     }
 }
 
@@ -60,8 +95,8 @@ impl fmt::Display for Reason {
 
 impl Prediction {
     /// A step whose result does not depend on timing.
-    pub(super) fn one(world: World, reasons: Vec<Reason>) -> Prediction {
-        Prediction { outcomes: vec![Outcome { world, reasons }] }
+    pub(super) fn one(world: World, reasons: Reasons) -> Prediction {
+        Prediction { outcomes: vec![Outcome { world, reasons: reasons.into_vec() }] }
     }
 
     /// Whether the kernel leaves only one possible world.

@@ -10,10 +10,11 @@
 //! action (`signal(7)`; no node catches signals), with two twists that decide
 //! what a stopped process does:
 //!
-//! - `complete_signal()` turns a fatal signal into a group exit and wakes a
-//!   stopped process to die — but not a Core-default one, which is left for
-//!   `get_signal()` and so waits, pending, for a SIGCONT (core dumps are off
-//!   in the sandbox, so it then just dies);
+//! - a stopped process dies at once only of SIGKILL: `wants_signal()` skips
+//!   a stopped task for every other signal, so `complete_signal()` never
+//!   turns it into a group exit, and a fatal signal waits, pending, until a
+//!   SIGCONT lets the task reach `get_signal()` (core dumps are off in the
+//!   sandbox, so a Core-default one then just kills);
 //! - `get_signal()` discards SIGTSTP, SIGTTIN and SIGTTOU, because the
 //!   sandbox's one process group is orphaned (R5.7); SIGSTOP still stops.
 //!
@@ -21,7 +22,7 @@
 //! [`Victim`], and `race.rs` runs the deaths.
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
+use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
 use super::world::{Pid, ProcState, World};
 use crate::scenario::{Name, Signal};
@@ -83,7 +84,7 @@ impl World {
             }
         }
         let mut world = self.clone();
-        let mut reasons = Vec::new();
+        let mut reasons = Reasons::new();
         let victims = pids.into_iter().filter_map(|p| world.send_signal(p, sig, &mut reasons));
         let victims: Vec<Victim> = victims.collect();
         Ok(world.settle_deaths(victims, reasons))
@@ -91,14 +92,14 @@ impl World {
 
     /// One signal from an ancestor namespace to `pid`. Returns the victim if
     /// the signal starts its death.
-    fn send_signal(&mut self, pid: Pid, sig: Signal, reasons: &mut Vec<Reason>) -> Option<Victim> {
-        let p = &self.procs[&pid];
-        let name = p.name.clone();
+    fn send_signal(&mut self, pid: Pid, sig: Signal, reasons: &mut Reasons) -> Option<Victim> {
+        let p = self[pid];
+        let name = self.name(pid).to_string();
         let state = p.state;
         if state == ProcState::Zombie {
             // prepare_signal(): SIGNAL_GROUP_EXIT is set, the signal goes nowhere.
             let text = format!("{sig} changes nothing: it is already a zombie");
-            reasons.push(Reason::new(&name, DEFAULT_ACTION, "prepare_signal()", text));
+            reasons.add(&name, DEFAULT_ACTION, "prepare_signal()", move || text);
             return None;
         }
         if p.is_init {
@@ -106,43 +107,46 @@ impl World {
         }
         let victim = |may_reap_first| Some(Victim { pid, may_reap_first });
         match default_action(sig) {
-            DefaultAction::Term => {
+            // wants_signal() refuses a stopped task for every signal but
+            // SIGKILL, so complete_signal() returns before its fatal-signal
+            // shortcut: the signal stays queued until a SIGCONT lets the task
+            // reach get_signal(). (Observed on 6.18: SIGTERM to a stopped
+            // process leaves it stopped; SIGCONT then kills it.)
+            DefaultAction::Term | DefaultAction::Core if state == ProcState::Stopped && sig != Signal::KILL => {
+                let text = format!(
+                    "stays stopped with {sig} pending: wants_signal() skips a stopped task for \
+                     every signal but SIGKILL, so complete_signal() does not make it a group \
+                     exit; {sig} waits for get_signal() after a SIGCONT"
+                );
+                self.update(pid, |p| {
+                    p.pending_fatal.get_or_insert(sig);
+                });
+                reasons.add(&name, DEFAULT_ACTION, "complete_signal()", move || text);
+                None
+            }
+            DefaultAction::Term | DefaultAction::Core => {
                 let text = if state == ProcState::Stopped {
+                    "killed by SIGKILL, although stopped: complete_signal() turns it into a group \
+                     exit and wakes the stopped task to die"
+                        .to_string()
+                } else if default_action(sig) == DefaultAction::Core {
                     format!(
-                        "killed by {sig}, although stopped: complete_signal() turns a fatal \
-                         signal into a group exit and wakes it to die"
+                        "killed by {sig}, whose default action is to dump core (core dumps are off \
+                         in the sandbox)"
                     )
                 } else {
                     format!("killed by {sig}, whose default action is to terminate")
                 };
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, "complete_signal()", text));
+                let kernel_fn =
+                    if default_action(sig) == DefaultAction::Core { "get_signal()" } else { "complete_signal()" };
+                reasons.add(&name, DEFAULT_ACTION, kernel_fn, move || text);
                 victim(state == ProcState::Running)
-            }
-            DefaultAction::Core if state == ProcState::Running => {
-                let text = format!(
-                    "killed by {sig}, whose default action is to dump core (core dumps are off \
-                     in the sandbox)"
-                );
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, "get_signal()", text));
-                victim(true)
-            }
-            DefaultAction::Core => {
-                let text = format!(
-                    "stays stopped with {sig} pending: complete_signal() wakes a stopped process \
-                     only for a fatal signal that dumps no core, so {sig} waits for get_signal() \
-                     to run after a SIGCONT"
-                );
-                self.update(pid, |p| {
-                    p.pending_core.get_or_insert(sig);
-                });
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, "complete_signal()", text));
-                None
             }
             DefaultAction::Stop if sig == Signal::STOP => {
                 if state == ProcState::Running {
                     self.update(pid, |p| p.state = ProcState::Stopped);
                     let text = "stopped by SIGSTOP, which stops even in an orphaned process group";
-                    reasons.push(Reason::new(&name, "R5.7", "do_signal_stop()", text));
+                    reasons.add(&name, "R5.7", "do_signal_stop()", || text.into());
                 }
                 None
             }
@@ -151,7 +155,7 @@ impl World {
                     "{sig} is discarded: its default action is to stop, but its process group is \
                      orphaned (every member's parent is inside the group)"
                 );
-                reasons.push(Reason::new(&name, "R5.7", "get_signal()", text));
+                reasons.add(&name, "R5.7", "get_signal()", move || text);
                 None
             }
             DefaultAction::Cont => {
@@ -160,13 +164,10 @@ impl World {
                 }
                 self.update(pid, |p| p.state = ProcState::Running);
                 let text = "resumed by SIGCONT";
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, "prepare_signal()", text));
-                let core = self.procs[&pid].pending_core?;
-                let text = format!(
-                    "then killed by the {core} it got while stopped (default action Core; core \
-                     dumps are off in the sandbox)"
-                );
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, "get_signal()", text));
+                reasons.add(&name, DEFAULT_ACTION, "prepare_signal()", || text.into());
+                let fatal = self[pid].pending_fatal?;
+                let text = format!("then killed by the {fatal} it got while stopped");
+                reasons.add(&name, DEFAULT_ACTION, "get_signal()", move || text);
                 // It dies on its way out of do_signal_stop(), without
                 // returning to the node's code: it cannot wait first.
                 victim(false)
@@ -182,24 +183,19 @@ impl World {
                 } else {
                     ("sig_ignored()", format!("{sig} is dropped: its default action is to ignore it"))
                 };
-                reasons.push(Reason::new(&name, DEFAULT_ACTION, kernel_fn, text));
+                reasons.add(&name, DEFAULT_ACTION, kernel_fn, move || text);
                 None
             }
         }
     }
 
     /// A signal from the parent namespace to the namespace's init (R6.6).
-    fn send_signal_to_ns_init(
-        &mut self,
-        pid: Pid,
-        sig: Signal,
-        reasons: &mut Vec<Reason>,
-    ) -> Option<Victim> {
+    fn send_signal_to_ns_init(&mut self, pid: Pid, sig: Signal, reasons: &mut Reasons) -> Option<Victim> {
         let name = self.name(pid).to_string();
-        let state = self.procs[&pid].state;
+        let state = self[pid].state;
         if sig == Signal::KILL {
             let text = "SIGKILL from the parent namespace is forced past SIGNAL_UNKILLABLE: init dies";
-            reasons.push(Reason::new(&name, "R6.6b", "send_signal_locked()", text));
+            reasons.add(&name, "R6.6b", "send_signal_locked()", || text.into());
             return Some(Victim { pid, may_reap_first: state == ProcState::Running });
         }
         if sig == Signal::STOP {
@@ -207,7 +203,7 @@ impl World {
                 self.update(pid, |p| p.state = ProcState::Stopped);
                 let text = "SIGSTOP from the parent namespace is forced past SIGNAL_UNKILLABLE: \
                             init stops";
-                reasons.push(Reason::new(&name, "R6.6b", "send_signal_locked()", text));
+                reasons.add(&name, "R6.6b", "send_signal_locked()", || text.into());
             }
             return None;
         }
@@ -216,21 +212,21 @@ impl World {
                 self.update(pid, |p| p.state = ProcState::Running);
                 let text = "resumed: prepare_signal() wakes stopped threads before init's \
                             SIGNAL_UNKILLABLE drops SIGCONT itself";
-                reasons.push(Reason::new(&name, "R6.6d", "prepare_signal()", text));
+                reasons.add(&name, "R6.6d", "prepare_signal()", || text.into());
             }
             return None;
         }
         if sig == Signal::CHLD {
             let text = "SIGCHLD is blocked, so it is queued rather than dropped; init's signalfd \
                         reads it and nothing else happens";
-            reasons.push(Reason::new(&name, "R6.6e", "sig_ignored()", text));
+            reasons.add(&name, "R6.6e", "sig_ignored()", || text.into());
             return None;
         }
         let text = format!(
             "{sig} is dropped: init has no handler for it, and from the parent namespace force \
              lets only SIGKILL and SIGSTOP past SIGNAL_UNKILLABLE"
         );
-        reasons.push(Reason::new(&name, "R6.6b", "sig_task_ignored()", text));
+        reasons.add(&name, "R6.6b", "sig_task_ignored()", move || text);
         None
     }
 
@@ -239,8 +235,8 @@ impl World {
     /// is reaped by the kernel on the spot. init's parent, the harness, is
     /// outside the model and waits for it (`wait.rs`).
     pub(super) fn do_notify_parent(&mut self, tsk: Pid) -> Notified {
-        let parent = self.procs[&tsk].real_parent;
-        if parent.is_some_and(|p| self.procs[&p].sigchld_ignore) {
+        let parent = self[tsk].real_parent;
+        if parent.is_some_and(|p| self[p].sigchld_ignore) {
             self.release_task(tsk);
             Notified::AutoReaped
         } else {

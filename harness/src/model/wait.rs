@@ -15,7 +15,7 @@
 //! plays those waits.
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
+use super::prediction::{Prediction, Reasons};
 use super::world::{Pid, ProcState, World};
 
 impl World {
@@ -23,7 +23,7 @@ impl World {
     pub(super) fn reap_step(&self, target: &str) -> Result<Prediction, ModelError> {
         let parent = self.lookup_actor(target, "wait for its children")?;
         let mut world = self.clone();
-        let mut reasons = Vec::new();
+        let mut reasons = Reasons::new();
         for child in world.zombie_children(parent) {
             world.wait_task_zombie(child, &mut reasons);
         }
@@ -31,15 +31,10 @@ impl World {
     }
 
     /// Every wait a reaping node, or the harness, would do now.
-    pub(super) fn reap_promptly(&mut self, reasons: &mut Vec<Reason>) {
-        let zombies: Vec<Pid> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| p.state == ProcState::Zombie)
-            .map(|(&pid, _)| pid)
-            .collect();
+    pub(super) fn reap_promptly(&mut self, reasons: &mut Reasons) {
+        let zombies: Vec<Pid> = self.pids().filter(|&p| self[p].state == ProcState::Zombie).collect();
         for zombie in zombies {
-            let waits = match self.procs[&zombie].real_parent {
+            let waits = match self[zombie].real_parent {
                 None => true,
                 Some(parent) => self.reaps_promptly(parent),
             };
@@ -51,32 +46,30 @@ impl World {
 
     /// Whether the node waits for its children as soon as they exit.
     pub(super) fn reaps_promptly(&self, pid: Pid) -> bool {
-        let p = &self.procs[&pid];
+        let p = &self[pid];
         // A sigchld=ignore parent never has zombie children (R3.3).
         p.state == ProcState::Running && !p.exiting && !p.noreap && !p.sigchld_ignore
     }
 
     /// `wait_task_zombie()`: the parent collects the zombie, which is
     /// released.
-    pub(super) fn wait_task_zombie(&mut self, zombie: Pid, reasons: &mut Vec<Reason>) {
-        let name = self.name(zombie).to_string();
-        let text = match self.procs[&zombie].real_parent {
+    pub(super) fn wait_task_zombie(&mut self, zombie: Pid, reasons: &mut Reasons) {
+        reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || match self[zombie].real_parent {
             Some(parent) => format!("reaped by its parent {}", self.name(parent)),
             None => "reaped by its parent outside the namespace, the harness".to_string(),
-        };
-        reasons.push(Reason::new(&name, "R3.8", "wait_task_zombie()", text));
+        });
         self.release_task(zombie);
     }
 
     pub(super) fn zombie_children(&self, parent: Pid) -> Vec<Pid> {
         let children = self.children(parent).into_iter();
-        children.filter(|c| self.procs[c].state == ProcState::Zombie).collect()
+        children.filter(|&c| self[c].state == ProcState::Zombie).collect()
     }
 
     /// Says whether and when `parent` will wait for a zombie child.
     pub(super) fn waiter_note(&self, parent: Pid) -> String {
-        let p = &self.procs[&parent];
-        let name = &p.name;
+        let p = &self[parent];
+        let name = self.name(parent);
         if p.exiting || p.state == ProcState::Zombie {
             format!("{name} is exiting itself and will not wait for it (R3.9)")
         } else if p.noreap {

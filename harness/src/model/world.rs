@@ -5,9 +5,10 @@
 //! A [`World`] is a value: [`World::apply`] never changes it, it returns the
 //! worlds the step can lead to. That is what lets the racing-death search
 //! (`race.rs`) fork the world at every point where the kernel's order is not
-//! fixed, and memoise on it, which is why a world is `Eq + Hash`.
+//! fixed, and keep only the distinct worlds it ends with; and it is cheap to
+//! clone, since the names, which never change, are shared.
 //!
-//! Processes are kept in creation order, keyed by a model pid that counts
+//! Processes are kept in creation order, indexed by a model pid that counts
 //! forks. The kernel keeps each parent's children in a list in adoption order
 //! (`list_splice_tail_init()` in `forget_original_parent()`), but nothing the
 //! sandbox can observe depends on that order (it matters for pdeath signals
@@ -16,11 +17,12 @@
 //! order, as `expect:` blocks do. Worlds that differ only in list order are
 //! then equal, as they should be.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Index;
+use std::sync::Arc;
 
 use super::error::ModelError;
-use super::prediction::{Prediction, Reason};
+use super::prediction::{Prediction, Reasons};
 use crate::scenario::{Attrs, Markers, Node, Step, INIT};
 
 /// The kernel the model predicts for.
@@ -30,12 +32,38 @@ pub struct ModelConfig {
     /// only at fork (R2.6) and not propagated to existing descendants (R2.7),
     /// and it still gates the reaper walk (R1.6).
     pub kernel: (u32, u32),
+    /// A deliberate bug, to show that the suite catches it (mutation
+    /// testing). `None` for every real use.
+    pub mutation: Option<Mutation>,
+}
+
+/// Deliberate bugs the model can be asked to make, so that a test can prove
+/// the random cases find and shrink them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mutation {
+    /// `find_new_reaper()` takes the farthest living subreaper instead of
+    /// the nearest.
+    FarthestSubreaper,
+    /// A forked child inherits its parent's subreaper flag (R2.4 says it
+    /// does not).
+    SubreaperInherited,
+}
+
+impl Mutation {
+    /// Every mutation, with its command-line name.
+    pub const ALL: [(&'static str, Mutation); 2] =
+        [("farthest-subreaper", Mutation::FarthestSubreaper), ("subreaper-inherited", Mutation::SubreaperInherited)];
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Mutation> {
+        Mutation::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
 }
 
 impl Default for ModelConfig {
     /// Linux 6.18, the kernel `kernel-rules.md` was checked against.
     fn default() -> Self {
-        ModelConfig { kernel: (6, 18) }
+        ModelConfig { kernel: (6, 18), mutation: None }
     }
 }
 
@@ -79,10 +107,10 @@ impl fmt::Display for ProcState {
 pub(super) struct Pid(pub(super) u32);
 
 /// One process: the parts of its `task_struct` and `signal_struct` that the
-/// rules read, plus what the node running in it does.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// rules read, plus what the node running in it does. Its name is kept in
+/// [`World`], by pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Proc {
-    pub(super) name: String,
     /// `task->real_parent`. `None` for init, whose parent is the harness,
     /// outside the namespace.
     pub(super) real_parent: Option<Pid>,
@@ -98,9 +126,9 @@ pub(super) struct Proc {
     /// `PF_EXITING`, set by `exit_signals()` (R1.4). Only a process in the
     /// middle of a racing death has it without being a zombie.
     pub(super) exiting: bool,
-    /// A Core-default signal that arrived while the process was stopped: it
-    /// kills when SIGCONT lets `get_signal()` run.
-    pub(super) pending_core: Option<crate::scenario::Signal>,
+    /// A fatal signal other than SIGKILL that arrived while the process was
+    /// stopped: it kills when SIGCONT lets `get_signal()` run.
+    pub(super) pending_fatal: Option<crate::scenario::Signal>,
     /// PID 1 of the namespace: `ns->child_reaper`, `SIGNAL_UNKILLABLE` (R6.1).
     pub(super) is_init: bool,
 }
@@ -113,11 +141,7 @@ impl Proc {
     }
 
     fn attrs(&self) -> Attrs {
-        Attrs {
-            subreaper: self.is_child_subreaper,
-            noreap: self.noreap,
-            sigchld_ignore: self.sigchld_ignore,
-        }
+        Attrs { subreaper: self.is_child_subreaper, noreap: self.noreap, sigchld_ignore: self.sigchld_ignore }
     }
 }
 
@@ -126,13 +150,31 @@ impl Proc {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct World {
     pub(super) config: ModelConfig,
-    /// Every process that exists (alive, stopped, exiting or zombie), by
-    /// creation order. A reaped process is removed (`release_task()`).
-    pub(super) procs: BTreeMap<Pid, Proc>,
-    /// Every name ever created, so that a name is never reused and a step
-    /// naming a reaped process says "gone" rather than "unknown".
-    pub(super) used_names: BTreeSet<String>,
-    pub(super) next_pid: u32,
+    /// The name of every process ever created, by pid, so that a name is
+    /// never reused and a step naming a reaped process says "gone" rather
+    /// than "unknown". Shared between the worlds a step forks.
+    names: Arc<Vec<String>>,
+    /// Every process by pid; `None` once reaped (`release_task()`).
+    procs: Vec<Option<Proc>>,
+}
+
+impl Index<Pid> for World {
+    type Output = Proc;
+
+    /// The process `pid`, which the caller knows to exist: the rules only
+    /// ever follow pids they have just read from the world.
+    fn index(&self, pid: Pid) -> &Proc {
+        match self.procs.get(pid.index()) {
+            Some(Some(p)) => p,
+            _ => panic!("model invariant broken: {pid:?} is gone"),
+        }
+    }
+}
+
+impl Pid {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 impl World {
@@ -151,30 +193,17 @@ impl World {
             if marked.markers.stopped {
                 markers.push("stopped");
             }
-            return Err(ModelError::MarkersInTree {
-                name: marked.name.clone(),
-                markers: markers.join(" "),
-            });
+            return Err(ModelError::MarkersInTree { name: marked.name.clone(), markers: markers.join(" ") });
         }
-        let mut world = World {
-            config: cfg,
-            procs: BTreeMap::new(),
-            used_names: BTreeSet::new(),
-            next_pid: 0,
-        };
+        let mut world = World { config: cfg, names: Arc::new(Vec::new()), procs: Vec::new() };
         // The reasons for building the start tree are not part of any step.
-        let mut reasons = Vec::new();
+        let mut reasons = Reasons::quiet();
         let init = world.copy_process(None, &tree.name, &tree.attrs, &mut reasons)?;
         world.create_children(init, tree, &mut reasons)?;
         Ok(world)
     }
 
-    fn create_children(
-        &mut self,
-        parent: Pid,
-        node: &Node,
-        reasons: &mut Vec<Reason>,
-    ) -> Result<(), ModelError> {
+    fn create_children(&mut self, parent: Pid, node: &Node, reasons: &mut Reasons) -> Result<(), ModelError> {
         for child in &node.children {
             let pid = self.copy_process(Some(parent), &child.name, &child.attrs, reasons)?;
             self.create_children(pid, child, reasons)?;
@@ -208,22 +237,15 @@ impl World {
     /// once the namespace is gone. Children in creation order; attributes as
     /// they are now; markers `zombie` and `stopped`.
     pub fn render(&self) -> Vec<Node> {
-        self.procs
-            .iter()
-            .filter(|(_, p)| p.real_parent.is_none())
-            .map(|(&pid, _)| self.render_node(pid))
-            .collect()
+        self.pids().filter(|&pid| self[pid].real_parent.is_none()).map(|pid| self.render_node(pid)).collect()
     }
 
     fn render_node(&self, pid: Pid) -> Node {
-        let p = &self.procs[&pid];
+        let p = &self[pid];
         Node {
-            name: p.name.clone(),
+            name: self.name(pid).to_string(),
             attrs: p.attrs(),
-            markers: Markers {
-                zombie: p.state == ProcState::Zombie,
-                stopped: p.state == ProcState::Stopped,
-            },
+            markers: Markers { zombie: p.state == ProcState::Zombie, stopped: p.state == ProcState::Stopped },
             children: self.children(pid).into_iter().map(|c| self.render_node(c)).collect(),
         }
     }
@@ -231,38 +253,38 @@ impl World {
     /// The state of a process; `None` once it is gone (reaped) or if it
     /// never existed.
     pub fn state(&self, name: &str) -> Option<ProcState> {
-        self.find(name).map(|pid| self.procs[&pid].state)
+        self.find(name).map(|pid| self[pid].state)
     }
 
     /// The parent's name; `None` for init (its parent is the harness,
     /// outside the namespace) and for a process that is gone.
     pub fn parent(&self, name: &str) -> Option<String> {
-        let parent = self.procs[&self.find(name)?].real_parent?;
-        Some(self.procs[&parent].name.clone())
+        let parent = self[self.find(name)?].real_parent?;
+        Some(self.name(parent).to_string())
     }
 
     /// Every process that exists (alive, stopped or zombie), in creation
     /// order.
     pub fn names(&self) -> Vec<String> {
-        self.procs.values().map(|p| p.name.clone()).collect()
+        self.pids().map(|pid| self.name(pid).to_string()).collect()
     }
 
     /// The attributes a process has now: `subreaper` is its
     /// `is_child_subreaper`.
     pub fn attrs(&self, name: &str) -> Option<Attrs> {
-        self.find(name).map(|pid| self.procs[&pid].attrs())
+        self.find(name).map(|pid| self[pid].attrs())
     }
 
     /// Its `has_child_subreaper` flag, which no `expect:` block shows but
     /// which decides the reaper walk on kernels before 4.11 (R1.6).
     pub fn has_child_subreaper(&self, name: &str) -> Option<bool> {
-        self.find(name).map(|pid| self.procs[&pid].has_child_subreaper)
+        self.find(name).map(|pid| self[pid].has_child_subreaper)
     }
 
     /// Whether init is still there. Once it dies, `zap_pid_ns_processes()`
     /// takes every other process with it (R6.3).
     pub fn namespace_alive(&self) -> bool {
-        self.procs.values().any(|p| p.is_init)
+        self.child_reaper().is_some()
     }
 
     /// The kernel the world is modelled for.
@@ -271,16 +293,19 @@ impl World {
     }
 
     pub(super) fn find(&self, name: &str) -> Option<Pid> {
-        self.procs.iter().find(|(_, p)| p.name == name).map(|(&pid, _)| pid)
+        self.pids().find(|&pid| self.name(pid) == name)
+    }
+
+    /// Whether a process of this name exists or ever existed.
+    pub(super) fn name_used(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
     }
 
     /// The process a step names, which must still exist.
     pub(super) fn lookup(&self, name: &str) -> Result<Pid, ModelError> {
         match self.find(name) {
             Some(pid) => Ok(pid),
-            None if self.used_names.contains(name) => {
-                Err(ModelError::Gone { name: name.to_string() })
-            }
+            None if self.name_used(name) => Err(ModelError::Gone { name: name.to_string() }),
             None => Err(ModelError::UnknownProcess { name: name.to_string() }),
         }
     }
@@ -289,34 +314,55 @@ impl World {
     /// `wait`): it must exist and be running.
     pub(super) fn lookup_actor(&self, name: &str, action: &'static str) -> Result<Pid, ModelError> {
         let pid = self.lookup(name)?;
-        match self.procs[&pid].state {
+        match self[pid].state {
             ProcState::Running => Ok(pid),
             state => Err(ModelError::NotRunning { name: name.to_string(), action, state }),
         }
     }
 
+    /// The name of a process, even one that is gone.
     pub(super) fn name(&self, pid: Pid) -> &str {
-        &self.procs[&pid].name
+        self.names.get(pid.index()).map_or("?", String::as_str)
+    }
+
+    /// Every process that exists, in creation order.
+    pub(super) fn pids(&self) -> impl Iterator<Item = Pid> + '_ {
+        let existing = self.procs.iter().enumerate().filter(|(_, p)| p.is_some());
+        existing.map(|(i, _)| Pid(i as u32))
+    }
+
+    pub(super) fn exists(&self, pid: Pid) -> bool {
+        matches!(self.procs.get(pid.index()), Some(Some(_)))
+    }
+
+    /// Adds a newly forked process; its pid comes next in creation order.
+    pub(super) fn add(&mut self, name: &str, proc: Proc) -> Pid {
+        Arc::make_mut(&mut self.names).push(name.to_string());
+        self.procs.push(Some(proc));
+        Pid(self.procs.len() as u32 - 1)
     }
 
     /// Changes one process in place; a pid that is gone is left alone.
     pub(super) fn update(&mut self, pid: Pid, change: impl FnOnce(&mut Proc)) {
-        if let Some(p) = self.procs.get_mut(&pid) {
+        if let Some(Some(p)) = self.procs.get_mut(pid.index()) {
             change(p);
+        }
+    }
+
+    /// `release_task()`: the process is gone; its name stays used.
+    pub(super) fn release_task(&mut self, pid: Pid) {
+        if let Some(slot) = self.procs.get_mut(pid.index()) {
+            *slot = None;
         }
     }
 
     /// `father->children`, in creation order (see the module doc).
     pub(super) fn children(&self, father: Pid) -> Vec<Pid> {
-        self.procs
-            .iter()
-            .filter(|(_, p)| p.real_parent == Some(father))
-            .map(|(&pid, _)| pid)
-            .collect()
+        self.pids().filter(|&pid| self[pid].real_parent == Some(father)).collect()
     }
 
     /// `task_active_pid_ns(p)->child_reaper`: the namespace's init.
     pub(super) fn child_reaper(&self) -> Option<Pid> {
-        self.procs.iter().find(|(_, p)| p.is_init).map(|(&pid, _)| pid)
+        self.pids().find(|&pid| self[pid].is_init)
     }
 }

@@ -63,15 +63,9 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
             for (i, (parent, attrs)) in raw_tree.into_iter().enumerate() {
                 let Some(name) = pool.next() else { break };
                 defined.push(name.clone());
-                items.push((
-                    node(&name, attrs, Markers::default()),
-                    Some(parent.index(i + 1)),
-                ));
+                items.push((node(&name, attrs, Markers::default()), Some(parent.index(i + 1))));
             }
-            let tree = build_forest(items)
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| Node::new(INIT));
+            let tree = build_forest(items).into_iter().next().unwrap_or_else(|| Node::new(INIT));
             let mut steps = Vec::new();
             for raw in raw_steps {
                 let step = match raw.kind {
@@ -83,50 +77,24 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                                 names.push(name);
                             }
                         }
-                        Step::Kill {
-                            targets: names,
-                            signal,
-                        }
+                        Step::Kill { targets: names, signal }
                     }
-                    RawKind::Exit(t, code) => Step::Exit {
-                        target: pick(&defined, &t),
-                        code,
-                    },
-                    RawKind::Subreaper(t, on) => Step::Subreaper {
-                        target: pick(&defined, &t),
-                        on,
-                    },
-                    RawKind::Reap(t) => Step::Reap {
-                        target: pick(&defined, &t),
-                    },
+                    RawKind::Exit(t, code) => Step::Exit { target: pick(&defined, &t), code },
+                    RawKind::Subreaper(t, on) => Step::Subreaper { target: pick(&defined, &t), on },
+                    RawKind::Reap(t) => Step::Reap { target: pick(&defined, &t) },
                     RawKind::Spawn(p, attrs) => match pool.next() {
                         Some(child) => {
                             let parent = pick(&defined, &p);
                             defined.push(child.clone());
-                            Step::Spawn {
-                                child,
-                                parent,
-                                attrs,
-                            }
+                            Step::Spawn { child, parent, attrs }
                         }
-                        None => Step::Reap {
-                            target: pick(&defined, &p),
-                        },
+                        None => Step::Reap { target: pick(&defined, &p) },
                     },
                 };
                 let expect = raw.expect.map(|block| expect_block(&defined, block));
-                steps.push(StepEntry {
-                    step,
-                    line: 0,
-                    expect,
-                });
+                steps.push(StepEntry { step, line: 0, expect });
             }
-            let mut s = Scenario {
-                about,
-                needs,
-                tree,
-                steps,
-            };
+            let mut s = Scenario { about, needs, tree, steps };
             number_lines(&mut s);
             s
         })
@@ -139,12 +107,10 @@ pub fn tree() -> impl Strategy<Value = Node> {
 
 /// Any combination of attributes.
 pub fn attrs() -> impl Strategy<Value = Attrs> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(subreaper, noreap, sigchld_ignore)| {
-        Attrs {
-            subreaper,
-            noreap,
-            sigchld_ignore,
-        }
+    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(subreaper, noreap, sigchld_ignore)| Attrs {
+        subreaper,
+        noreap,
+        sigchld_ignore,
     })
 }
 
@@ -155,10 +121,7 @@ pub fn markers() -> impl Strategy<Value = Markers> {
 
 /// Any signal with a name, SIGKILL (the default) more often.
 pub fn signal() -> impl Strategy<Value = Signal> {
-    prop_oneof![
-        Just(Signal::KILL),
-        select(Signal::all().collect::<Vec<_>>())
-    ]
+    prop_oneof![Just(Signal::KILL), select(Signal::all().collect::<Vec<_>>())]
 }
 
 /// Sets each step's line to the one `render` puts it on.
@@ -190,21 +153,12 @@ fn about() -> impl Strategy<Value = String> {
 }
 
 fn needs() -> impl Strategy<Value = Vec<Need>> {
-    (
-        option::of((0..10u32, 0..40u32)),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(kernel, root, root_first)| {
-            let kernel = kernel.map(|(major, minor)| Need::Kernel { major, minor });
-            let root = root.then_some(Need::Root);
-            let (a, b) = if root_first {
-                (root, kernel)
-            } else {
-                (kernel, root)
-            };
-            a.into_iter().chain(b).collect()
-        })
+    (option::of((0..10u32, 0..40u32)), any::<bool>(), any::<bool>()).prop_map(|(kernel, root, root_first)| {
+        let kernel = kernel.map(|(major, minor)| Need::Kernel { major, minor });
+        let root = root.then_some(Need::Root);
+        let (a, b) = if root_first { (root, kernel) } else { (kernel, root) };
+        a.into_iter().chain(b).collect()
+    })
 }
 
 fn name() -> impl Strategy<Value = Name> {
@@ -217,9 +171,7 @@ fn name() -> impl Strategy<Value = Name> {
 
 /// Distinct names, enough for the tree and every spawn.
 fn name_pool() -> impl Strategy<Value = Vec<Name>> {
-    btree_set(name(), MAX_TREE_NODES + MAX_STEPS)
-        .prop_map(|set| set.into_iter().collect::<Vec<_>>())
-        .prop_shuffle()
+    btree_set(name(), MAX_TREE_NODES + MAX_STEPS).prop_map(|set| set.into_iter().collect::<Vec<_>>()).prop_shuffle()
 }
 
 #[derive(Clone, Debug)]
@@ -251,15 +203,7 @@ fn raw_step() -> impl Strategy<Value = RawStep> {
         (any::<Index>(), attrs()).prop_map(|(p, a)| RawKind::Spawn(p, a)),
         any::<Index>().prop_map(RawKind::Reap),
     ];
-    let block = vec(
-        (
-            any::<Index>(),
-            option::of(any::<Index>()),
-            attrs(),
-            markers(),
-        ),
-        0..8,
-    );
+    let block = vec((any::<Index>(), option::of(any::<Index>()), attrs(), markers()), 0..8);
     (kind, option::of(block)).prop_map(|(kind, expect)| RawStep { kind, expect })
 }
 
@@ -284,12 +228,7 @@ fn pick(defined: &[Name], i: &Index) -> Name {
 }
 
 fn node(name: &str, attrs: Attrs, markers: Markers) -> Node {
-    Node {
-        name: name.to_string(),
-        attrs,
-        markers,
-        children: Vec::new(),
-    }
+    Node { name: name.to_string(), attrs, markers, children: Vec::new() }
 }
 
 /// Builds a forest from nodes listed with the index of their parent, which
@@ -303,16 +242,11 @@ fn build_forest(items: Vec<(Node, Option<usize>)>) -> Vec<Node> {
     // Attach the last listed nodes first: a node's children all come after
     // it, so they are complete when it is attached to its own parent.
     for i in (0..slots.len()).rev() {
-        let kids: Vec<Node> = children
-            .get(&Some(i))
-            .map(|ks| ks.iter().filter_map(|&k| slots[k].take()).collect())
-            .unwrap_or_default();
+        let kids: Vec<Node> =
+            children.get(&Some(i)).map(|ks| ks.iter().filter_map(|&k| slots[k].take()).collect()).unwrap_or_default();
         if let Some(n) = slots[i].as_mut() {
             n.children = kids;
         }
     }
-    children
-        .get(&None)
-        .map(|roots| roots.iter().filter_map(|&r| slots[r].take()).collect())
-        .unwrap_or_default()
+    children.get(&None).map(|roots| roots.iter().filter_map(|&r| slots[r].take()).collect()).unwrap_or_default()
 }

@@ -159,12 +159,7 @@ impl<'f> Parser<'f> {
     }
 
     fn err(&self, col: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
-            file: self.file.to_string(),
-            line: self.line,
-            col,
-            message: message.into(),
-        }
+        ParseError { file: self.file.to_string(), line: self.line, col, message: message.into() }
     }
 
     fn err_eol(&self, message: impl Into<String>) -> ParseError {
@@ -187,10 +182,7 @@ impl<'f> Parser<'f> {
         }
         let indentation = &text[..text.len() - body.len()];
         if let Some(i) = indentation.chars().position(|c| c == '\t') {
-            return Err(self.err(
-                i + 1,
-                "found a tab in the indentation; expected spaces, two per level",
-            ));
+            return Err(self.err(i + 1, "found a tab in the indentation; expected spaces, two per level"));
         }
         // Only spaces are left, so bytes and characters agree.
         let indent = indentation.len();
@@ -209,10 +201,7 @@ impl<'f> Parser<'f> {
             match c {
                 ' ' => {
                     if let Some((b, wcol)) = start.take() {
-                        words.push(Word {
-                            text: &text[b..i],
-                            col: wcol,
-                        });
+                        words.push(Word { text: &text[b..i], col: wcol });
                     }
                 }
                 '\t' => {
@@ -233,10 +222,7 @@ impl<'f> Parser<'f> {
             }
         }
         if let Some((b, wcol)) = start {
-            words.push(Word {
-                text: &text[b..],
-                col: wcol,
-            });
+            words.push(Word { text: &text[b..], col: wcol });
         }
         Ok(words)
     }
@@ -253,17 +239,13 @@ impl<'f> Parser<'f> {
         }
         if let Some(rest) = body.strip_prefix("about:") {
             if let Some((_, first)) = &self.about {
-                return Err(self.err(
-                    1,
-                    format!("found a second `about:` header; expected one (the first is on line {first})"),
-                ));
+                return Err(
+                    self.err(1, format!("found a second `about:` header; expected one (the first is on line {first})"))
+                );
             }
             let text = rest.trim();
             if text.is_empty() {
-                return Err(self.err(
-                    7,
-                    "expected the text of `about:`, found the end of the line",
-                ));
+                return Err(self.err(7, "expected the text of `about:`, found the end of the line"));
             }
             self.about = Some((text.to_string(), self.line));
             return Ok(());
@@ -283,18 +265,13 @@ impl<'f> Parser<'f> {
             } else {
                 did_you_mean(found, ["about:", "needs:", "tree:"])
             };
-            return Err(self.err(
-                first.col,
-                format!("expected a header (`about:`, `needs:`) or `tree:`, found `{found}`{hint}"),
-            ));
+            return Err(self
+                .err(first.col, format!("expected a header (`about:`, `needs:`) or `tree:`, found `{found}`{hint}")));
         }
         if let Some(extra) = rest.first() {
             return Err(self.err(
                 extra.col,
-                format!(
-                    "unexpected `{}` after `tree:`; expected node lines on the lines below it",
-                    extra.text
-                ),
+                format!("unexpected `{}` after `tree:`; expected node lines on the lines below it", extra.text),
             ));
         }
         self.section = Section::Tree;
@@ -304,19 +281,14 @@ impl<'f> Parser<'f> {
 
     fn needs(&mut self, words: &[Word]) -> Result<(), ParseError> {
         let Some((what, rest)) = words.split_first() else {
-            return Err(self.err_eol(
-                "expected `kernel >= X.Y` or `root` after `needs:`, found the end of the line",
-            ));
+            return Err(self.err_eol("expected `kernel >= X.Y` or `root` after `needs:`, found the end of the line"));
         };
         match what.text {
             "root" => {
                 if let Some(extra) = rest.first() {
                     return Err(self.err(
                         extra.col,
-                        format!(
-                            "unexpected `{}` after `needs: root`; expected the end of the line",
-                            extra.text
-                        ),
+                        format!("unexpected `{}` after `needs: root`; expected the end of the line", extra.text),
                     ));
                 }
                 if let Some(first) = self.root_line {
@@ -336,18 +308,15 @@ impl<'f> Parser<'f> {
                     ));
                 }
                 let Some(op) = rest.first() else {
-                    return Err(self.err_eol(
-                        "expected `>=` after `needs: kernel`, found the end of the line",
-                    ));
+                    return Err(self.err_eol("expected `>=` after `needs: kernel`, found the end of the line"));
                 };
                 if op.text != ">=" {
-                    return Err(self.err(
-                        op.col,
-                        format!("expected `>=` after `needs: kernel`, found `{}`", op.text),
-                    ));
+                    return Err(self.err(op.col, format!("expected `>=` after `needs: kernel`, found `{}`", op.text)));
                 }
                 let Some(version) = rest.get(1) else {
-                    return Err(self.err_eol("expected a kernel version like `5.10` after `>=`, found the end of the line"));
+                    return Err(
+                        self.err_eol("expected a kernel version like `5.10` after `>=`, found the end of the line")
+                    );
                 };
                 let (major, minor) = self.kernel_version(*version)?;
                 if let Some(extra) = rest.get(2) {
@@ -373,26 +342,13 @@ impl<'f> Parser<'f> {
     }
 
     fn kernel_version(&self, w: Word) -> Result<(u32, u32), ParseError> {
-        let expected = || {
-            self.err(
-                w.col,
-                format!(
-                    "expected a kernel version `X.Y` like `5.10`, found `{}`",
-                    w.text
-                ),
-            )
-        };
+        let expected = || self.err(w.col, format!("expected a kernel version `X.Y` like `5.10`, found `{}`", w.text));
         let (major, minor) = w.text.split_once('.').ok_or_else(expected)?;
         let number = |s: &str| -> Result<u32, ParseError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(expected());
             }
-            s.parse().map_err(|_| {
-                self.err(
-                    w.col,
-                    format!("kernel version `{}` is out of range", w.text),
-                )
-            })
+            s.parse().map_err(|_| self.err(w.col, format!("kernel version `{}` is out of range", w.text)))
         };
         Ok((number(major)?, number(minor)?))
     }
@@ -427,21 +383,14 @@ impl<'f> Parser<'f> {
         };
         match keyword.text {
             "expect:" => self.expect_header(args),
-            "tree:" => Err(self.err(
-                1,
-                format!(
-                    "found a second `tree:`; expected one (the first is on line {})",
-                    self.tree_line
-                ),
-            )),
+            "tree:" => {
+                Err(self
+                    .err(1, format!("found a second `tree:`; expected one (the first is on line {})", self.tree_line)))
+            }
             _ => {
                 self.close_expect();
                 let step = self.step(*keyword, args)?;
-                self.steps.push(StepEntry {
-                    step,
-                    line: self.line,
-                    expect: None,
-                });
+                self.steps.push(StepEntry { step, line: self.line, expect: None });
                 Ok(())
             }
         }
@@ -456,21 +405,14 @@ impl<'f> Parser<'f> {
             ));
         };
         if self.expect.is_some() {
-            return Err(self.err(
-                1,
-                format!(
-                    "found a second `expect:` for the step on line {}; expected a step",
-                    step.line
-                ),
-            ));
+            return Err(
+                self.err(1, format!("found a second `expect:` for the step on line {}; expected a step", step.line))
+            );
         }
         if let Some(extra) = args.first() {
             return Err(self.err(
                 extra.col,
-                format!(
-                    "unexpected `{}` after `expect:`; expected node lines on the lines below it",
-                    extra.text
-                ),
+                format!("unexpected `{}` after `expect:`; expected node lines on the lines below it", extra.text),
             ));
         }
         self.expect = Some(Block::default());
@@ -493,23 +435,17 @@ impl<'f> Parser<'f> {
             "spawn" => self.spawn(args),
             "reap" => {
                 let [target, rest @ ..] = args else {
-                    return Err(self.err_eol(
-                        "expected a process name after `reap`, found the end of the line",
-                    ));
+                    return Err(self.err_eol("expected a process name after `reap`, found the end of the line"));
                 };
                 let target = self.defined_name(*target)?;
                 if let Some(extra) = rest.first() {
-                    return Err(self.err(
-                        extra.col,
-                        format!("unexpected `{}`: `reap` takes one process", extra.text),
-                    ));
+                    return Err(self.err(extra.col, format!("unexpected `{}`: `reap` takes one process", extra.text)));
                 }
                 Ok(Step::Reap { target })
             }
-            not_yet if STEPS_NOT_YET.contains(&not_yet) => Err(self.err(
-                keyword.col,
-                format!("step `{not_yet}` is not supported yet"),
-            )),
+            not_yet if STEPS_NOT_YET.contains(&not_yet) => {
+                Err(self.err(keyword.col, format!("step `{not_yet}` is not supported yet")))
+            }
             other => Err(self.err(
                 keyword.col,
                 format!(
@@ -528,12 +464,9 @@ impl<'f> Parser<'f> {
             if is_name(w.text) {
                 let name = self.defined_name(*w)?;
                 if !seen.insert(name.clone()) {
-                    return Err(self.err(
-                        w.col,
-                        format!(
-                            "process `{name}` is named twice in this `kill`; expected each once"
-                        ),
-                    ));
+                    return Err(
+                        self.err(w.col, format!("process `{name}` is named twice in this `kill`; expected each once"))
+                    );
                 }
                 targets.push(name);
             } else if w.text.starts_with("SIG") {
@@ -557,37 +490,22 @@ impl<'f> Parser<'f> {
                     )
                 })?);
             } else {
-                return Err(self.err(
-                    w.col,
-                    format!(
-                        "expected a process name or a signal such as `SIGTERM`, found `{}`",
-                        w.text
-                    ),
-                ));
+                return Err(self
+                    .err(w.col, format!("expected a process name or a signal such as `SIGTERM`, found `{}`", w.text)));
             }
         }
         if targets.is_empty() {
             return Err(match args.first() {
-                Some(sig) => self.err(
-                    sig.col,
-                    format!("expected a process name before the signal `{}`", sig.text),
-                ),
-                None => {
-                    self.err_eol("expected a process name after `kill`, found the end of the line")
-                }
+                Some(sig) => self.err(sig.col, format!("expected a process name before the signal `{}`", sig.text)),
+                None => self.err_eol("expected a process name after `kill`, found the end of the line"),
             });
         }
-        Ok(Step::Kill {
-            targets,
-            signal: signal.unwrap_or(Signal::KILL),
-        })
+        Ok(Step::Kill { targets, signal: signal.unwrap_or(Signal::KILL) })
     }
 
     fn exit(&self, args: &[Word]) -> Result<Step, ParseError> {
         let [target, rest @ ..] = args else {
-            return Err(
-                self.err_eol("expected a process name after `exit`, found the end of the line")
-            );
+            return Err(self.err_eol("expected a process name after `exit`, found the end of the line"));
         };
         let target = self.defined_name(*target)?;
         let code = match rest {
@@ -596,22 +514,17 @@ impl<'f> Parser<'f> {
                 if let Some(extra) = extra.first() {
                     return Err(self.err(
                         extra.col,
-                        format!(
-                            "unexpected `{}`: `exit` takes a process and an optional exit code",
-                            extra.text
-                        ),
+                        format!("unexpected `{}`: `exit` takes a process and an optional exit code", extra.text),
                     ));
                 }
-                let valid = !code.text.is_empty()
-                    && code.text.len() <= 3
-                    && code.text.bytes().all(|b| b.is_ascii_digit());
+                let valid =
+                    !code.text.is_empty() && code.text.len() <= 3 && code.text.bytes().all(|b| b.is_ascii_digit());
                 match code.text.parse::<i32>() {
                     Ok(n) if valid && n <= 255 => n,
                     _ => {
-                        return Err(self.err(
-                            code.col,
-                            format!("expected an exit code from 0 to 255, found `{}`", code.text),
-                        ));
+                        return Err(
+                            self.err(code.col, format!("expected an exit code from 0 to 255, found `{}`", code.text))
+                        );
                     }
                 }
             }
@@ -621,32 +534,25 @@ impl<'f> Parser<'f> {
 
     fn subreaper(&self, args: &[Word]) -> Result<Step, ParseError> {
         let [target, rest @ ..] = args else {
-            return Err(self
-                .err_eol("expected a process name after `subreaper`, found the end of the line"));
+            return Err(self.err_eol("expected a process name after `subreaper`, found the end of the line"));
         };
         let name = self.defined_name(*target)?;
         let [value, extra @ ..] = rest else {
-            return Err(self.err_eol(format!(
-                "expected `on` or `off` after `subreaper {name}`, found the end of the line"
-            )));
+            return Err(
+                self.err_eol(format!("expected `on` or `off` after `subreaper {name}`, found the end of the line"))
+            );
         };
         let on = match value.text {
             "on" => true,
             "off" => false,
             other => {
-                return Err(self.err(
-                    value.col,
-                    format!("expected `on` or `off`, found `{other}`"),
-                ));
+                return Err(self.err(value.col, format!("expected `on` or `off`, found `{other}`")));
             }
         };
         if let Some(extra) = extra.first() {
             return Err(self.err(
                 extra.col,
-                format!(
-                    "unexpected `{}` after `{}`; expected the end of the line",
-                    extra.text, value.text
-                ),
+                format!("unexpected `{}` after `{}`; expected the end of the line", extra.text, value.text),
             ));
         }
         Ok(Step::Subreaper { target: name, on })
@@ -654,9 +560,7 @@ impl<'f> Parser<'f> {
 
     fn spawn(&mut self, args: &[Word]) -> Result<Step, ParseError> {
         let [child, rest @ ..] = args else {
-            return Err(self.err_eol(
-                "expected the new process's name after `spawn`, found the end of the line",
-            ));
+            return Err(self.err_eol("expected the new process's name after `spawn`, found the end of the line"));
         };
         let child_name = self.name(*child)?;
         if let Some(line) = self.defined.get(&child_name) {
@@ -669,18 +573,10 @@ impl<'f> Parser<'f> {
             ));
         }
         let [by, rest @ ..] = rest else {
-            return Err(self.err_eol(format!(
-                "expected `by` after `spawn {child_name}`, found the end of the line"
-            )));
+            return Err(self.err_eol(format!("expected `by` after `spawn {child_name}`, found the end of the line")));
         };
         if by.text != "by" {
-            return Err(self.err(
-                by.col,
-                format!(
-                    "expected `by` after `spawn {child_name}`, found `{}`",
-                    by.text
-                ),
-            ));
+            return Err(self.err(by.col, format!("expected `by` after `spawn {child_name}`, found `{}`", by.text)));
         }
         let [parent, options @ ..] = rest else {
             return Err(self.err_eol(format!(
@@ -691,19 +587,12 @@ impl<'f> Parser<'f> {
         let mut attrs = Attrs::default();
         for w in options {
             if SPAWN_OPTIONS_NOT_YET.contains(&word_key(w.text)) {
-                return Err(self.err(
-                    w.col,
-                    format!("spawn option `{}` is not supported yet", w.text),
-                ));
+                return Err(self.err(w.col, format!("spawn option `{}` is not supported yet", w.text)));
             }
             self.attribute(*w, &mut attrs, None)?;
         }
         self.defined.insert(child_name.clone(), self.line);
-        Ok(Step::Spawn {
-            child: child_name,
-            parent,
-            attrs,
-        })
+        Ok(Step::Spawn { child: child_name, parent, attrs })
     }
 
     // ---- node lines ----
@@ -719,12 +608,9 @@ impl<'f> Parser<'f> {
             ));
         }
         if indent % 2 == 1 {
-            return Err(self.err(
-                col,
-                format!(
-                    "expected an even indentation (two spaces per level), found {indent} spaces"
-                ),
-            ));
+            return Err(
+                self.err(col, format!("expected an even indentation (two spaces per level), found {indent} spaces"))
+            );
         }
         let words = self.words(body, col)?;
         let Some((first, rest)) = words.split_first() else {
@@ -748,10 +634,7 @@ impl<'f> Parser<'f> {
         let col = indent + 1;
         let depth = indent / 2;
         if forest.is_empty() && depth != 1 {
-            return Err(self.err(
-                col,
-                format!("expected {first} indented two spaces, found {indent} spaces"),
-            ));
+            return Err(self.err(col, format!("expected {first} indented two spaces, found {indent} spaces")));
         }
         if depth > forest.depth() + 1 {
             return Err(self.err(
@@ -771,10 +654,7 @@ impl<'f> Parser<'f> {
         self.check_depth(&self.tree, indent, "the root node `init`")?;
         let name = &node.name;
         if self.tree.is_empty() && name != INIT {
-            return Err(self.err(
-                col,
-                format!("expected the root of the tree to be `init`, found `{name}`"),
-            ));
+            return Err(self.err(col, format!("expected the root of the tree to be `init`, found `{name}`")));
         }
         if !self.tree.is_empty() && indent == 2 {
             return Err(self.err(
@@ -826,12 +706,7 @@ impl<'f> Parser<'f> {
 
     /// Applies one attribute or marker word to a node; `markers` is `None`
     /// where markers are not allowed (`tree:` and `spawn`).
-    fn attribute(
-        &self,
-        w: Word,
-        attrs: &mut Attrs,
-        markers: Option<&mut Markers>,
-    ) -> Result<(), ParseError> {
+    fn attribute(&self, w: Word, attrs: &mut Attrs, markers: Option<&mut Markers>) -> Result<(), ParseError> {
         let allow_markers = markers.is_some();
         let flag = match (w.text, markers) {
             ("subreaper", _) => &mut attrs.subreaper,
@@ -848,15 +723,8 @@ impl<'f> Parser<'f> {
             (other, _) => return Err(self.unknown_attribute(w.col, other, allow_markers)),
         };
         if *flag {
-            let what = if MARKERS.contains(&w.text) {
-                "marker"
-            } else {
-                "attribute"
-            };
-            return Err(self.err(
-                w.col,
-                format!("duplicate {what} `{}`; expected each at most once", w.text),
-            ));
+            let what = if MARKERS.contains(&w.text) { "marker" } else { "attribute" };
+            return Err(self.err(w.col, format!("duplicate {what} `{}`; expected each at most once", w.text)));
         }
         *flag = true;
         Ok(())
@@ -871,10 +739,7 @@ impl<'f> Parser<'f> {
             return self.err(col, format!("marker `{word}` is not supported yet"));
         }
         if key == "sigchld" {
-            return self.err(
-                col,
-                format!("expected `sigchld=ignore`, found `{word}` (only `ignore` is supported)"),
-            );
+            return self.err(col, format!("expected `sigchld=ignore`, found `{word}` (only `ignore` is supported)"));
         }
         if allow_markers {
             self.err(
@@ -902,13 +767,7 @@ impl<'f> Parser<'f> {
         if is_name(w.text) {
             Ok(w.text.to_string())
         } else {
-            Err(self.err(
-                w.col,
-                format!(
-                    "expected a process name (`[a-z][a-z0-9_-]*`), found `{}`",
-                    w.text
-                ),
-            ))
+            Err(self.err(w.col, format!("expected a process name (`[a-z][a-z0-9_-]*`), found `{}`", w.text)))
         }
     }
 
@@ -951,24 +810,16 @@ impl<'f> Parser<'f> {
         self.close_expect();
         let tree_line = self.tree_line;
         let Some(tree) = std::mem::take(&mut self.tree).finish().into_iter().next() else {
-            return Err(self.err_eol(format!(
-                "expected the root node `init` under `tree:` (line {tree_line})"
-            )));
+            return Err(self.err_eol(format!("expected the root node `init` under `tree:` (line {tree_line})")));
         };
-        Ok(Scenario {
-            about: self.about.map(|(text, _)| text),
-            needs: self.needs,
-            tree,
-            steps: self.steps,
-        })
+        Ok(Scenario { about: self.about.map(|(text, _)| text), needs: self.needs, tree, steps: self.steps })
     }
 }
 
 /// Whether `s` matches `[a-z][a-z0-9_-]*`.
 fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
 /// The part of a `key=value` word before the `=`.
@@ -1036,10 +887,7 @@ mod tests {
             }
             Err(e) => {
                 assert_eq!((e.line, e.col), (line, col), "wrong position for: {e}");
-                assert!(
-                    e.message.contains(phrase),
-                    "{e:?} does not contain {phrase:?}"
-                );
+                assert!(e.message.contains(phrase), "{e:?} does not contain {phrase:?}");
             }
         }
     }
@@ -1053,10 +901,7 @@ mod tests {
     }
 
     fn n(name: &str, children: Vec<Node>) -> Node {
-        Node {
-            children,
-            ..Node::new(name)
-        }
+        Node { children, ..Node::new(name) }
     }
 
     fn subreaper(mut node: Node) -> Node {
@@ -1102,23 +947,11 @@ expect:
         let expected = Scenario {
             about: Some("killing bash hands sleep to the subreaper, not to PID 1".into()),
             needs: vec![],
-            tree: n(
-                "init",
-                vec![subreaper(n(
-                    "subreaper",
-                    vec![n("bash", vec![n("sleep", vec![])])],
-                ))],
-            ),
+            tree: n("init", vec![subreaper(n("subreaper", vec![n("bash", vec![n("sleep", vec![])])]))]),
             steps: vec![StepEntry {
-                step: Step::Kill {
-                    targets: vec!["bash".into()],
-                    signal: Signal::KILL,
-                },
+                step: Step::Kill { targets: vec!["bash".into()], signal: Signal::KILL },
                 line: 10,
-                expect: Some(vec![n(
-                    "init",
-                    vec![subreaper(n("subreaper", vec![n("sleep", vec![])]))],
-                )]),
+                expect: Some(vec![n("init", vec![subreaper(n("subreaper", vec![n("sleep", vec![])]))])]),
             }],
         };
         assert_eq!(s, expected);
@@ -1134,25 +967,16 @@ expect:
         let expected = Scenario {
             about: None,
             needs: vec![],
-            tree: n(
-                "init",
-                vec![n("ash", vec![n("ash2", vec![n("sleep", vec![])])])],
-            ),
+            tree: n("init", vec![n("ash", vec![n("ash2", vec![n("sleep", vec![])])])]),
             steps: vec![StepEntry {
-                step: Step::Kill {
-                    targets: vec!["ash2".into()],
-                    signal: Signal::KILL,
-                },
+                step: Step::Kill { targets: vec!["ash2".into()], signal: Signal::KILL },
                 line: 8,
                 expect: Some(vec![n("init", vec![n("ash", vec![n("sleep", vec![])])])]),
             }],
         };
         assert_eq!(s, expected);
         let canonical = EXAMPLE_CONTAINER.split_once('\n').unwrap().1;
-        assert_eq!(
-            render(&parse("example.tree", canonical).unwrap()),
-            canonical
-        );
+        assert_eq!(render(&parse("example.tree", canonical).unwrap()), canonical);
     }
 
     #[test]
@@ -1184,104 +1008,32 @@ expect:
             "exit c",
         ]);
         assert_eq!(s.about.as_deref(), Some("a scenario"));
-        assert_eq!(
-            s.needs,
-            vec![
-                Need::Kernel {
-                    major: 5,
-                    minor: 10
-                },
-                Need::Root
-            ]
-        );
+        assert_eq!(s.needs, vec![Need::Kernel { major: 5, minor: 10 }, Need::Root]);
         assert!(s.tree.attrs.subreaper && s.tree.attrs.noreap && s.tree.attrs.sigchld_ignore);
         let a = &s.tree.children[0];
         assert_eq!(a.name, "a");
         assert!(!a.attrs.subreaper && a.attrs.noreap && a.attrs.sigchld_ignore);
         assert_eq!(s.tree.children[1].name, "c");
-        let steps: Vec<(Step, usize, Option<Vec<Node>>)> = s
-            .steps
-            .into_iter()
-            .map(|e| (e.step, e.line, e.expect))
-            .collect();
+        let steps: Vec<(Step, usize, Option<Vec<Node>>)> =
+            s.steps.into_iter().map(|e| (e.step, e.line, e.expect)).collect();
         let mut b = Node::new("b");
-        b.markers = Markers {
-            zombie: true,
-            stopped: true,
-        };
+        b.markers = Markers { zombie: true, stopped: true };
         assert_eq!(
             steps[0],
             (
-                Step::Kill {
-                    targets: vec!["a".into(), "b".into()],
-                    signal: Signal(36)
-                },
+                Step::Kill { targets: vec!["a".into(), "b".into()], signal: Signal(36) },
                 9,
                 Some(vec![n("init", vec![b]), n("c", vec![])])
             )
         );
-        assert_eq!(
-            steps[1],
-            (
-                Step::Exit {
-                    target: "b".into(),
-                    code: 255
-                },
-                17,
-                None
-            )
-        );
-        assert_eq!(
-            steps[2].0,
-            Step::Subreaper {
-                target: "a".into(),
-                on: false
-            }
-        );
-        assert_eq!(
-            steps[3].0,
-            Step::Subreaper {
-                target: "init".into(),
-                on: true
-            }
-        );
-        let attrs = Attrs {
-            subreaper: true,
-            noreap: true,
-            sigchld_ignore: false,
-        };
-        assert_eq!(
-            steps[4],
-            (
-                Step::Spawn {
-                    child: "d".into(),
-                    parent: "c".into(),
-                    attrs
-                },
-                20,
-                Some(vec![])
-            )
-        );
-        assert_eq!(
-            steps[5].0,
-            Step::Reap {
-                target: "init".into()
-            }
-        );
-        assert_eq!(
-            steps[6].0,
-            Step::Kill {
-                targets: vec!["d".into()],
-                signal: Signal::KILL
-            }
-        );
-        assert_eq!(
-            steps[7].0,
-            Step::Exit {
-                target: "c".into(),
-                code: 0
-            }
-        );
+        assert_eq!(steps[1], (Step::Exit { target: "b".into(), code: 255 }, 17, None));
+        assert_eq!(steps[2].0, Step::Subreaper { target: "a".into(), on: false });
+        assert_eq!(steps[3].0, Step::Subreaper { target: "init".into(), on: true });
+        let attrs = Attrs { subreaper: true, noreap: true, sigchld_ignore: false };
+        assert_eq!(steps[4], (Step::Spawn { child: "d".into(), parent: "c".into(), attrs }, 20, Some(vec![])));
+        assert_eq!(steps[5].0, Step::Reap { target: "init".into() });
+        assert_eq!(steps[6].0, Step::Kill { targets: vec!["d".into()], signal: Signal::KILL });
+        assert_eq!(steps[7].0, Step::Exit { target: "c".into(), code: 0 });
     }
 
     #[test]
@@ -1303,27 +1055,9 @@ expect:
         ]);
         assert_eq!(s.tree.children[0].name, "subreaper");
         assert!(s.tree.children[0].attrs.subreaper);
-        assert_eq!(
-            s.steps[1].step,
-            Step::Spawn {
-                child: "on".into(),
-                parent: "by".into(),
-                attrs: Attrs::default()
-            }
-        );
-        assert_eq!(
-            s.steps[2].step,
-            Step::Subreaper {
-                target: "on".into(),
-                on: true
-            }
-        );
-        assert_eq!(
-            s.steps[3].step,
-            Step::Reap {
-                target: "subreaper".into()
-            }
-        );
+        assert_eq!(s.steps[1].step, Step::Spawn { child: "on".into(), parent: "by".into(), attrs: Attrs::default() });
+        assert_eq!(s.steps[2].step, Step::Subreaper { target: "on".into(), on: true });
+        assert_eq!(s.steps[3].step, Step::Reap { target: "subreaper".into() });
     }
 
     #[test]
@@ -1346,12 +1080,7 @@ expect:
 
     #[test]
     fn tab_in_indentation_is_rejected_at_its_column() {
-        assert_error(
-            &["tree:", "  init", "  \ta"],
-            3,
-            3,
-            "tab in the indentation",
-        );
+        assert_error(&["tree:", "  init", "  \ta"], 3, 3, "tab in the indentation");
         assert_error(&["tree:", "\tinit"], 2, 1, "tab in the indentation");
     }
 
@@ -1362,37 +1091,20 @@ expect:
 
     #[test]
     fn trailing_comment_is_rejected() {
-        assert_error(
-            &["tree:", "  init # PID 1"],
-            2,
-            8,
-            "comment must be on a line of its own",
-        );
+        assert_error(&["tree:", "  init # PID 1"], 2, 8, "comment must be on a line of its own");
     }
 
     #[test]
     fn odd_indentation_is_rejected() {
         assert_error(&["tree:", "  init", "   a"], 3, 4, "even indentation");
-        assert_error(
-            &["tree:", "  init", "kill init", "expect:", " init"],
-            5,
-            2,
-            "even indentation",
-        );
+        assert_error(&["tree:", "  init", "kill init", "expect:", " init"], 5, 2, "even indentation");
     }
 
     #[test]
     fn indentation_jump_is_rejected() {
+        assert_error(&["tree:", "  init", "      a"], 3, 7, "jumps more than one level");
         assert_error(
-            &["tree:", "  init", "      a"],
-            3,
-            7,
-            "jumps more than one level",
-        );
-        assert_error(
-            &[
-                "tree:", "  init", "    a", "kill a", "expect:", "  init", "      a",
-            ],
+            &["tree:", "  init", "    a", "kill a", "expect:", "  init", "      a"],
             7,
             7,
             "jumps more than one level",
@@ -1401,46 +1113,16 @@ expect:
 
     #[test]
     fn tree_root_must_be_a_single_init_at_depth_one() {
-        assert_error(
-            &["tree:", "    init"],
-            2,
-            5,
-            "expected the root node `init` indented two spaces",
-        );
-        assert_error(
-            &["tree:", "  a"],
-            2,
-            3,
-            "root of the tree to be `init`, found `a`",
-        );
-        assert_error(
-            &["tree:", "  init", "    a", "  b"],
-            4,
-            3,
-            "second root `b`",
-        );
-        assert_error(
-            &["tree:", "kill init"],
-            2,
-            1,
-            "expected the root node `init`",
-        );
-        assert_error(
-            &["tree:", "", "# nothing"],
-            4,
-            1,
-            "found the end of the file",
-        );
+        assert_error(&["tree:", "    init"], 2, 5, "expected the root node `init` indented two spaces");
+        assert_error(&["tree:", "  a"], 2, 3, "root of the tree to be `init`, found `a`");
+        assert_error(&["tree:", "  init", "    a", "  b"], 4, 3, "second root `b`");
+        assert_error(&["tree:", "kill init"], 2, 1, "expected the root node `init`");
+        assert_error(&["tree:", "", "# nothing"], 4, 1, "found the end of the file");
     }
 
     #[test]
     fn missing_tree_is_reported_at_end_of_file() {
-        assert_error(
-            &["about: x", "needs: root"],
-            3,
-            1,
-            "expected `tree:` before the end of the file",
-        );
+        assert_error(&["about: x", "needs: root"], 3, 1, "expected `tree:` before the end of the file");
         let e = parse("t.tree", "").unwrap_err();
         assert_eq!((e.line, e.col), (1, 1));
         let e = parse("t.tree", "about: x").unwrap_err();
@@ -1449,63 +1131,21 @@ expect:
 
     #[test]
     fn invalid_names_are_rejected() {
-        assert_error(
-            &["tree:", "  init", "    A"],
-            3,
-            5,
-            "expected a process name",
-        );
-        assert_error(
-            &["tree:", "  init", "    1a"],
-            3,
-            5,
-            "expected a process name",
-        );
+        assert_error(&["tree:", "  init", "    A"], 3, 5, "expected a process name");
+        assert_error(&["tree:", "  init", "    1a"], 3, 5, "expected a process name");
         assert_error(&["tree:", "  init", "    a.b"], 3, 5, "found `a.b`");
-        assert_error(
-            &["tree:", "  init", "    é"],
-            3,
-            5,
-            "expected a process name",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn B by init"],
-            3,
-            7,
-            "expected a process name",
-        );
+        assert_error(&["tree:", "  init", "    é"], 3, 5, "expected a process name");
+        assert_error(&["tree:", "  init", "spawn B by init"], 3, 7, "expected a process name");
     }
 
     #[test]
     fn duplicate_names_are_rejected() {
+        assert_error(&["tree:", "  init", "    a", "    b", "      a"], 5, 7, "already defined on line 3");
+        assert_error(&["tree:", "  init", "    init"], 3, 5, "already defined on line 2");
+        assert_error(&["tree:", "  init", "    a", "spawn a by init"], 4, 7, "process `a` already exists (line 3)");
+        assert_error(&["tree:", "  init", "spawn a by init", "spawn a by init"], 4, 7, "already exists (line 3)");
         assert_error(
-            &["tree:", "  init", "    a", "    b", "      a"],
-            5,
-            7,
-            "already defined on line 3",
-        );
-        assert_error(
-            &["tree:", "  init", "    init"],
-            3,
-            5,
-            "already defined on line 2",
-        );
-        assert_error(
-            &["tree:", "  init", "    a", "spawn a by init"],
-            4,
-            7,
-            "process `a` already exists (line 3)",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn a by init", "spawn a by init"],
-            4,
-            7,
-            "already exists (line 3)",
-        );
-        assert_error(
-            &[
-                "tree:", "  init", "    a", "kill a", "expect:", "  init", "    a", "  a",
-            ],
+            &["tree:", "  init", "    a", "kill a", "expect:", "  init", "    a", "  a"],
             8,
             3,
             "listed twice in this `expect:` block (first on line 7)",
@@ -1516,109 +1156,29 @@ expect:
 
     #[test]
     fn header_errors() {
+        assert_error(&["about: x", "about: y", "tree:", "  init"], 2, 1, "second `about:`");
+        assert_error(&["about:   ", "tree:", "  init"], 1, 7, "expected the text of `about:`");
+        assert_error(&["needs: root", "needs: root", "tree:", "  init"], 2, 8, "second `needs: root`");
         assert_error(
-            &["about: x", "about: y", "tree:", "  init"],
-            2,
-            1,
-            "second `about:`",
-        );
-        assert_error(
-            &["about:   ", "tree:", "  init"],
-            1,
-            7,
-            "expected the text of `about:`",
-        );
-        assert_error(
-            &["needs: root", "needs: root", "tree:", "  init"],
-            2,
-            8,
-            "second `needs: root`",
-        );
-        assert_error(
-            &[
-                "needs: kernel >= 5.1",
-                "needs: kernel >= 6.0",
-                "tree:",
-                "  init",
-            ],
+            &["needs: kernel >= 5.1", "needs: kernel >= 6.0", "tree:", "  init"],
             2,
             8,
             "second `needs: kernel`",
         );
-        assert_error(
-            &["needs: cgroup2", "tree:", "  init"],
-            1,
-            8,
-            "expected `kernel >= X.Y` or `root`",
-        );
-        assert_error(
-            &["needs:", "tree:", "  init"],
-            1,
-            7,
-            "found the end of the line",
-        );
-        assert_error(
-            &["needs: kernel > 5.10", "tree:", "  init"],
-            1,
-            15,
-            "expected `>=`",
-        );
-        assert_error(
-            &["needs: kernel >=", "tree:", "  init"],
-            1,
-            17,
-            "expected a kernel version",
-        );
-        assert_error(
-            &["needs: kernel >= 5", "tree:", "  init"],
-            1,
-            18,
-            "expected a kernel version `X.Y`",
-        );
-        assert_error(
-            &["needs: kernel >= 5.x", "tree:", "  init"],
-            1,
-            18,
-            "found `5.x`",
-        );
-        assert_error(
-            &["needs: kernel >= 99999999999.1", "tree:", "  init"],
-            1,
-            18,
-            "out of range",
-        );
-        assert_error(
-            &["needs: kernel >= 5.10 or so", "tree:", "  init"],
-            1,
-            23,
-            "unexpected `or`",
-        );
-        assert_error(
-            &["needs: root please", "tree:", "  init"],
-            1,
-            13,
-            "unexpected `please`",
-        );
-        assert_error(
-            &["abut: x", "tree:", "  init"],
-            1,
-            1,
-            "did you mean `about:`?",
-        );
-        assert_error(
-            &["kill init", "tree:", "  init"],
-            1,
-            1,
-            "steps come after the tree",
-        );
+        assert_error(&["needs: cgroup2", "tree:", "  init"], 1, 8, "expected `kernel >= X.Y` or `root`");
+        assert_error(&["needs:", "tree:", "  init"], 1, 7, "found the end of the line");
+        assert_error(&["needs: kernel > 5.10", "tree:", "  init"], 1, 15, "expected `>=`");
+        assert_error(&["needs: kernel >=", "tree:", "  init"], 1, 17, "expected a kernel version");
+        assert_error(&["needs: kernel >= 5", "tree:", "  init"], 1, 18, "expected a kernel version `X.Y`");
+        assert_error(&["needs: kernel >= 5.x", "tree:", "  init"], 1, 18, "found `5.x`");
+        assert_error(&["needs: kernel >= 99999999999.1", "tree:", "  init"], 1, 18, "out of range");
+        assert_error(&["needs: kernel >= 5.10 or so", "tree:", "  init"], 1, 23, "unexpected `or`");
+        assert_error(&["needs: root please", "tree:", "  init"], 1, 13, "unexpected `please`");
+        assert_error(&["abut: x", "tree:", "  init"], 1, 1, "did you mean `about:`?");
+        assert_error(&["kill init", "tree:", "  init"], 1, 1, "steps come after the tree");
         assert_error(&["  init", "tree:"], 1, 3, "expected a header");
         assert_error(&["tree: init"], 1, 7, "unexpected `init` after `tree:`");
-        assert_error(
-            &["tree:", "  init", "about: late"],
-            3,
-            1,
-            "headers (`about:`, `needs:`) must come before it",
-        );
+        assert_error(&["tree:", "  init", "about: late"], 3, 1, "headers (`about:`, `needs:`) must come before it");
         assert_error(&["tree:", "  init", "tree:"], 3, 1, "second `tree:`");
     }
 
@@ -1626,20 +1186,8 @@ expect:
 
     #[test]
     fn unsupported_attributes_are_rejected_at_their_column() {
-        for attr in [
-            "threads=2",
-            "pdeathsig=SIGKILL",
-            "catch=SIGTERM,SIGUSR1",
-            "pgrp",
-            "session",
-            "pidns",
-        ] {
-            assert_error(
-                &["tree:", "  init", &format!("    a noreap {attr}")],
-                3,
-                14,
-                "is not supported yet",
-            );
+        for attr in ["threads=2", "pdeathsig=SIGKILL", "catch=SIGTERM,SIGUSR1", "pgrp", "session", "pidns"] {
+            assert_error(&["tree:", "  init", &format!("    a noreap {attr}")], 3, 14, "is not supported yet");
             assert_error(
                 &["tree:", "  init", &format!("spawn a by init {attr}")],
                 3,
@@ -1663,69 +1211,32 @@ expect:
             8,
             "or a marker (zombie, stopped), found `zomby` (did you mean `zombie`?)",
         );
-        assert_error(
-            &["tree:", "  init sigchld=default"],
-            2,
-            8,
-            "expected `sigchld=ignore`",
-        );
+        assert_error(&["tree:", "  init sigchld=default"], 2, 8, "expected `sigchld=ignore`");
     }
 
     #[test]
     fn duplicate_attribute_or_marker_is_rejected() {
+        assert_error(&["tree:", "  init noreap subreaper noreap"], 2, 25, "duplicate attribute `noreap`");
         assert_error(
-            &["tree:", "  init noreap subreaper noreap"],
-            2,
-            25,
-            "duplicate attribute `noreap`",
-        );
-        assert_error(
-            &[
-                "tree:",
-                "  init",
-                "kill init",
-                "expect:",
-                "  init zombie zombie",
-            ],
+            &["tree:", "  init", "kill init", "expect:", "  init zombie zombie"],
             5,
             15,
             "duplicate marker `zombie`",
         );
-        assert_error(
-            &["tree:", "  init", "spawn a by init noreap noreap"],
-            3,
-            24,
-            "duplicate attribute",
-        );
+        assert_error(&["tree:", "  init", "spawn a by init noreap noreap"], 3, 24, "duplicate attribute");
     }
 
     #[test]
     fn markers_only_in_expect() {
-        assert_error(
-            &["tree:", "  init", "    a zombie"],
-            3,
-            7,
-            "only allowed in `expect:` blocks",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn a by init stopped"],
-            3,
-            17,
-            "only allowed in `expect:` blocks",
-        );
+        assert_error(&["tree:", "  init", "    a zombie"], 3, 7, "only allowed in `expect:` blocks");
+        assert_error(&["tree:", "  init", "spawn a by init stopped"], 3, 17, "only allowed in `expect:` blocks");
     }
 
     #[test]
     fn unsupported_markers_are_rejected() {
         for marker in ["main-exited", "exiting", "got=SIGTERM"] {
             assert_error(
-                &[
-                    "tree:",
-                    "  init",
-                    "kill init",
-                    "expect:",
-                    &format!("  init zombie {marker}"),
-                ],
+                &["tree:", "  init", "kill init", "expect:", &format!("  init zombie {marker}")],
                 5,
                 15,
                 &format!("marker `{marker}` is not supported yet"),
@@ -1743,147 +1254,47 @@ expect:
             1,
             "expected a step (kill, exit, subreaper, spawn, reap), found `kil`",
         );
-        for step in [
-            "thread-exit init 1",
-            "exec init",
-            "setpgid init",
-            "setsid init",
-        ] {
+        for step in ["thread-exit init 1", "exec init", "setpgid init", "setsid init"] {
             assert_error(&["tree:", "  init", step], 3, 1, "is not supported yet");
         }
     }
 
     #[test]
     fn kill_errors() {
-        assert_error(
-            &["tree:", "  init", "kill"],
-            3,
-            5,
-            "expected a process name after `kill`",
-        );
-        assert_error(
-            &["tree:", "  init", "kill SIGTERM"],
-            3,
-            6,
-            "expected a process name before the signal",
-        );
-        assert_error(
-            &["tree:", "  init", "kill SIGTERM init"],
-            3,
-            6,
-            "signal as the last word",
-        );
-        assert_error(
-            &["tree:", "  init", "kill init SIGFOO"],
-            3,
-            11,
-            "unknown signal `SIGFOO`",
-        );
-        assert_error(
-            &["tree:", "  init", "kill init 9"],
-            3,
-            11,
-            "expected a process name or a signal",
-        );
-        assert_error(
-            &["tree:", "  init", "    a", "kill a init a"],
-            4,
-            13,
-            "named twice",
-        );
-        assert_error(
-            &["tree:", "  init", "kill init nobody"],
-            3,
-            11,
-            "unknown process `nobody`",
-        );
+        assert_error(&["tree:", "  init", "kill"], 3, 5, "expected a process name after `kill`");
+        assert_error(&["tree:", "  init", "kill SIGTERM"], 3, 6, "expected a process name before the signal");
+        assert_error(&["tree:", "  init", "kill SIGTERM init"], 3, 6, "signal as the last word");
+        assert_error(&["tree:", "  init", "kill init SIGFOO"], 3, 11, "unknown signal `SIGFOO`");
+        assert_error(&["tree:", "  init", "kill init 9"], 3, 11, "expected a process name or a signal");
+        assert_error(&["tree:", "  init", "    a", "kill a init a"], 4, 13, "named twice");
+        assert_error(&["tree:", "  init", "kill init nobody"], 3, 11, "unknown process `nobody`");
     }
 
     #[test]
     fn exit_errors() {
-        assert_error(
-            &["tree:", "  init", "exit"],
-            3,
-            5,
-            "expected a process name after `exit`",
-        );
+        assert_error(&["tree:", "  init", "exit"], 3, 5, "expected a process name after `exit`");
         for code in ["256", "-1", "x", "1000", "+1"] {
-            assert_error(
-                &["tree:", "  init", &format!("exit init {code}")],
-                3,
-                11,
-                "exit code from 0 to 255",
-            );
+            assert_error(&["tree:", "  init", &format!("exit init {code}")], 3, 11, "exit code from 0 to 255");
         }
-        assert_error(
-            &["tree:", "  init", "exit init 1 2"],
-            3,
-            13,
-            "unexpected `2`",
-        );
+        assert_error(&["tree:", "  init", "exit init 1 2"], 3, 13, "unexpected `2`");
     }
 
     #[test]
     fn subreaper_errors() {
-        assert_error(
-            &["tree:", "  init", "subreaper"],
-            3,
-            10,
-            "expected a process name",
-        );
-        assert_error(
-            &["tree:", "  init", "subreaper init"],
-            3,
-            15,
-            "expected `on` or `off`",
-        );
-        assert_error(
-            &["tree:", "  init", "subreaper init yes"],
-            3,
-            16,
-            "expected `on` or `off`, found `yes`",
-        );
-        assert_error(
-            &["tree:", "  init", "subreaper init on now"],
-            3,
-            19,
-            "unexpected `now`",
-        );
+        assert_error(&["tree:", "  init", "subreaper"], 3, 10, "expected a process name");
+        assert_error(&["tree:", "  init", "subreaper init"], 3, 15, "expected `on` or `off`");
+        assert_error(&["tree:", "  init", "subreaper init yes"], 3, 16, "expected `on` or `off`, found `yes`");
+        assert_error(&["tree:", "  init", "subreaper init on now"], 3, 19, "unexpected `now`");
     }
 
     #[test]
     fn spawn_errors() {
-        assert_error(
-            &["tree:", "  init", "spawn"],
-            3,
-            6,
-            "expected the new process's name",
-        );
+        assert_error(&["tree:", "  init", "spawn"], 3, 6, "expected the new process's name");
         assert_error(&["tree:", "  init", "spawn a"], 3, 8, "expected `by`");
-        assert_error(
-            &["tree:", "  init", "spawn a of init"],
-            3,
-            9,
-            "expected `by` after `spawn a`, found `of`",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn a by"],
-            3,
-            11,
-            "expected the parent's name",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn a by b"],
-            3,
-            12,
-            "unknown process `b`",
-        );
-        assert_error(
-            &["tree:", "  init", "spawn a by a"],
-            3,
-            12,
-            "unknown process `a`",
-        );
+        assert_error(&["tree:", "  init", "spawn a of init"], 3, 9, "expected `by` after `spawn a`, found `of`");
+        assert_error(&["tree:", "  init", "spawn a by"], 3, 11, "expected the parent's name");
+        assert_error(&["tree:", "  init", "spawn a by b"], 3, 12, "unknown process `b`");
+        assert_error(&["tree:", "  init", "spawn a by a"], 3, 12, "unknown process `a`");
         for option in ["thread=1", "clone-parent", "into=ns"] {
             assert_error(
                 &["tree:", "  init", &format!("spawn a by init {option}")],
@@ -1896,116 +1307,45 @@ expect:
 
     #[test]
     fn reap_errors() {
-        assert_error(
-            &["tree:", "  init", "reap"],
-            3,
-            5,
-            "expected a process name after `reap`",
-        );
-        assert_error(
-            &["tree:", "  init", "reap init init"],
-            3,
-            11,
-            "unexpected `init`",
-        );
+        assert_error(&["tree:", "  init", "reap"], 3, 5, "expected a process name after `reap`");
+        assert_error(&["tree:", "  init", "reap init init"], 3, 11, "unexpected `init`");
     }
 
     #[test]
     fn unknown_process_suggests_a_close_name() {
-        assert_error(
-            &["tree:", "  init", "    sleep", "kill slep"],
-            4,
-            6,
-            "unknown process `slep`",
-        );
-        assert_error(
-            &["tree:", "  init", "    sleep", "kill slep"],
-            4,
-            6,
-            "did you mean `sleep`?",
-        );
+        assert_error(&["tree:", "  init", "    sleep", "kill slep"], 4, 6, "unknown process `slep`");
+        assert_error(&["tree:", "  init", "    sleep", "kill slep"], 4, 6, "did you mean `sleep`?");
     }
 
     #[test]
     fn names_are_defined_before_use() {
         // A process spawned by a later step is unknown before it.
+        assert_error(&["tree:", "  init", "kill b", "spawn b by init"], 3, 6, "unknown process `b`");
         assert_error(
-            &["tree:", "  init", "kill b", "spawn b by init"],
-            3,
-            6,
-            "unknown process `b`",
-        );
-        assert_error(
-            &[
-                "tree:",
-                "  init",
-                "kill init",
-                "expect:",
-                "  init",
-                "    b",
-                "spawn b by init",
-            ],
+            &["tree:", "  init", "kill init", "expect:", "  init", "    b", "spawn b by init"],
             6,
             5,
             "unknown process `b`",
         );
         // The spawned process is known in the spawn's own expect block.
-        let s = parse_ok(&[
-            "tree:",
-            "  init",
-            "spawn b by init",
-            "expect:",
-            "  init",
-            "    b",
-        ]);
-        assert_eq!(
-            s.steps[0].expect,
-            Some(vec![n("init", vec![n("b", vec![])])])
-        );
+        let s = parse_ok(&["tree:", "  init", "spawn b by init", "expect:", "  init", "    b"]);
+        assert_eq!(s.steps[0].expect, Some(vec![n("init", vec![n("b", vec![])])]));
     }
 
     // ---- expect blocks ----
 
     #[test]
     fn expect_errors() {
+        assert_error(&["tree:", "  init", "expect:", "  init"], 3, 1, "before any step");
         assert_error(
-            &["tree:", "  init", "expect:", "  init"],
-            3,
-            1,
-            "before any step",
-        );
-        assert_error(
-            &[
-                "tree:",
-                "  init",
-                "kill init",
-                "expect:",
-                "  init",
-                "",
-                "expect:",
-            ],
+            &["tree:", "  init", "kill init", "expect:", "  init", "", "expect:"],
             7,
             1,
             "second `expect:` for the step on line 3",
         );
-        assert_error(
-            &["tree:", "  init", "kill init", "expect: init"],
-            4,
-            9,
-            "unexpected `init` after `expect:`",
-        );
-        assert_error(
-            &["tree:", "  init", "kill init", "  init"],
-            4,
-            3,
-            "expected a step at column 1",
-        );
-        assert_error(
-            &["tree:", "  init", "kill init", "expect:", "    init"],
-            5,
-            5,
-            "first node of `expect:`",
-        );
+        assert_error(&["tree:", "  init", "kill init", "expect: init"], 4, 9, "unexpected `init` after `expect:`");
+        assert_error(&["tree:", "  init", "kill init", "  init"], 4, 3, "expected a step at column 1");
+        assert_error(&["tree:", "  init", "kill init", "expect:", "    init"], 5, 5, "first node of `expect:`");
     }
 
     #[test]
@@ -2126,8 +1466,7 @@ expect:
     fn assert_stable(text: &str) {
         if let Ok(s) = parse("fuzz.tree", text) {
             let rendered = render(&s);
-            let mut again =
-                parse("rendered.tree", &rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+            let mut again = parse("rendered.tree", &rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
             let mut s = s;
             for e in s.steps.iter_mut().chain(again.steps.iter_mut()) {
                 e.line = 0;

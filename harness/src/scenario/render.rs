@@ -26,9 +26,7 @@ pub fn render(s: &Scenario) -> String {
     }
     for need in &s.needs {
         match need {
-            Need::Kernel { major, minor } => {
-                out.push_str(&format!("needs: kernel >= {major}.{minor}\n"))
-            }
+            Need::Kernel { major, minor } => out.push_str(&format!("needs: kernel >= {major}.{minor}\n")),
             Need::Root => out.push_str("needs: root\n"),
         }
     }
@@ -81,20 +79,14 @@ pub fn render_node_line(node: &Node) -> String {
 
 /// The words of the attributes that are set, in canonical order.
 fn attribute_words(a: &Attrs) -> impl Iterator<Item = &'static str> {
-    [
-        (a.subreaper, "subreaper"),
-        (a.noreap, "noreap"),
-        (a.sigchld_ignore, "sigchld=ignore"),
-    ]
-    .into_iter()
-    .filter_map(|(set, word)| set.then_some(word))
+    [(a.subreaper, "subreaper"), (a.noreap, "noreap"), (a.sigchld_ignore, "sigchld=ignore")]
+        .into_iter()
+        .filter_map(|(set, word)| set.then_some(word))
 }
 
 /// The words of the markers that are set, in canonical order.
 fn marker_words(m: &Markers) -> impl Iterator<Item = &'static str> {
-    [(m.zombie, "zombie"), (m.stopped, "stopped")]
-        .into_iter()
-        .filter_map(|(set, word)| set.then_some(word))
+    [(m.zombie, "zombie"), (m.stopped, "stopped")].into_iter().filter_map(|(set, word)| set.then_some(word))
 }
 
 /// A step as its line in a `.tree` file, e.g. `kill a b SIGTERM`.
@@ -116,11 +108,7 @@ impl fmt::Display for Step {
             Step::Subreaper { target, on } => {
                 write!(f, "subreaper {target} {}", if *on { "on" } else { "off" })
             }
-            Step::Spawn {
-                child,
-                parent,
-                attrs,
-            } => {
+            Step::Spawn { child, parent, attrs } => {
                 write!(f, "spawn {child} by {parent}")?;
                 for word in attribute_words(attrs) {
                     write!(f, " {word}")?;
@@ -163,10 +151,7 @@ spawn c by init subreaper
     fn canonical_file_renders_back_byte_for_byte() {
         let s = parse("canonical.tree", CANONICAL).unwrap();
         assert_eq!(render(&s), CANONICAL);
-        assert_eq!(
-            s.steps.iter().map(|e| e.line).collect::<Vec<_>>(),
-            vec![10, 15, 17]
-        );
+        assert_eq!(s.steps.iter().map(|e| e.line).collect::<Vec<_>>(), vec![10, 15, 17]);
     }
 
     #[test]
@@ -207,12 +192,7 @@ exit a
 
     #[test]
     fn scenario_without_headers_or_steps() {
-        let s = Scenario {
-            about: None,
-            needs: vec![],
-            tree: Node::new("init"),
-            steps: vec![],
-        };
+        let s = Scenario { about: None, needs: vec![], tree: Node::new("init"), steps: vec![] };
         assert_eq!(render(&s), "tree:\n  init\n");
     }
 
@@ -223,10 +203,7 @@ exit a
             needs: vec![],
             tree: Node::new("init"),
             steps: vec![StepEntry {
-                step: Step::Exit {
-                    target: "init".into(),
-                    code: 1,
-                },
+                step: Step::Exit { target: "init".into(), code: 1 },
                 line: 4,
                 expect: Some(vec![]),
             }],
@@ -243,42 +220,22 @@ exit a
         let mut a = Node::new("a");
         a.children = vec![b, Node::new("c")];
         let forest = vec![a, Node::new("d")];
-        assert_eq!(
-            render_forest(&forest),
-            "  a\n    b noreap stopped\n    c\n  d\n"
-        );
+        assert_eq!(render_forest(&forest), "  a\n    b noreap stopped\n    c\n  d\n");
         assert_eq!(render_node_line(&forest[0].children[0]), "b noreap stopped");
         assert_eq!(render_forest(&[]), "");
     }
 
     #[test]
     fn steps_display_as_their_line() {
-        let kill = Step::Kill {
-            targets: vec!["a".into(), "b".into()],
-            signal: Signal::KILL,
-        };
+        let kill = Step::Kill { targets: vec!["a".into(), "b".into()], signal: Signal::KILL };
         assert_eq!(kill.to_string(), "kill a b");
-        let kill = Step::Kill {
-            targets: vec!["a".into()],
-            signal: Signal(35),
-        };
+        let kill = Step::Kill { targets: vec!["a".into()], signal: Signal(35) };
         assert_eq!(kill.to_string(), "kill a SIGRTMIN+1");
-        assert_eq!(
-            Step::Subreaper {
-                target: "a".into(),
-                on: false
-            }
-            .to_string(),
-            "subreaper a off"
-        );
+        assert_eq!(Step::Subreaper { target: "a".into(), on: false }.to_string(), "subreaper a off");
         let spawn = Step::Spawn {
             child: "c".into(),
             parent: "a".into(),
-            attrs: Attrs {
-                subreaper: true,
-                noreap: false,
-                sigchld_ignore: true,
-            },
+            attrs: Attrs { subreaper: true, noreap: false, sigchld_ignore: true },
         };
         assert_eq!(spawn.to_string(), "spawn c by a subreaper sigchld=ignore");
         assert_eq!(Step::Reap { target: "a".into() }.to_string(), "reap a");

@@ -46,7 +46,8 @@ pub enum Reply {
     Ack(i32),
     /// The first message on a new channel: the node's pid in the namespace
     /// and a pidfd for it.
-    Hello(i32, OwnedFd),
+    /// Also the node's subreaper flag as `PR_GET_CHILD_SUBREAPER` reads it.
+    Hello(i32, bool, OwnedFd),
     /// The node could not do what it was asked.
     Failed(String),
 }
@@ -68,8 +69,11 @@ pub enum Received<T> {
 
 /// A new channel: (helper's end, node's end), both close-on-exec.
 pub fn pair() -> Result<(OwnedFd, OwnedFd), SysError> {
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| SysError::Syscall { call: "socketpair(AF_UNIX, SOCK_SEQPACKET)".into(), source: e.into(), hint: None })
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(|e| SysError::Syscall {
+        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)".into(),
+        source: e.into(),
+        hint: None,
+    })
 }
 
 fn send(fd: BorrowedFd<'_>, bytes: &[u8], pass: Option<RawFd>) -> Result<bool, SysError> {
@@ -89,8 +93,11 @@ fn send(fd: BorrowedFd<'_>, bytes: &[u8], pass: Option<RawFd>) -> Result<bool, S
     }
 }
 
+/// A raw message: its bytes and the descriptor passed with it, if any.
+type Raw = (Vec<u8>, Option<OwnedFd>);
+
 /// Receives one message, blocking until `deadline` (`None`: forever).
-fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<(Vec<u8>, Option<OwnedFd>)>, SysError> {
+fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, SysError> {
     loop {
         let timeout = match deadline {
             None => -1,
@@ -171,14 +178,17 @@ pub fn send_command_with(fd: BorrowedFd<'_>, cmd: Command, pass: Option<Borrowed
 /// `None` when the helper is gone.
 pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<(Command, Option<OwnedFd>)>, SysError> {
     match recv(fd, None)? {
-        Received::Msg((b, passed)) => Ok(Some((match b.first() {
-            Some(b'P') => Command::Ping,
-            Some(b'X') => Command::Exit(int(&b[1..])),
-            Some(b'S') => Command::Subreaper(b.get(1) == Some(&1)),
-            Some(b'R') => Command::Reap,
-            Some(b'F') => Command::Spawn(b.get(1).copied().unwrap_or(0)),
-            _ => return Err(SysError::Protocol(format!("unknown command bytes {b:?}"))),
-        }, passed))),
+        Received::Msg((b, passed)) => Ok(Some((
+            match b.first() {
+                Some(b'P') => Command::Ping,
+                Some(b'X') => Command::Exit(int(&b[1..])),
+                Some(b'S') => Command::Subreaper(b.get(1) == Some(&1)),
+                Some(b'R') => Command::Reap,
+                Some(b'F') => Command::Spawn(b.get(1).copied().unwrap_or(0)),
+                _ => return Err(SysError::Protocol(format!("unknown command bytes {b:?}"))),
+            },
+            passed,
+        ))),
         Received::Eof | Received::Timeout => Ok(None),
     }
 }
@@ -196,9 +206,10 @@ pub fn send_reply(fd: BorrowedFd<'_>, reply: Reply) -> Result<bool, SysError> {
             b.extend_from_slice(&v.to_le_bytes());
             None
         }
-        Reply::Hello(pid, f) => {
+        Reply::Hello(pid, subreaper, f) => {
             b.push(b'h');
             b.extend_from_slice(&pid.to_le_bytes());
+            b.push(*subreaper as u8);
             Some(f.as_raw_fd())
         }
         Reply::Failed(why) => {
@@ -217,7 +228,7 @@ pub fn recv_reply(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Received<Repl
         Received::Msg((b, passed)) => Received::Msg(match (b.first(), passed) {
             (Some(b'p'), _) => Reply::Pong,
             (Some(b'a'), _) => Reply::Ack(int(&b[1..])),
-            (Some(b'h'), Some(f)) => Reply::Hello(int(&b[1..]), f),
+            (Some(b'h'), Some(f)) => Reply::Hello(int(&b[1..]), b.get(5) == Some(&1), f),
             (Some(b'e'), _) => Reply::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return Err(SysError::Protocol(format!("unexpected reply bytes {b:?}"))),
         }),

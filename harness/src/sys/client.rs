@@ -81,7 +81,9 @@ impl Sandbox {
             cmd.pre_exec(move || {
                 // The helper dies with the thread that spawned it; if the
                 // runner died before the prctl took effect, give up now.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 || libc::getppid() != me {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0
+                    || libc::getppid() != me
+                {
                     libc::_exit(112);
                 }
                 Ok(())
@@ -156,7 +158,8 @@ impl Sandbox {
         }
         // EOF tells the helper to kill PID 1 and wait for the namespace to
         // be gone; past the deadline, kill the helper (PID 1 dies with it).
-        if !os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline).unwrap_or(false) {
+        if !os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline).unwrap_or(false)
+        {
             let _ = os::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
         }
         let _ = self.child.wait();

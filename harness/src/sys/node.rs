@@ -55,7 +55,7 @@ fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
     }
     let me = os::getpid();
     let pidfd = os::pidfd_open(me)?;
-    channel::send_reply(chan.as_fd(), Reply::Hello(me, pidfd))?;
+    channel::send_reply(chan.as_fd(), Reply::Hello(me, os::get_child_subreaper()?, pidfd))?;
 
     loop {
         let mut fds = [

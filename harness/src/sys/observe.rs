@@ -72,7 +72,12 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
         v.sort_by_key(|&pid| (seq(pid), pid));
     }
     roots.sort_by_key(|&pid| (seq(pid), pid));
-    fn build(pid: i32, by_pid: &HashMap<i32, &ProcStat>, kids: &HashMap<i32, Vec<i32>>, known: &HashMap<i32, Known<'_>>) -> Node {
+    fn build(
+        pid: i32,
+        by_pid: &HashMap<i32, &ProcStat>,
+        kids: &HashMap<i32, Vec<i32>>,
+        known: &HashMap<i32, Known<'_>>,
+    ) -> Node {
         let p = by_pid[&pid];
         let (name, attrs) = match known.get(&pid) {
             Some(k) => (k.name.to_string(), k.attrs.clone()),
@@ -82,7 +87,9 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
             name,
             attrs,
             markers: Markers { zombie: p.state == 'Z' || p.state == 'X', stopped: matches!(p.state, 'T' | 't') },
-            children: kids.get(&pid).map_or_else(Vec::new, |v| v.iter().map(|&c| build(c, by_pid, kids, known)).collect()),
+            children: kids
+                .get(&pid)
+                .map_or_else(Vec::new, |v| v.iter().map(|&c| build(c, by_pid, kids, known)).collect()),
         }
     }
     roots.iter().map(|&r| build(r, &by_pid, &kids, known)).collect()

@@ -33,9 +33,7 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: the descriptor is borrowed for the call; a null siginfo asks
     // the kernel to fill in a SI_USER one.
-    let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
-    };
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -150,6 +148,11 @@ pub fn prctl(option: i32, arg2: libc::c_ulong, what: &str) -> Result<i32, SysErr
 /// value the kernel reads back.
 pub fn set_child_subreaper(on: bool) -> Result<bool, SysError> {
     prctl(libc::PR_SET_CHILD_SUBREAPER, on as libc::c_ulong, &format!("PR_SET_CHILD_SUBREAPER, {}", on as u8))?;
+    get_child_subreaper()
+}
+
+/// `PR_GET_CHILD_SUBREAPER`: the caller's subreaper flag as the kernel has it.
+pub fn get_child_subreaper() -> Result<bool, SysError> {
     let mut v: libc::c_int = -1;
     prctl(libc::PR_GET_CHILD_SUBREAPER, &mut v as *mut libc::c_int as libc::c_ulong, "PR_GET_CHILD_SUBREAPER")?;
     Ok(v != 0)
@@ -259,10 +262,11 @@ pub fn unshare(flags: i32, what: &str) -> Result<(), SysError> {
                     .to_string(),
             ),
             Some(libc::ENOSPC) => Some(
-                "the namespace limit is reached: raise user.max_user_namespaces / user.max_pid_namespaces"
-                    .to_string(),
+                "the namespace limit is reached: raise user.max_user_namespaces / user.max_pid_namespaces".to_string(),
             ),
-            Some(libc::EINVAL) => Some("is the caller multi-threaded? only a single-threaded process may unshare(CLONE_NEWUSER)".to_string()),
+            Some(libc::EINVAL) => Some(
+                "is the caller multi-threaded? only a single-threaded process may unshare(CLONE_NEWUSER)".to_string(),
+            ),
             _ => None,
         };
         return Err(SysError::Syscall { call: format!("unshare({what})"), source, hint });
@@ -318,7 +322,6 @@ pub fn setsid() -> Result<(), SysError> {
     }
     Ok(())
 }
-
 
 /// The running kernel's `(major, minor)`, from `uname -r`; `(0, 0)` if it
 /// cannot be read.

@@ -192,7 +192,10 @@ impl Helper {
         os::setsid()?;
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let userns = match os::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS") {
+        let userns = match os::unshare(
+            libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS,
+            "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS",
+        ) {
             Ok(()) => true,
             Err(e) if uid == 0 => {
                 // Root can do without a user namespace.
@@ -218,8 +221,15 @@ impl Helper {
         }
         drop(node_end);
         let mut h = Helper { nodes: Vec::new(), next_seq: 1, deadline, userns, timings: Timings::default() };
-        let (inner, pidfd) = h.hello(&helper_end, "init")?;
-        h.nodes.push(Rec { name: tree.name.clone(), pid: inner, pidfd, chan: Some(helper_end), attrs: tree.attrs.clone(), seq: 0 });
+        let (inner, subreaper, pidfd) = h.hello(&helper_end, "init")?;
+        h.nodes.push(Rec {
+            name: tree.name.clone(),
+            pid: inner,
+            pidfd,
+            chan: Some(helper_end),
+            attrs: Attrs { subreaper, ..tree.attrs.clone() },
+            seq: 0,
+        });
         h.timings.setup_us = t.elapsed().as_micros() as u64;
         Ok(h)
     }
@@ -228,9 +238,11 @@ impl Helper {
         Instant::now() + self.deadline
     }
 
-    fn hello(&self, chan: &OwnedFd, name: &str) -> Result<(i32, OwnedFd), SysError> {
+    /// Receives a new node's hello: its pid, its subreaper flag as the
+    /// kernel reads it back, and a pidfd.
+    fn hello(&self, chan: &OwnedFd, name: &str) -> Result<(i32, bool, OwnedFd), SysError> {
         match channel::recv_reply(chan.as_fd(), self.deadline())? {
-            Received::Msg(Reply::Hello(pid, pidfd)) => Ok((pid, pidfd)),
+            Received::Msg(Reply::Hello(pid, subreaper, pidfd)) => Ok((pid, subreaper, pidfd)),
             Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
             Received::Msg(other) => Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}"))),
             Received::Eof => Err(SysError::Node {
@@ -242,13 +254,19 @@ impl Helper {
     }
 
     fn rec(&self, name: &str) -> Result<usize, SysError> {
-        self.nodes.iter().rposition(|r| r.name == name).ok_or_else(|| SysError::Protocol(format!("no process named `{name}`")))
+        self.nodes
+            .iter()
+            .rposition(|r| r.name == name)
+            .ok_or_else(|| SysError::Protocol(format!("no process named `{name}`")))
     }
 
     fn request(&mut self, name: &str, cmd: Command) -> Result<Reply, SysError> {
         let i = self.rec(name)?;
         let deadline = self.deadline();
-        let chan = self.nodes[i].chan.as_ref().ok_or_else(|| SysError::Node { name: name.into(), message: "is dead and cannot act".into() })?;
+        let chan = self.nodes[i]
+            .chan
+            .as_ref()
+            .ok_or_else(|| SysError::Node { name: name.into(), message: "is dead and cannot act".into() })?;
         if !channel::send_command(chan.as_fd(), cmd)? {
             return Err(SysError::Node { name: name.into(), message: format!("died before it could run {cmd:?}") });
         }
@@ -284,13 +302,17 @@ impl Helper {
                 message: format!("is dead and cannot fork `{name}`"),
             })?;
             if !channel::send_command_with(chan.as_fd(), Command::Spawn(attr_bits(attrs)), Some(node_end.as_fd()))? {
-                return Err(SysError::Node { name: parent.into(), message: format!("died before it could fork `{name}`") });
+                return Err(SysError::Node {
+                    name: parent.into(),
+                    message: format!("died before it could fork `{name}`"),
+                });
             }
             pending.push((name, attrs, seq, helper_end));
         }
         for (name, attrs, seq, chan) in pending {
-            let (pid, pidfd) = self.hello(&chan, name)?;
-            self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs: attrs.clone(), seq });
+            let (pid, subreaper, pidfd) = self.hello(&chan, name)?;
+            let attrs = Attrs { subreaper, ..attrs.clone() };
+            self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs, seq });
         }
         Ok(())
     }
@@ -302,10 +324,8 @@ impl Helper {
                 // race, as the format says.
                 for t in targets {
                     let i = self.rec(t)?;
-                    os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0).map_err(|source| SysError::Syscall {
-                        call: format!("pidfd_send_signal(`{t}`, {signal})"),
-                        source,
-                        hint: None,
+                    os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0).map_err(|source| {
+                        SysError::Syscall { call: format!("pidfd_send_signal(`{t}`, {signal})"), source, hint: None }
                     })?;
                 }
                 Ok(())
@@ -380,7 +400,9 @@ impl Helper {
             let Some(chan) = &r.chan else { continue };
             match channel::recv_reply(chan.as_fd(), deadline)? {
                 Received::Msg(Reply::Pong) => {}
-                Received::Msg(other) => return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name))),
+                Received::Msg(other) => {
+                    return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name)))
+                }
                 Received::Eof => dead.push(i),
                 Received::Timeout => {
                     return Err(SysError::Timeout(format!(
@@ -407,13 +429,17 @@ impl Helper {
             let r = &mut self.nodes[i];
             r.chan = None;
             if !os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Exited, deadline)? {
-                return Err(SysError::Timeout(format!("`{}` (pid {}) to finish exiting (pidfd readable)", r.name, r.pid)));
+                return Err(SysError::Timeout(format!(
+                    "`{}` (pid {}) to finish exiting (pidfd readable)",
+                    r.name, r.pid
+                )));
             }
         }
 
         // 4. Zombies that their parent will collect: wait until reaped.
         loop {
-            let procs = observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+            let procs =
+                observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
             let mut waited = false;
             for p in procs.iter().filter(|p| matches!(p.state, 'Z' | 'X')) {
                 let Some(z) = self.by_pid(p.pid) else { continue };
@@ -458,7 +484,8 @@ impl Helper {
 
     fn observe_response(&mut self) -> Result<Response, SysError> {
         let t = Instant::now();
-        let procs = observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+        let procs =
+            observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
         let mut known = HashMap::new();
         for p in &procs {
             if let Some(i) = self.by_pid(p.pid) {

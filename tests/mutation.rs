@@ -1,0 +1,47 @@
+//! The suite checks itself: with a deliberate bug in the model, the random
+//! cases must fail, shrink the failure to a few processes, write it out as a
+//! `.tree` file and print the command that replays it. Replayed with the
+//! bug the file fails again; replayed with the real model it passes.
+
+use std::process::Command;
+
+use reparent_harness::scenario;
+
+const EXE: &str = env!("CARGO_BIN_EXE_reparent");
+
+fn caught(mutation: &str, max_nodes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-scenarios");
+    std::fs::create_dir(&empty).unwrap();
+    let failures = dir.path().join("failures");
+    let out = Command::new(EXE)
+        .args(["--model-mutation", mutation, "check", "--cases", "500", "--seed", "1"])
+        .args(["--scenarios", empty.to_str().unwrap(), "--failures-dir", failures.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the bug went unnoticed:\n{text}");
+    let file = std::fs::read_dir(&failures).unwrap().next().expect("a shrunk case was written").unwrap().path();
+    let shown = file.display().to_string();
+    assert!(text.contains(&format!("replay: {EXE} run {shown}")), "{text}");
+
+    let written = std::fs::read_to_string(&file).unwrap();
+    let s = scenario::parse(&shown, &written).expect("the shrunk case is a valid scenario");
+    let nodes = s.tree.preorder().len();
+    assert!(nodes <= max_nodes, "shrunk to {nodes} processes, more than {max_nodes}:\n{written}");
+
+    let replay =
+        |extra: &[&str]| Command::new(EXE).args(extra).args(["run", "-q", &shown]).output().unwrap().status.code();
+    assert_eq!(replay(&["--model-mutation", mutation]), Some(1), "replaying with the bug fails again");
+    assert_eq!(replay(&[]), Some(0), "the real model passes the shrunk case:\n{written}");
+}
+
+#[test]
+fn a_model_taking_the_farthest_subreaper_is_caught_and_shrunk() {
+    caught("farthest-subreaper", 5);
+}
+
+#[test]
+fn a_model_where_fork_inherits_the_subreaper_flag_is_caught_and_shrunk() {
+    caught("subreaper-inherited", 4);
+}
