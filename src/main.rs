@@ -32,6 +32,11 @@ struct Cli {
     /// farthest-subreaper or subreaper-inherited.
     #[arg(long, global = true, env = "REPARENT_MODEL_MUTATION", value_parser = parse_mutation)]
     model_mutation: Option<Mutation>,
+    /// Run this init under test as PID 1 instead of the built-in init, e.g.
+    /// "/usr/bin/tini --". It is given `reparent __node` as the command to
+    /// run, which becomes `init`'s only child in `tree:`.
+    #[arg(long, global = true, env = "REPARENT_INIT")]
+    init: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -96,8 +101,10 @@ fn parse_mutation(s: &str) -> Result<Mutation, String> {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some(HELPER_ARG) {
-        reparent_harness::sys::sandbox::main();
+    match std::env::args().nth(1).as_deref() {
+        Some(HELPER_ARG) => reparent_harness::sys::sandbox::main(),
+        Some(reparent_harness::sys::node::NODE_ARG) => reparent_harness::sys::node::main_from_env(),
+        _ => {}
     }
     let cli = Cli::parse();
     let cfg = ModelConfig { kernel: cli.model_kernel.unwrap_or_else(os::kernel_version), mutation: cli.model_mutation };
@@ -108,7 +115,10 @@ fn main() -> ExitCode {
         .map_err(|e| e.to_string())
         .and_then(|exe| SandboxOptions::new(exe).map_err(|e| e.to_string()))
     {
-        Ok(o) => o,
+        Ok(mut o) => {
+            o.init = cli.init.as_ref().map(|cmd| cmd.split_whitespace().map(String::from).collect());
+            o
+        }
         Err(e) => {
             eprintln!("reparent: {e}");
             return ExitCode::from(2);
@@ -146,6 +156,18 @@ fn load_all(files: &[PathBuf], cfg: ModelConfig) -> Result<Vec<(PathBuf, Scenari
         return Err(ExitCode::from(2));
     }
     Ok(out)
+}
+
+/// The command line up to the subcommand (the binary and the global
+/// options, such as `--init`), to print replay commands that use the same.
+fn replay_prefix() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let end = args.iter().position(|a| ["run", "check", "explain", "bench"].contains(&a.as_str())).unwrap_or(1);
+    args[..end.max(1)]
+        .iter()
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -204,7 +226,7 @@ fn run_scenarios(opts: &SandboxOptions, cfg: ModelConfig, loaded: &[(PathBuf, Sc
                 t.failed += 1;
                 println!("  FAIL  {}", path.display());
                 print!("{}", indent(&e.to_string(), "    "));
-                println!("    replay: reparent run {}\n", path.display());
+                println!("    replay: {} run {}\n", replay_prefix(), path.display());
             }
         }
     }

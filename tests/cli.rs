@@ -79,7 +79,7 @@ fn a_wrong_expect_block_fails_with_both_trees_side_by_side() {
     assert!(text.contains("the `expect:` block disagrees with the kernel"), "{text}");
     assert!(text.contains("kernel (observed)"), "{text}");
     assert!(text.contains("find_new_reaper()"), "the model's reasons are shown: {text}");
-    assert!(text.contains(&format!("replay: reparent run {f}")), "{text}");
+    assert!(text.contains(&format!("replay: {EXE} run {f}")), "{text}");
 }
 
 #[test]

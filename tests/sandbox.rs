@@ -55,3 +55,38 @@ fn subreaper_adopts_sleep_when_bash_dies() {
     let obs = sb.step(&Step::Kill { targets: vec!["init".into()], signal: Signal::KILL }, &[]).expect("kill init");
     assert_eq!(render(&obs.forest), "");
 }
+
+/// PID 1 need not be ours: with an init under test (tini, from Debian's
+/// `tini` package, which ci/test installs), the tree hangs under it and an
+/// orphan lands on it.
+#[test]
+fn an_init_under_test_adopts_the_orphan() {
+    let tini = "/usr/bin/tini";
+    assert!(std::path::Path::new(tini).exists(), "{tini} is missing: apt-get install tini (ci/test installs it)");
+    let mut opts = opts();
+    opts.init = Some(vec![tini.into(), "--".into()]);
+    let tree = node(
+        "init",
+        Attrs::default(),
+        vec![node(
+            "agent",
+            Attrs::default(),
+            vec![node("ash", Attrs::default(), vec![node("sleep", Attrs::default(), vec![])])],
+        )],
+    );
+    let (mut sb, obs) = Sandbox::start(&opts, &tree).expect("start under tini");
+    assert_eq!(render(&obs.forest), "  init\n    agent\n      ash\n        sleep\n");
+    assert_eq!(obs.procs.iter().find(|p| p.pid == 1).map(|p| p.ppid), Some(0), "tini is PID 1");
+    let obs = sb.step(&Step::Kill { targets: vec!["ash".into()], signal: Signal::KILL }, &[]).expect("kill ash");
+    assert_eq!(render(&obs.forest), "  init\n    agent\n    sleep\n");
+}
+
+#[test]
+fn an_init_under_test_takes_no_attributes_and_one_child() {
+    let mut opts = opts();
+    opts.init = Some(vec!["/usr/bin/tini".into(), "--".into()]);
+    let tree =
+        node("init", Attrs::default(), vec![node("a", Attrs::default(), vec![]), node("b", Attrs::default(), vec![])]);
+    let err = Sandbox::start(&opts, &tree).err().expect("two children under an init under test are refused");
+    assert!(err.to_string().contains("exactly one child"), "{err}");
+}

@@ -29,6 +29,9 @@ pub struct SandboxOptions {
     pub exe: PathBuf,
     /// How long any single wait may take before it is a failure.
     pub deadline: Duration,
+    /// An init under test to run as PID 1 instead of the built-in one: its
+    /// command and arguments, to which `<exe> __node` is appended.
+    pub init: Option<Vec<String>>,
 }
 
 impl SandboxOptions {
@@ -41,7 +44,7 @@ impl SandboxOptions {
                 SysError::Setup(format!("REPARENT_DEADLINE_MS={v:?} is not a whole number of milliseconds"))
             })?),
         };
-        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline })
+        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline, init: None })
     }
 }
 
@@ -108,10 +111,12 @@ impl Sandbox {
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?);
         let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };
         let deadline_ms = opts.deadline.as_millis() as u64;
-        let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms }).map_err(|e| match e {
-            SysError::Node { .. } | SysError::Timeout(_) => e,
-            other => SysError::Setup(other.to_string()),
-        })?;
+        let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone() }).map_err(
+            |e| match e {
+                SysError::Node { .. } | SysError::Timeout(_) => e,
+                other => SysError::Setup(other.to_string()),
+            },
+        )?;
         Ok((sb, obs))
     }
 
@@ -140,7 +145,7 @@ impl Sandbox {
                 self.userns = userns;
                 Ok(Observation { forest, procs, timings })
             }
-            Response::Failed { message } => Err(SysError::Protocol(message)),
+            Response::Failed { message } => Err(SysError::Helper(message)),
         }
     }
 

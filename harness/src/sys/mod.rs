@@ -36,6 +36,9 @@ pub enum SysError {
     /// The helper and the runner, or a node, misunderstood each other.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The sandbox helper reported a failure (its message says what failed).
+    #[error("{0}")]
+    Helper(String),
     /// The sandbox could not be set up; the message says why and how to fix it.
     #[error("cannot create the sandbox: {0}")]
     Setup(String),

@@ -26,6 +26,32 @@ enum Reaping {
     Kernel,
 }
 
+/// The argument that makes the binary run as a node started by an init
+/// under test, and the environment variables that hand it its channel and
+/// attributes.
+pub const NODE_ARG: &str = "__node";
+pub const NODE_FD_ENV: &str = "REPARENT_NODE_FD";
+pub const NODE_ATTRS_ENV: &str = "REPARENT_NODE_ATTRS";
+
+/// Entry point of `reparent __node`: the node an init under test runs as its
+/// child. It was exec'd, so it first undoes what the Rust runtime set up.
+/// Never returns.
+pub fn main_from_env() -> ! {
+    let fd = std::env::var(NODE_FD_ENV).ok().and_then(|v| v.parse::<i32>().ok());
+    let attrs = std::env::var(NODE_ATTRS_ENV).ok().and_then(|v| v.parse::<u8>().ok()).unwrap_or(0);
+    let Some(fd) = fd.filter(|&fd| fd > 2) else {
+        eprintln!("reparent {NODE_ARG}: {NODE_FD_ENV} is not set: this is started by the sandbox, not by hand");
+        os::exit_now(2)
+    };
+    // SAFETY: the sandbox passed this descriptor to us for our own use.
+    let chan = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    if let Err(e) = os::default_all_signals().and_then(|_| os::set_cloexec(chan.as_fd())) {
+        eprintln!("reparent {NODE_ARG}: {e}");
+        os::exit_now(111)
+    }
+    become_node(chan, attrs)
+}
+
 /// Becomes a node: applies `attrs`, greets the helper with its pid and a
 /// pidfd of itself, then serves commands until told to exit. Never returns.
 pub fn become_node(chan: OwnedFd, attrs: u8) -> ! {

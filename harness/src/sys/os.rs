@@ -314,6 +314,28 @@ pub fn write_file(path: &str, contents: &str) -> Result<(), SysError> {
     })
 }
 
+fn set_cloexec_flag(fd: BorrowedFd<'_>, on: bool) -> Result<(), SysError> {
+    // SAFETY: F_GETFD/F_SETFD on a descriptor we borrow.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFD);
+        let flags = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags) < 0 {
+            return Err(last(format!("fcntl({}, F_SETFD)", fd.as_raw_fd())));
+        }
+    }
+    Ok(())
+}
+
+/// Lets `fd` survive an exec.
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    set_cloexec_flag(fd, false)
+}
+
+/// Closes `fd` on exec again.
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    set_cloexec_flag(fd, true)
+}
+
 /// `setsid()`.
 pub fn setsid() -> Result<(), SysError> {
     // SAFETY: no arguments.

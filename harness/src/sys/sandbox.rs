@@ -50,8 +50,14 @@ use crate::scenario::{Attrs, Node, Step};
 /// A request from the runner.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// Create the namespaces and the starting tree.
-    Build { tree: Node, deadline_ms: u64 },
+    /// Create the namespaces and the starting tree. With `init`, PID 1 is
+    /// that command (an init under test) instead of the built-in init.
+    Build {
+        tree: Node,
+        deadline_ms: u64,
+        #[serde(default)]
+        init: Option<Vec<String>>,
+    },
     /// Run one step; `stopped` names the processes expected to be stopped
     /// afterwards (those are waited for by state, not by a ping).
     Step { step: Step, stopped: Vec<String> },
@@ -92,6 +98,8 @@ struct Helper {
     nodes: Vec<Rec>,
     /// Creation order of the next spawned node.
     next_seq: usize,
+    /// PID 1 is an init under test, not our node.
+    foreign_init: bool,
     deadline: Duration,
     userns: bool,
     timings: Timings,
@@ -124,11 +132,11 @@ pub fn main() -> ! {
 
 fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysError> {
     match req {
-        Request::Build { tree, deadline_ms } => {
+        Request::Build { tree, deadline_ms, init } => {
             if helper.is_some() {
                 return Err(SysError::Protocol("Build sent twice".into()));
             }
-            let h = helper.insert(Helper::start(&tree, Duration::from_millis(deadline_ms))?);
+            let h = helper.insert(Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?);
             let t = Instant::now();
             h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
@@ -187,8 +195,31 @@ fn attr_bits(a: &Attrs) -> u8 {
 }
 
 impl Helper {
-    fn start(tree: &Node, deadline: Duration) -> Result<Helper, SysError> {
+    fn start(tree: &Node, deadline: Duration, foreign: Option<&[String]>) -> Result<Helper, SysError> {
         let t = Instant::now();
+        // The node agent an init under test runs as its child: this binary,
+        // found before /proc is replaced by the namespace's.
+        let exe = std::env::current_exe().map_err(|e| SysError::Syscall {
+            call: "readlink(/proc/self/exe)".into(),
+            source: e,
+            hint: None,
+        })?;
+        let first = match foreign {
+            None => None,
+            Some(cmd) => {
+                if cmd.is_empty() {
+                    return Err(SysError::Setup("--init needs a command".into()));
+                }
+                if tree.attrs != Attrs::default() || tree.children.len() != 1 {
+                    return Err(SysError::Setup(format!(
+                        "with an init under test ({}), `init` takes no attributes and has exactly one child in \
+                         `tree:`: the process that init runs",
+                        cmd.join(" ")
+                    )));
+                }
+                Some(&tree.children[0])
+            }
+        };
         os::setsid()?;
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -217,19 +248,56 @@ impl Helper {
         let pid = unsafe { os::fork()? };
         if pid == 0 {
             drop(helper_end);
-            become_init(node_end, attr_bits(&tree.attrs));
+            match (foreign, first) {
+                (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, attr_bits(&first.attrs)),
+                _ => become_init(node_end, attr_bits(&tree.attrs)),
+            }
         }
         drop(node_end);
-        let mut h = Helper { nodes: Vec::new(), next_seq: 1, deadline, userns, timings: Timings::default() };
-        let (inner, subreaper, pidfd) = h.hello(&helper_end, "init")?;
-        h.nodes.push(Rec {
-            name: tree.name.clone(),
-            pid: inner,
-            pidfd,
-            chan: Some(helper_end),
-            attrs: Attrs { subreaper, ..tree.attrs.clone() },
-            seq: 0,
-        });
+        let mut h = Helper {
+            nodes: Vec::new(),
+            next_seq: 1,
+            foreign_init: first.is_some(),
+            deadline,
+            userns,
+            timings: Timings::default(),
+        };
+        match first {
+            None => {
+                let (inner, subreaper, pidfd) = h.hello(&helper_end, "init")?;
+                h.nodes.push(Rec {
+                    name: tree.name.clone(),
+                    pid: inner,
+                    pidfd,
+                    chan: Some(helper_end),
+                    attrs: Attrs { subreaper, ..tree.attrs.clone() },
+                    seq: 0,
+                });
+            }
+            Some(first) => {
+                // PID 1 is not ours: no channel, only a pidfd (our own
+                // unreaped child, so the pid names exactly it). Its one
+                // child is our node agent, which greets us.
+                let pidfd = os::pidfd_open(pid)?;
+                h.nodes.push(Rec {
+                    name: tree.name.clone(),
+                    pid: 1,
+                    pidfd,
+                    chan: None,
+                    attrs: Attrs::default(),
+                    seq: 0,
+                });
+                let (inner, subreaper, pidfd) = h.hello(&helper_end, &first.name)?;
+                h.nodes.push(Rec {
+                    name: first.name.clone(),
+                    pid: inner,
+                    pidfd,
+                    chan: Some(helper_end),
+                    attrs: Attrs { subreaper, ..first.attrs.clone() },
+                    seq: 1,
+                });
+            }
+        }
         h.timings.setup_us = t.elapsed().as_micros() as u64;
         Ok(h)
     }
@@ -263,10 +331,7 @@ impl Helper {
     fn request(&mut self, name: &str, cmd: Command) -> Result<Reply, SysError> {
         let i = self.rec(name)?;
         let deadline = self.deadline();
-        let chan = self.nodes[i]
-            .chan
-            .as_ref()
-            .ok_or_else(|| SysError::Node { name: name.into(), message: "is dead and cannot act".into() })?;
+        let chan = self.chan(i, &format!("{cmd:?}"))?;
         if !channel::send_command(chan.as_fd(), cmd)? {
             return Err(SysError::Node { name: name.into(), message: format!("died before it could run {cmd:?}") });
         }
@@ -283,8 +348,12 @@ impl Helper {
     /// attributes, but parents on one level fork concurrently.
     fn build(&mut self, tree: &Node) -> Result<(), SysError> {
         for level in levels(tree) {
-            let batch: Vec<(&str, &str, &Attrs, usize)> =
-                level.iter().map(|(p, c, seq)| (*p, c.name.as_str(), &c.attrs, *seq)).collect();
+            // (An init under test already started its one child.)
+            let batch: Vec<(&str, &str, &Attrs, usize)> = level
+                .iter()
+                .filter(|(_, c, _)| self.rec(&c.name).is_err())
+                .map(|(p, c, seq)| (*p, c.name.as_str(), &c.attrs, *seq))
+                .collect();
             self.spawn_batch(&batch)?;
         }
         self.next_seq = tree.preorder().len();
@@ -292,15 +361,25 @@ impl Helper {
     }
 
     /// Asks each parent to fork its new node, then collects every hello.
+    /// The control channel of node `i`, or why it has none.
+    fn chan(&self, i: usize, what: &str) -> Result<&OwnedFd, SysError> {
+        let r = &self.nodes[i];
+        r.chan.as_ref().ok_or_else(|| SysError::Node {
+            name: r.name.clone(),
+            message: if i == 0 && self.foreign_init {
+                format!("is the init under test, which the harness does not control: it cannot {what}")
+            } else {
+                format!("is dead and cannot {what}")
+            },
+        })
+    }
+
     fn spawn_batch(&mut self, batch: &[(&str, &str, &Attrs, usize)]) -> Result<(), SysError> {
         let mut pending = Vec::with_capacity(batch.len());
         for &(parent, name, attrs, seq) in batch {
             let i = self.rec(parent)?;
             let (helper_end, node_end) = channel::pair()?;
-            let chan = self.nodes[i].chan.as_ref().ok_or_else(|| SysError::Node {
-                name: parent.into(),
-                message: format!("is dead and cannot fork `{name}`"),
-            })?;
+            let chan = self.chan(i, &format!("fork `{name}`"))?;
             if !channel::send_command_with(chan.as_fd(), Command::Spawn(attr_bits(attrs)), Some(node_end.as_fd()))? {
                 return Err(SysError::Node {
                     name: parent.into(),
@@ -332,9 +411,9 @@ impl Helper {
             }
             Step::Exit { target, code } => {
                 let i = self.rec(target)?;
-                if let Some(chan) = &self.nodes[i].chan {
-                    channel::send_command(chan.as_fd(), Command::Exit(*code))?;
-                }
+                // A node already dying has nothing left to do; the settle
+                // sees its EOF either way.
+                channel::send_command(self.chan(i, "exit")?.as_fd(), Command::Exit(*code))?;
                 Ok(())
             }
             Step::Subreaper { target, on } => {
@@ -524,33 +603,60 @@ fn wait_reaped(r: &Rec, deadline: Instant) -> Result<bool, SysError> {
     }
 }
 
-/// PID 1 of the new namespace: ties its life to the helper's, mounts the
-/// namespace's /proc, and becomes the built-in init node.
+/// What PID 1 does before it is an init, ours or one under test: ties its
+/// life to the helper's, puts every signal back to its default action,
+/// leaves the helper's protocol pipes, and mounts the namespace's /proc.
+fn prepare_pid1() -> Result<(), SysError> {
+    // Dies with the helper (R6.10: a parent-death SIGKILL from the parent
+    // namespace is forced through init's shield). Should the helper already
+    // be gone, the channel reads EOF and init returns.
+    os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
+    // Default actions for every signal, inherited by every node forked
+    // below (the Rust runtime of the helper installed handlers).
+    os::default_all_signals()?;
+    // No core dumps from core-dump signals sent in scenarios.
+    os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
+    // Nodes must not hold the helper's protocol pipes.
+    // SAFETY: fds 0 and 1 belong to the helper's protocol; the child
+    // replaces them with harmless ones.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        libc::dup2(null, 0);
+        libc::dup2(2, 1);
+    }
+    os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+}
+
+/// PID 1 of the new namespace as the built-in init node.
 fn become_init(chan: OwnedFd, attrs: u8) -> ! {
-    let setup = || -> Result<(), SysError> {
-        // Dies with the helper (R6.10: a parent-death SIGKILL from the
-        // parent namespace is forced through init's shield). Should the
-        // helper already be gone, the channel reads EOF and init returns.
-        os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
-        // Default actions for every signal, inherited by every node forked
-        // below (the Rust runtime of the helper installed handlers).
-        os::default_all_signals()?;
-        // No core dumps from core-dump signals sent in scenarios.
-        os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
-        // Nodes must not hold the helper's protocol pipes.
-        // SAFETY: fds 0 and 1 belong to the helper's protocol; the child
-        // replaces them with harmless ones.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            libc::dup2(null, 0);
-            libc::dup2(2, 1);
-        }
-        os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;
-        Ok(())
-    };
-    if let Err(e) = setup() {
+    if let Err(e) = prepare_pid1() {
         let _ = channel::send_reply(chan.as_fd(), Reply::Failed(e.to_string()));
         os::exit_now(111);
     }
     node::become_node(chan, attrs)
+}
+
+/// PID 1 of the new namespace as an init under test: execs `cmd`, followed
+/// by this binary's node agent (`<exe> __node`) as the command that init
+/// runs. The agent finds its channel through the environment
+/// (`node::NODE_FD_ENV`), because an init passes its descriptors on but not
+/// its arguments' meaning.
+fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, attrs: u8) -> ! {
+    let fail = |e: SysError| -> ! {
+        let _ = channel::send_reply(chan.as_fd(), Reply::Failed(e.to_string()));
+        os::exit_now(111)
+    };
+    if let Err(e) = prepare_pid1() {
+        fail(e);
+    }
+    if let Err(e) = os::clear_cloexec(chan.as_fd()) {
+        fail(e);
+    }
+    std::env::set_var(node::NODE_FD_ENV, std::os::fd::AsRawFd::as_raw_fd(&chan).to_string());
+    std::env::set_var(node::NODE_ATTRS_ENV, attrs.to_string());
+    let mut args: Vec<std::ffi::OsString> = cmd[1..].iter().map(Into::into).collect();
+    args.push(exe.into());
+    args.push(node::NODE_ARG.into());
+    let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&cmd[0]).args(args));
+    fail(SysError::Syscall { call: format!("execvp({:?})", cmd[0]), source: err, hint: None })
 }
