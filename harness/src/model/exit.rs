@@ -146,9 +146,10 @@ impl World {
                         }
                         // The deliberate bug: keep climbing.
                         found = Some(pid);
+                    } else {
+                        // No living thread: go on upward (R1.4), not to init.
+                        passed.push(pid);
                     }
-                    // No living thread: go on upward (R1.4), not to init.
-                    passed.push(pid);
                 }
                 r = p.real_parent;
             }
