@@ -424,11 +424,11 @@ fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -
     for (name, d) in [
         ("namespace set-up (helper, unshare, PID 1)", r.times.setup),
         ("building the tree (16 forks)", r.times.build),
-        ("kill and wait (pidfds, pings)", r.times.act_and_wait),
-        ("observe (/proc)", r.times.observe),
+        ("kill and wait (pidfds, pings, /proc scan)", r.times.act_and_wait),
+        ("render the observed tree", r.times.observe),
         ("model and compare", r.times.model),
         ("teardown (kill PID 1, wait)", r.times.teardown),
-        ("runner <-> helper messages", r.times.other),
+        ("exec of the helper, runner <-> helper I/O", r.times.other),
     ] {
         println!("    {name:<44} {:>7.3} ms  {:>5.1}%", per(d), 100.0 * d.as_secs_f64() / total);
     }

@@ -23,15 +23,17 @@ pub struct PhaseTimes {
     pub setup: Duration,
     /// Forking the starting tree.
     pub build: Duration,
-    /// Acting (signals, commands) and waiting for the kernel to settle.
+    /// Acting (signals, commands), waiting for the kernel to settle, and
+    /// the final /proc scan.
     pub act_and_wait: Duration,
-    /// Reading /proc and rendering the tree.
+    /// Rendering the observed tree (and scanning /proc for a bare observe).
     pub observe: Duration,
     /// The model's predictions and the comparisons.
     pub model: Duration,
     /// Killing PID 1 and waiting for the namespace to be gone.
     pub teardown: Duration,
-    /// Runner <-> helper messaging not counted above.
+    /// Starting the helper process (fork, exec) and runner <-> helper
+    /// messaging: the runner's round-trip time not counted above.
     pub other: Duration,
 }
 

@@ -100,6 +100,8 @@ struct Helper {
     next_seq: usize,
     /// PID 1 is an init under test, not our node.
     foreign_init: bool,
+    /// Pids that were stopped at the last observation.
+    last_stopped: Vec<i32>,
     deadline: Duration,
     userns: bool,
     timings: Timings,
@@ -258,6 +260,7 @@ impl Helper {
             nodes: Vec::new(),
             next_seq: 1,
             foreign_init: first.is_some(),
+            last_stopped: Vec::new(),
             deadline,
             userns,
             timings: Timings::default(),
@@ -463,9 +466,14 @@ impl Helper {
         let mut dead = Vec::new();
         for (i, r) in self.nodes.iter().enumerate() {
             let Some(chan) = &r.chan else { continue };
-            // A node already stopped cannot answer; whether it should be
-            // stopped is for the comparison to judge, not a reason to hang.
-            if stopped_idx.contains(&i) || observe::stat(r.pid).is_some_and(|s| matches!(s.state, 'T' | 't')) {
+            // A node still stopped cannot answer; whether it should be is for
+            // the comparison to judge, not a reason to hang. (Only a node
+            // stopped at the last observation can still be, unless this
+            // step stopped it, which the model then predicted.)
+            if stopped_idx.contains(&i)
+                || (self.last_stopped.contains(&r.pid)
+                    && observe::stat(r.pid).is_some_and(|s| matches!(s.state, 'T' | 't')))
+            {
                 continue;
             }
             if channel::send_command(chan.as_fd(), Command::Ping)? {
@@ -516,9 +524,26 @@ impl Helper {
         }
 
         // 4. Zombies that their parent will collect: wait until reaped.
-        loop {
-            let procs =
-                observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+        //    First the nodes that just died, from their own stat, so that
+        //    the scan below usually finds nothing left to wait for.
+        for &i in &dead {
+            let r = &self.nodes[i];
+            let Some(z) = observe::stat(r.pid) else { continue };
+            if let Some(parent) = self.collector(z.ppid) {
+                if !wait_reaped(r, deadline)? {
+                    return Err(SysError::Timeout(format!(
+                        "zombie `{}` (pid {}) to be reaped by its parent `{parent}`",
+                        r.name, r.pid
+                    )));
+                }
+            }
+        }
+        //    Then whatever a scan still shows (zombies that moved to a new
+        //    parent, PID 1 itself). The
+        //    last scan, after which nothing was waited for, is the
+        //    observation.
+        let procs = loop {
+            let procs = scan()?;
             let mut waited = false;
             for p in procs.iter().filter(|p| matches!(p.state, 'Z' | 'X')) {
                 let Some(z) = self.by_pid(p.pid) else { continue };
@@ -528,11 +553,7 @@ impl Helper {
                     waited = true;
                     continue;
                 } else {
-                    procs.iter().find(|q| q.pid == p.ppid).and_then(|q| {
-                        let parent = &self.nodes[self.by_pid(q.pid)?];
-                        let reaps = !parent.attrs.noreap || parent.attrs.sigchld_ignore;
-                        (reaps && !matches!(q.state, 'T' | 't' | 'Z' | 'X')).then_some(parent.name.clone())
-                    })
+                    self.collector(p.ppid)
                 };
                 if p.state == 'X' || collector.is_some() {
                     let r = &self.nodes[z];
@@ -548,23 +569,41 @@ impl Helper {
                 }
             }
             if !waited {
-                break;
+                break procs;
             }
-        }
+        };
+        self.last_stopped = procs.iter().filter(|p| matches!(p.state, 'T' | 't')).map(|p| p.pid).collect();
         self.timings.settle_us = t.elapsed().as_micros() as u64;
-        self.observe_response()
+        self.respond(procs)
+    }
+
+    /// The name of the process with pid `ppid` if it will reap its exited
+    /// children now: a node that reaps (or ignores SIGCHLD) and is neither
+    /// stopped nor dead.
+    fn collector(&self, ppid: i32) -> Option<String> {
+        let parent = &self.nodes[self.by_pid(ppid)?];
+        let reaps = !parent.attrs.noreap || parent.attrs.sigchld_ignore;
+        let state = observe::stat(ppid)?.state;
+        (reaps && !matches!(state, 'T' | 't' | 'Z' | 'X')).then(|| parent.name.clone())
     }
 
     /// The node now holding namespace pid `pid` (pids are reused after a
-    /// reap, so the newest node with that pid whose pidfd is not reaped).
+    /// reap, so the newest node that had it).
     fn by_pid(&self, pid: i32) -> Option<usize> {
         self.nodes.iter().rposition(|r| r.pid == pid)
     }
 
+    /// Observes the namespace now.
     fn observe_response(&mut self) -> Result<Response, SysError> {
         let t = Instant::now();
-        let procs =
-            observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })?;
+        let procs = scan()?;
+        self.timings.observe_us = t.elapsed().as_micros() as u64;
+        self.respond(procs)
+    }
+
+    /// Renders a scan of the namespace as the response.
+    fn respond(&mut self, procs: Vec<ProcStat>) -> Result<Response, SysError> {
+        let t = Instant::now();
         let mut known = HashMap::new();
         for p in &procs {
             if let Some(i) = self.by_pid(p.pid) {
@@ -573,7 +612,7 @@ impl Helper {
             }
         }
         let forest = observe::render(&procs, &known);
-        self.timings.observe_us = t.elapsed().as_micros() as u64;
+        self.timings.observe_us += t.elapsed().as_micros() as u64;
         Ok(Response::Done { forest, procs, timings: self.timings, userns: self.userns })
     }
 
@@ -585,6 +624,11 @@ impl Helper {
             let _ = os::reap_pidfd(init.pidfd.as_fd());
         }
     }
+}
+
+/// Every process of the namespace, from its /proc.
+fn scan() -> Result<Vec<ProcStat>, SysError> {
+    observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })
 }
 
 /// Waits until a zombie node is reaped: its pidfd reports EPOLLHUP (6.9+,
