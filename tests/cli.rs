@@ -2,7 +2,6 @@
 //! for bad input, its output on a mismatch, and the promise that no process
 //! outlives a run — even when the runner is killed with SIGKILL mid-case.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -10,6 +9,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reparent_harness::sys::os;
+
+mod common;
+use common::descendants;
 
 const EXE: &str = env!("CARGO_BIN_EXE_reparent");
 
@@ -121,31 +123,13 @@ fn bad_environment_values_are_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("REPARENT_DEADLINE_MS"));
 }
 
-/// Every process whose parent chain (host view) leads to `root`.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parent = std::collections::HashMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) =
-                stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok())
-            {
-                parent.insert(pid, ppid);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier: HashSet<i32> = [root].into();
-    while !frontier.is_empty() {
-        let next: HashSet<i32> = parent.iter().filter(|(_, pp)| frontier.contains(pp)).map(|(p, _)| *p).collect();
-        out.extend(next.iter().copied());
-        frontier = next;
-    }
-    out
-}
-
-#[test]
-fn no_process_survives_a_runner_killed_mid_case() {
+/// Whatever kills the runner mid-case — SIGKILL, or Ctrl-C's SIGINT, or a
+/// SIGTERM — takes every process of its cases with it.
+#[rstest::rstest]
+#[case::sigkill(libc::SIGKILL)]
+#[case::ctrl_c(libc::SIGINT)]
+#[case::sigterm(libc::SIGTERM)]
+fn no_process_survives_a_runner_killed_mid_case(#[case] signal: i32) {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "ok.tree", GOOD);
     let mut child = Command::new(EXE)
@@ -173,7 +157,7 @@ fn no_process_survives_a_runner_killed_mid_case() {
         }
         assert!(Instant::now() < deadline, "never saw a live case under the runner");
     };
-    os::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).unwrap();
+    os::pidfd_send_signal(pidfd.as_fd(), signal).unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     for (pid, fd) in &victims {

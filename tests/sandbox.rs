@@ -4,6 +4,8 @@
 use reparent_harness::scenario::{Attrs, Node, Signal, Step};
 use reparent_harness::sys::{Sandbox, SandboxOptions};
 
+mod common;
+
 fn opts() -> SandboxOptions {
     SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).expect("options")
 }
@@ -89,4 +91,29 @@ fn an_init_under_test_takes_no_attributes_and_one_child() {
         node("init", Attrs::default(), vec![node("a", Attrs::default(), vec![]), node("b", Attrs::default(), vec![])]);
     let err = Sandbox::start(&opts, &tree).err().expect("two children under an init under test are refused");
     assert!(err.to_string().contains("exactly one child"), "{err}");
+}
+
+/// A panic while a case is live unwinds through the `Sandbox`, whose drop
+/// tears the namespace down: every process of the case is gone afterwards.
+#[test]
+fn a_panic_mid_case_leaves_no_process_behind() {
+    use reparent_harness::sys::os;
+    use std::os::fd::AsFd;
+    let tree = node("init", Attrs::default(), vec![node("a", sub(), vec![node("b", Attrs::default(), vec![])])]);
+    let pidfds = std::panic::catch_unwind(|| {
+        let (sb, _) = Sandbox::start(&opts(), &tree).expect("start");
+        // The helper, PID 1 and the nodes, as the host sees them.
+        let mut pids = common::descendants(sb.helper_pid());
+        pids.push(sb.helper_pid());
+        assert!(pids.len() >= 4, "helper, init, a and b are alive: {pids:?}");
+        let fds: Vec<_> = pids.into_iter().map(|p| os::pidfd_open(p).expect("pidfd")).collect();
+        let _keep = sb;
+        std::panic::panic_any(fds)
+    })
+    .expect_err("the closure panics")
+    .downcast::<Vec<std::os::fd::OwnedFd>>()
+    .expect("the panic carries the pidfds");
+    for fd in pidfds.iter() {
+        assert_ne!(os::pidfd_state(fd.as_fd()).unwrap(), os::PidfdState::Alive, "a process of the case outlived it");
+    }
 }

@@ -149,6 +149,12 @@ impl Sandbox {
         }
     }
 
+    /// The helper's pid (in the runner's namespace), for tests that check
+    /// what outlives a case.
+    pub fn helper_pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Tears the case down: the helper kills PID 1 and waits for the
     /// namespace to empty, then exits. Returns how long it took.
     pub fn close(mut self) -> Duration {
