@@ -78,17 +78,13 @@ pub fn pidfd_wait(pidfd: BorrowedFd<'_>, want: PidfdState, deadline: Instant) ->
         if left.is_zero() {
             return Ok(false);
         }
-        if state == PidfdState::Exited {
-            // Waiting for the reap of a zombie: the pidfd is already (level-
-            // triggered) readable, so poll() would return at once. The
-            // reaper is another process that is running right now; give it
-            // the CPU and look again.
-            std::thread::yield_now();
-            continue;
-        }
-        // Readability wakes the poller when the task exits: a blocking wait
-        // on the kernel's own event, bounded by the deadline.
-        poll_one(pidfd, libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)?;
+        // Block on the kernel's own event, bounded by the deadline: an exit
+        // makes the pidfd readable (POLLIN); a reap hangs it up (POLLHUP,
+        // 6.9+). poll() always reports POLLHUP, so asking for no event at
+        // all waits for the reap alone, although a zombie's pidfd is
+        // already readable.
+        let events = if want == PidfdState::Reaped { 0 } else { libc::POLLIN };
+        poll_one(pidfd, events, left.as_millis().clamp(1, i32::MAX as u128) as i32)?;
     }
 }
 

@@ -102,6 +102,8 @@ struct Helper {
     foreign_init: bool,
     /// Pids that were stopped at the last observation.
     last_stopped: Vec<i32>,
+    /// The kernel hangs up a pidfd when its task is reaped (6.9+, R9.1).
+    hup_on_reap: bool,
     deadline: Duration,
     userns: bool,
     timings: Timings,
@@ -261,6 +263,7 @@ impl Helper {
             next_seq: 1,
             foreign_init: first.is_some(),
             last_stopped: Vec::new(),
+            hup_on_reap: os::kernel_version() >= (6, 9),
             deadline,
             userns,
             timings: Timings::default(),
@@ -530,7 +533,7 @@ impl Helper {
             let r = &self.nodes[i];
             let Some(z) = observe::stat(r.pid) else { continue };
             if let Some(parent) = self.collector(z.ppid) {
-                if !wait_reaped(r, deadline)? {
+                if !wait_reaped(r, self.hup_on_reap, deadline)? {
                     return Err(SysError::Timeout(format!(
                         "zombie `{}` (pid {}) to be reaped by its parent `{parent}`",
                         r.name, r.pid
@@ -557,7 +560,7 @@ impl Helper {
                 };
                 if p.state == 'X' || collector.is_some() {
                     let r = &self.nodes[z];
-                    if !wait_reaped(r, deadline)? {
+                    if !wait_reaped(r, self.hup_on_reap, deadline)? {
                         return Err(SysError::Timeout(format!(
                             "zombie `{}` (pid {}) to be reaped by its parent `{}`",
                             r.name,
@@ -631,11 +634,16 @@ fn scan() -> Result<Vec<ProcStat>, SysError> {
     observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })
 }
 
-/// Waits until a zombie node is reaped: its pidfd reports EPOLLHUP (6.9+,
-/// `__unhash_process()`), or — on older kernels, which report nothing at
-/// reap time — `/proc/<pid>` is gone. No process is forked while a step
-/// settles, so the pid cannot have been reused meanwhile.
-fn wait_reaped(r: &Rec, deadline: Instant) -> Result<bool, SysError> {
+/// Waits until a zombie node is reaped. Since 6.9 the kernel hangs up its
+/// pidfd then (`__unhash_process()` wakes the pidfd's waiters with
+/// EPOLLHUP), and the wait blocks on that event. Older kernels report
+/// nothing at reap time, so there `/proc/<pid>` is re-read until it is gone,
+/// yielding the CPU to the reaper in between. No process is forked while a
+/// step settles, so the pid cannot have been reused meanwhile.
+fn wait_reaped(r: &Rec, hup_on_reap: bool, deadline: Instant) -> Result<bool, SysError> {
+    if hup_on_reap {
+        return os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Reaped, deadline);
+    }
     loop {
         if os::pidfd_state(r.pidfd.as_fd())? == os::PidfdState::Reaped || observe::stat(r.pid).is_none() {
             return Ok(true);
