@@ -330,10 +330,10 @@ fn cmd_check(opts: &SandboxOptions, cfg: ModelConfig, scenarios: Option<PathBuf>
     let start = Instant::now();
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     println!(
-        "reparent check: Linux {} as uid {}; model of Linux {}.{}",
+        "reparent check: Linux {} as uid {}{}; model of Linux {}.{}",
         os::kernel_release(),
-        // SAFETY-free: getuid through libc is wrapped nowhere else; use the env-free std call.
-        if os::is_root() { "0 (root)".to_string() } else { "non-root".to_string() },
+        os::uid(),
+        if os::is_root() { " (root)" } else { "" },
         cfg.kernel.0,
         cfg.kernel.1
     );

@@ -961,6 +961,10 @@ expect:
         assert_eq!(render(&s), canonical);
     }
 
+    /// Parsing only: the `expect:` of this example in scenario-format.md
+    /// puts `sleep` under `ash`, but `ash` is no subreaper, so the kernel
+    /// (and the model) put it under PID 1; the bundled
+    /// scenarios/container-init-adopts.tree has the corrected block.
     #[test]
     fn format_example_container_parses() {
         let s = parse("example.tree", EXAMPLE_CONTAINER).unwrap();

@@ -373,6 +373,12 @@ pub fn kernel_release() -> String {
     unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned()
 }
 
+/// The effective uid.
+pub fn uid() -> u32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether the effective uid is 0.
 pub fn is_root() -> bool {
     // SAFETY: cannot fail.
