@@ -102,7 +102,9 @@ impl Sandbox {
         let pidfd = match os::pidfd_open(child.id() as i32) {
             Ok(fd) => fd,
             Err(e) => {
-                let _ = child.kill();
+                // No pidfd, so no signal: EOF on its stdin makes the helper,
+                // which has built nothing yet, exit by itself.
+                drop(child.stdin.take());
                 let _ = child.wait();
                 return Err(e);
             }
