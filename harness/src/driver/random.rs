@@ -212,18 +212,24 @@ struct Executed {
     times: PhaseTimes,
 }
 
-/// Resolves and runs a case; the scenario records the concrete steps taken
-/// (observed trees as `expect:` blocks for every step that passed).
-fn execute(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed {
-    let mut scenario = Scenario { about: None, needs: vec![], tree: spec.tree.clone(), steps: vec![] };
-    let mut case = match Case::start(opts, cfg, &spec.tree) {
+/// Runs a case from `tree`, asking `next` for each step given the model's
+/// world (`None`: no more steps; `Some(None)`: nothing to do this time).
+/// The returned scenario records the concrete steps taken, with the observed
+/// tree as `expect:` for every step that passed.
+fn execute(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    tree: &Node,
+    mut next: impl FnMut(&World) -> Option<Option<Step>>,
+) -> Executed {
+    let mut scenario = Scenario { about: None, needs: vec![], tree: tree.clone(), steps: vec![] };
+    let mut case = match Case::start(opts, cfg, tree) {
         Ok(c) => c,
         Err(e) => return Executed { scenario, error: Some(e), steps: 0, times: PhaseTimes::default() },
     };
-    let mut spawned = 0;
     let mut error = None;
-    for c in &spec.choices {
-        let Some(step) = resolve(case.world(), c, &mut spawned) else { continue };
+    while let Some(step) = next(case.world()) {
+        let Some(step) = step else { continue };
         let res = case.step(&step, None);
         scenario.steps.push(StepEntry { step, line: 0, expect: res.as_ref().ok().map(|r| r.observed.clone()) });
         if let Err(e) = res {
@@ -236,30 +242,17 @@ fn execute(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed
     Executed { scenario, error, steps, times }
 }
 
-/// Runs a concrete scenario (no `expect:` checks); the returned scenario has
-/// the observed tree as `expect:` for every step that passed.
+/// A generated case: its choices resolved against the world as it runs.
+fn execute_spec(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed {
+    let mut choices = spec.choices.iter();
+    let mut spawned = 0;
+    execute(opts, cfg, &spec.tree, |world| choices.next().map(|c| resolve(world, c, &mut spawned)))
+}
+
+/// A concrete scenario (its `expect:` blocks are not checked).
 fn execute_concrete(opts: &SandboxOptions, cfg: ModelConfig, s: &Scenario) -> Executed {
-    let mut out = Scenario { steps: vec![], ..s.clone() };
-    let mut case = match Case::start(opts, cfg, &s.tree) {
-        Ok(c) => c,
-        Err(e) => return Executed { scenario: out, error: Some(e), steps: 0, times: PhaseTimes::default() },
-    };
-    let mut error = None;
-    for e in &s.steps {
-        let res = case.step(&e.step, None);
-        out.steps.push(StepEntry {
-            step: e.step.clone(),
-            line: 0,
-            expect: res.as_ref().ok().map(|r| r.observed.clone()),
-        });
-        if let Err(err) = res {
-            error = Some(err);
-            break;
-        }
-    }
-    let steps = case.steps();
-    let times = case.finish();
-    Executed { scenario: out, error, steps, times }
+    let mut steps = s.steps.iter();
+    execute(opts, cfg, &s.tree, |_| steps.next().map(|e| Some(e.step.clone())))
 }
 
 /// Whether a candidate still shows a real failure (a mismatch or a system
@@ -375,7 +368,7 @@ pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> Ra
     let last_failure: RefCell<Option<(Scenario, String)>> = RefCell::new(None);
     let shrinking = RefCell::new(false);
     let result = runner.run(&case_strategy(params.max_nodes, params.max_steps), |spec| {
-        let ex = execute(opts, cfg, &spec);
+        let ex = execute_spec(opts, cfg, &spec);
         let mut s = summary.borrow_mut();
         s.runs += 1;
         s.steps += ex.steps;

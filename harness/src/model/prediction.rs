@@ -9,7 +9,6 @@
 use std::fmt;
 
 use super::world::World;
-use crate::scenario::Node;
 
 /// The worlds a step can lead to.
 #[derive(Clone, Debug)]
@@ -107,11 +106,5 @@ impl Prediction {
     /// The possible worlds, in the order of `outcomes`.
     pub fn worlds(&self) -> impl Iterator<Item = &World> {
         self.outcomes.iter().map(|o| &o.world)
-    }
-
-    /// The outcome whose rendered tree is `observed`, if the model allows
-    /// it: how the driver checks an observation against a prediction.
-    pub fn matching(&self, observed: &[Node]) -> Option<&Outcome> {
-        self.outcomes.iter().find(|o| o.world.render() == observed)
     }
 }

@@ -18,14 +18,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::channel::{self, Command, Reply, ATTR_NOREAP, ATTR_SIGCHLD_IGNORE, ATTR_SUBREAPER};
 use super::{os, SysError};
 
-/// How a node treats its exited children.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reaping {
-    Prompt,
-    Never,
-    Kernel,
-}
-
 /// The argument that makes the binary run as a node started by an init
 /// under test, and the environment variables that hand it its channel and
 /// attributes.
@@ -69,19 +61,15 @@ fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
     let sigfd = os::sigchld_fd()?;
     // A fork inherits its parent's SIGCHLD disposition: set ours either way.
     os::set_sigchld_ignored(attrs & ATTR_SIGCHLD_IGNORE != 0)?;
-    let reaping = if attrs & ATTR_SIGCHLD_IGNORE != 0 {
-        Reaping::Kernel
-    } else if attrs & ATTR_NOREAP != 0 {
-        Reaping::Never
-    } else {
-        Reaping::Prompt
-    };
-    if attrs & ATTR_SUBREAPER != 0 {
-        os::set_child_subreaper(true)?;
-    }
+    // Reap at once, as a shell does — unless told never to, or unless the
+    // kernel does it (SIGCHLD ignored).
+    let reaps = attrs & (ATTR_SIGCHLD_IGNORE | ATTR_NOREAP) == 0;
+    // The flag the helper records is the one the kernel reads back.
+    let subreaper =
+        if attrs & ATTR_SUBREAPER != 0 { os::set_child_subreaper(true)? } else { os::get_child_subreaper()? };
     let me = os::getpid();
     let pidfd = os::pidfd_open(me)?;
-    channel::send_reply(chan.as_fd(), Reply::Hello(me, os::get_child_subreaper()?, pidfd))?;
+    channel::send_reply(chan.as_fd(), Reply::Hello(me, subreaper, pidfd))?;
 
     loop {
         let mut fds = [
@@ -95,7 +83,7 @@ fn run(chan: OwnedFd, attrs: u8) -> Result<(), SysError> {
         }
         if fds[0].revents != 0 {
             os::drain(sigfd.as_fd());
-            if reaping == Reaping::Prompt {
+            if reaps {
                 os::reap_all_exited();
             }
         }

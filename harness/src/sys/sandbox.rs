@@ -269,17 +269,7 @@ impl Helper {
             timings: Timings::default(),
         };
         match first {
-            None => {
-                let (inner, subreaper, pidfd) = h.hello(&helper_end, "init")?;
-                h.nodes.push(Rec {
-                    name: tree.name.clone(),
-                    pid: inner,
-                    pidfd,
-                    chan: Some(helper_end),
-                    attrs: Attrs { subreaper, ..tree.attrs.clone() },
-                    seq: 0,
-                });
-            }
+            None => h.greet(helper_end, &tree.name, &tree.attrs, 0)?,
             Some(first) => {
                 // PID 1 is not ours: no channel, only a pidfd (our own
                 // unreaped child, so the pid names exactly it). Its one
@@ -293,15 +283,7 @@ impl Helper {
                     attrs: Attrs::default(),
                     seq: 0,
                 });
-                let (inner, subreaper, pidfd) = h.hello(&helper_end, &first.name)?;
-                h.nodes.push(Rec {
-                    name: first.name.clone(),
-                    pid: inner,
-                    pidfd,
-                    chan: Some(helper_end),
-                    attrs: Attrs { subreaper, ..first.attrs.clone() },
-                    seq: 1,
-                });
+                h.greet(helper_end, &first.name, &first.attrs, 1)?;
             }
         }
         h.timings.setup_us = t.elapsed().as_micros() as u64;
@@ -312,19 +294,26 @@ impl Helper {
         Instant::now() + self.deadline
     }
 
-    /// Receives a new node's hello: its pid, its subreaper flag as the
-    /// kernel reads it back, and a pidfd.
-    fn hello(&self, chan: &OwnedFd, name: &str) -> Result<(i32, bool, OwnedFd), SysError> {
-        match channel::recv_reply(chan.as_fd(), self.deadline())? {
-            Received::Msg(Reply::Hello(pid, subreaper, pidfd)) => Ok((pid, subreaper, pidfd)),
-            Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
-            Received::Msg(other) => Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}"))),
-            Received::Eof => Err(SysError::Node {
-                name: name.into(),
-                message: "was not started, or died before it could report (see stderr above)".into(),
-            }),
-            Received::Timeout => Err(SysError::Timeout(format!("`{name}` to start and report its pid"))),
-        }
+    /// Receives a new node's hello on its channel — its pid, its subreaper
+    /// flag as the kernel reads it back, and a pidfd — and records it.
+    fn greet(&mut self, chan: OwnedFd, name: &str, attrs: &Attrs, seq: usize) -> Result<(), SysError> {
+        let (pid, subreaper, pidfd) = match channel::recv_reply(chan.as_fd(), self.deadline())? {
+            Received::Msg(Reply::Hello(pid, subreaper, pidfd)) => (pid, subreaper, pidfd),
+            Received::Msg(Reply::Failed(why)) => return Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg(other) => {
+                return Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}")));
+            }
+            Received::Eof => {
+                return Err(SysError::Node {
+                    name: name.into(),
+                    message: "was not started, or died before it could report (see stderr above)".into(),
+                })
+            }
+            Received::Timeout => return Err(SysError::Timeout(format!("`{name}` to start and report its pid"))),
+        };
+        let attrs = Attrs { subreaper, ..attrs.clone() };
+        self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs, seq });
+        Ok(())
     }
 
     fn rec(&self, name: &str) -> Result<usize, SysError> {
@@ -366,7 +355,6 @@ impl Helper {
         Ok(())
     }
 
-    /// Asks each parent to fork its new node, then collects every hello.
     /// The control channel of node `i`, or why it has none.
     fn chan(&self, i: usize, what: &str) -> Result<&OwnedFd, SysError> {
         let r = &self.nodes[i];
@@ -380,6 +368,7 @@ impl Helper {
         })
     }
 
+    /// Asks each parent to fork its new node, then collects every hello.
     fn spawn_batch(&mut self, batch: &[(&str, &str, &Attrs, usize)]) -> Result<(), SysError> {
         let mut pending = Vec::with_capacity(batch.len());
         for &(parent, name, attrs, seq) in batch {
@@ -395,9 +384,7 @@ impl Helper {
             pending.push((name, attrs, seq, helper_end));
         }
         for (name, attrs, seq, chan) in pending {
-            let (pid, subreaper, pidfd) = self.hello(&chan, name)?;
-            let attrs = Attrs { subreaper, ..attrs.clone() };
-            self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs, seq });
+            self.greet(chan, name, attrs, seq)?;
         }
         Ok(())
     }
@@ -530,44 +517,29 @@ impl Helper {
         //    First the nodes that just died, from their own stat, so that
         //    the scan below usually finds nothing left to wait for.
         for &i in &dead {
-            let r = &self.nodes[i];
-            let Some(z) = observe::stat(r.pid) else { continue };
-            if let Some(parent) = self.collector(z.ppid) {
-                if !wait_reaped(r, self.hup_on_reap, deadline)? {
-                    return Err(SysError::Timeout(format!(
-                        "zombie `{}` (pid {}) to be reaped by its parent `{parent}`",
-                        r.name, r.pid
-                    )));
-                }
+            let Some(z) = observe::stat(self.nodes[i].pid) else { continue };
+            if let Some(parent) = observe::stat(z.ppid).and_then(|p| self.collector(&p)) {
+                self.await_reap(i, &parent, deadline)?;
             }
         }
         //    Then whatever a scan still shows (zombies that moved to a new
-        //    parent, PID 1 itself). The
-        //    last scan, after which nothing was waited for, is the
-        //    observation.
+        //    parent, PID 1 itself). The last scan, after which nothing was
+        //    waited for, is the observation.
         let procs = loop {
             let procs = scan()?;
             let mut waited = false;
             for p in procs.iter().filter(|p| matches!(p.state, 'Z' | 'X')) {
                 let Some(z) = self.by_pid(p.pid) else { continue };
-                let collector = if p.ppid == 0 {
+                if p.ppid == 0 {
                     // PID 1: its parent is this helper.
                     os::reap_pidfd(self.nodes[z].pidfd.as_fd())?;
                     waited = true;
                     continue;
-                } else {
-                    self.collector(p.ppid)
-                };
+                }
+                let collector = procs.iter().find(|q| q.pid == p.ppid).and_then(|q| self.collector(q));
+                // 'X': already being released by the kernel (auto-reaped).
                 if p.state == 'X' || collector.is_some() {
-                    let r = &self.nodes[z];
-                    if !wait_reaped(r, self.hup_on_reap, deadline)? {
-                        return Err(SysError::Timeout(format!(
-                            "zombie `{}` (pid {}) to be reaped by its parent `{}`",
-                            r.name,
-                            r.pid,
-                            collector.unwrap_or_default()
-                        )));
-                    }
+                    self.await_reap(z, &collector.unwrap_or_else(|| "the kernel".into()), deadline)?;
                     waited = true;
                 }
             }
@@ -580,14 +552,22 @@ impl Helper {
         self.respond(procs)
     }
 
-    /// The name of the process with pid `ppid` if it will reap its exited
-    /// children now: a node that reaps (or ignores SIGCHLD) and is neither
-    /// stopped nor dead.
-    fn collector(&self, ppid: i32) -> Option<String> {
-        let parent = &self.nodes[self.by_pid(ppid)?];
-        let reaps = !parent.attrs.noreap || parent.attrs.sigchld_ignore;
-        let state = observe::stat(ppid)?.state;
-        (reaps && !matches!(state, 'T' | 't' | 'Z' | 'X')).then(|| parent.name.clone())
+    /// The name of `parent` if it will reap its exited children now: a node
+    /// that reaps (or ignores SIGCHLD) and is neither stopped nor dead.
+    fn collector(&self, parent: &ProcStat) -> Option<String> {
+        let node = &self.nodes[self.by_pid(parent.pid)?];
+        let reaps = !node.attrs.noreap || node.attrs.sigchld_ignore;
+        (reaps && !matches!(parent.state, 'T' | 't' | 'Z' | 'X')).then(|| node.name.clone())
+    }
+
+    /// Waits until zombie node `z` is reaped by `collector`, or fails naming
+    /// both.
+    fn await_reap(&self, z: usize, collector: &str, deadline: Instant) -> Result<(), SysError> {
+        let r = &self.nodes[z];
+        if wait_reaped(r, self.hup_on_reap, deadline)? {
+            return Ok(());
+        }
+        Err(SysError::Timeout(format!("zombie `{}` (pid {}) to be reaped by {collector}", r.name, r.pid)))
     }
 
     /// The node now holding namespace pid `pid` (pids are reused after a
