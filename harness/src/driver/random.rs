@@ -72,6 +72,7 @@ fn attrs_strategy(init: bool) -> impl Strategy<Value = Attrs> {
         subreaper: a >= 100 - s,
         noreap: b >= 100 - n,
         sigchld_ignore: c >= 100 - i,
+        ..Attrs::default()
     })
 }
 
@@ -169,7 +170,14 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
         Kind::Spawn => {
             let parent = pick(&running, 0)?;
             *spawned += 1;
-            Step::Spawn { child: format!("s{spawned}"), parent, attrs: c.attrs.clone() }
+            Step::Spawn {
+                child: format!("s{spawned}"),
+                parent,
+                thread: None,
+                clone_parent: false,
+                into: None,
+                attrs: c.attrs.clone(),
+            }
         }
         Kind::Reap => {
             let keepers: Vec<&String> =

@@ -431,6 +431,7 @@ mod tests {
             subreaper: bits & 1 == 0,
             noreap: bits & 0x10 != 0,
             sigchld_ignore: bits & 0x60 == 0x60,
+            ..Default::default()
         }
     }
 

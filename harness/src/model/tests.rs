@@ -110,7 +110,7 @@ fn subreaper(target: &str, on: bool) -> Step {
 }
 
 fn spawn(child: &str, parent: &str, attrs: Attrs) -> Step {
-    Step::Spawn { child: child.into(), parent: parent.into(), attrs }
+    Step::Spawn { child: child.into(), parent: parent.into(), thread: None, clone_parent: false, into: None, attrs }
 }
 
 fn reap(target: &str) -> Step {

@@ -141,7 +141,12 @@ impl Proc {
     }
 
     fn attrs(&self) -> Attrs {
-        Attrs { subreaper: self.is_child_subreaper, noreap: self.noreap, sigchld_ignore: self.sigchld_ignore }
+        Attrs {
+            subreaper: self.is_child_subreaper,
+            noreap: self.noreap,
+            sigchld_ignore: self.sigchld_ignore,
+            ..Attrs::default()
+        }
     }
 }
 
@@ -221,6 +226,7 @@ impl World {
                 Step::Subreaper { .. } => "set a subreaper",
                 Step::Spawn { .. } => "spawn",
                 Step::Reap { .. } => "reap",
+                other => other.kind(),
             };
             return Err(ModelError::NamespaceDead { action: action.to_string() });
         }
@@ -228,8 +234,9 @@ impl World {
             Step::Kill { targets, signal } => self.kill_step(targets, *signal),
             Step::Exit { target, .. } => self.exit_step(target),
             Step::Subreaper { target, on } => self.subreaper_step(target, *on),
-            Step::Spawn { child, parent, attrs } => self.spawn_step(child, parent, attrs),
+            Step::Spawn { child, parent, attrs, .. } => self.spawn_step(child, parent, attrs),
             Step::Reap { target } => self.reap_step(target),
+            other => unimplemented!("TODO(issue 3): {}", other.kind()),
         }
     }
 
@@ -245,7 +252,11 @@ impl World {
         Node {
             name: self.name(pid).to_string(),
             attrs: p.attrs(),
-            markers: Markers { zombie: p.state == ProcState::Zombie, stopped: p.state == ProcState::Stopped },
+            markers: Markers {
+                zombie: p.state == ProcState::Zombie,
+                stopped: p.state == ProcState::Stopped,
+                ..Markers::default()
+            },
             children: self.children(pid).into_iter().map(|c| self.render_node(c)).collect(),
         }
     }

@@ -86,7 +86,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                         Some(child) => {
                             let parent = pick(&defined, &p);
                             defined.push(child.clone());
-                            Step::Spawn { child, parent, attrs }
+                            Step::Spawn { child, parent, thread: None, clone_parent: false, into: None, attrs }
                         }
                         None => Step::Reap { target: pick(&defined, &p) },
                     },
@@ -111,12 +111,13 @@ pub fn attrs() -> impl Strategy<Value = Attrs> {
         subreaper,
         noreap,
         sigchld_ignore,
+        ..Attrs::default()
     })
 }
 
 /// Any combination of markers.
 pub fn markers() -> impl Strategy<Value = Markers> {
-    (any::<bool>(), any::<bool>()).prop_map(|(zombie, stopped)| Markers { zombie, stopped })
+    (any::<bool>(), any::<bool>()).prop_map(|(zombie, stopped)| Markers { zombie, stopped, ..Markers::default() })
 }
 
 /// Any signal with a name, SIGKILL (the default) more often.

@@ -62,7 +62,13 @@ pub struct Node {
 }
 
 /// The attributes of a node (the `tree:` table of the format). Rendered in
-/// this field order.
+/// this field order: `subreaper noreap sigchld=ignore threads=N pdeathsig=SIG
+/// catch=SIG,SIG pgrp session pidns`.
+///
+/// In an `expect:` block they say what the process is *now*: `threads` counts
+/// the extra threads still alive, `pdeathsig` is its main thread's
+/// `pdeath_signal` (gone with the main thread), `pgrp` marks a process-group
+/// leader that is not a session leader, and `session` a session leader.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Attrs {
     /// `subreaper`: `PR_SET_CHILD_SUBREAPER(1)`.
@@ -71,15 +77,38 @@ pub struct Attrs {
     pub noreap: bool,
     /// `sigchld=ignore`: SIGCHLD is `SIG_IGN`, the kernel reaps its children.
     pub sigchld_ignore: bool,
+    /// `threads=N`: N extra threads (numbered 1..=N) besides the main thread.
+    /// 0 is the default and is never rendered.
+    pub threads: u32,
+    /// `pdeathsig=SIG`: `PR_SET_PDEATHSIG(SIG)` by the main thread.
+    pub pdeathsig: Option<Signal>,
+    /// `catch=SIG,SIG`: handlers that record these signals and return. Kept
+    /// sorted by signal number, without duplicates; never SIGKILL or SIGSTOP.
+    pub catch: Vec<Signal>,
+    /// `pgrp`: `setpgid(0, 0)`.
+    pub pgrp: bool,
+    /// `session`: `setsid()`.
+    pub session: bool,
+    /// `pidns`: PID 1 of a new nested PID namespace, created by its parent.
+    pub pidns: bool,
 }
 
-/// The markers of a node line. Rendered in this field order.
+/// The markers of a node line. Rendered in this field order:
+/// `main-exited exiting zombie stopped got=SIG,SIG`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Markers {
+    /// `main-exited`: the main thread has exited, other threads live on.
+    pub main_exited: bool,
+    /// `exiting`: has begun to exit but is not a zombie yet (a namespace init
+    /// waiting in `zap_pid_ns_processes()` for its namespace to empty).
+    pub exiting: bool,
     /// `zombie`: exited, not reaped yet.
     pub zombie: bool,
     /// `stopped`: state `T`.
     pub stopped: bool,
+    /// `got=SIG,SIG`: the signals its handlers (`catch=`) ran for during the
+    /// step, as a set in signal-number order; never SIGCHLD.
+    pub got: Vec<Signal>,
 }
 
 /// A step and the `expect:` block that follows it, if any.
@@ -103,10 +132,38 @@ pub enum Step {
     Exit { target: Name, code: i32 },
     /// `subreaper A on|off`
     Subreaper { target: Name, on: bool },
-    /// `spawn B by A [ATTR ...]`
-    Spawn { child: Name, parent: Name, attrs: Attrs },
+    /// `spawn B by A [thread=K] [clone-parent] [into=N] [ATTR ...]`, rendered
+    /// in that order.
+    Spawn {
+        child: Name,
+        parent: Name,
+        /// `thread=K`: extra thread K of A forks (default: A's main thread).
+        thread: Option<u32>,
+        /// `clone-parent`: `CLONE_PARENT`, so B's parent is A's parent.
+        clone_parent: bool,
+        /// `into=N`: A first joins the PID namespace of `pidns` node N.
+        into: Option<Name>,
+        attrs: Attrs,
+    },
     /// `reap A`
     Reap { target: Name },
+    /// `thread-exit A K` / `thread-exit A main`
+    ThreadExit { target: Name, thread: ThreadRef },
+    /// `exec A`: A re-executes itself, keeping its place in the tree.
+    Exec { target: Name },
+    /// `setpgid A`: `setpgid(0, 0)`.
+    Setpgid { target: Name },
+    /// `setsid A`: `setsid()`.
+    Setsid { target: Name },
+}
+
+/// Which thread of a process a step means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ThreadRef {
+    /// `main`: the thread group leader.
+    Main,
+    /// `K`: extra thread K (1-based, as numbered by `threads=N`).
+    Extra(u32),
 }
 
 impl Step {
@@ -114,10 +171,33 @@ impl Step {
     pub fn names(&self) -> Vec<&str> {
         match self {
             Step::Kill { targets, .. } => targets.iter().map(String::as_str).collect(),
-            Step::Exit { target, .. } | Step::Subreaper { target, .. } | Step::Reap { target } => {
-                vec![target.as_str()]
+            Step::Exit { target, .. }
+            | Step::Subreaper { target, .. }
+            | Step::Reap { target }
+            | Step::ThreadExit { target, .. }
+            | Step::Exec { target }
+            | Step::Setpgid { target }
+            | Step::Setsid { target } => vec![target.as_str()],
+            Step::Spawn { child, parent, into, .. } => {
+                let mut v = vec![parent.as_str(), child.as_str()];
+                v.extend(into.as_deref());
+                v
             }
-            Step::Spawn { child, parent, .. } => vec![parent.as_str(), child.as_str()],
+        }
+    }
+
+    /// The step's keyword, for statistics and messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Kill { .. } => "kill",
+            Step::Exit { .. } => "exit",
+            Step::Subreaper { .. } => "subreaper",
+            Step::Spawn { .. } => "spawn",
+            Step::Reap { .. } => "reap",
+            Step::ThreadExit { .. } => "thread-exit",
+            Step::Exec { .. } => "exec",
+            Step::Setpgid { .. } => "setpgid",
+            Step::Setsid { .. } => "setsid",
         }
     }
 }

@@ -592,7 +592,7 @@ impl<'f> Parser<'f> {
             self.attribute(*w, &mut attrs, None)?;
         }
         self.defined.insert(child_name.clone(), self.line);
-        Ok(Step::Spawn { child: child_name, parent, attrs })
+        Ok(Step::Spawn { child: child_name, parent, thread: None, clone_parent: false, into: None, attrs })
     }
 
     // ---- node lines ----
@@ -1021,7 +1021,7 @@ expect:
         let steps: Vec<(Step, usize, Option<Vec<Node>>)> =
             s.steps.into_iter().map(|e| (e.step, e.line, e.expect)).collect();
         let mut b = Node::new("b");
-        b.markers = Markers { zombie: true, stopped: true };
+        b.markers = Markers { zombie: true, stopped: true, ..Markers::default() };
         assert_eq!(
             steps[0],
             (
@@ -1033,8 +1033,22 @@ expect:
         assert_eq!(steps[1], (Step::Exit { target: "b".into(), code: 255 }, 17, None));
         assert_eq!(steps[2].0, Step::Subreaper { target: "a".into(), on: false });
         assert_eq!(steps[3].0, Step::Subreaper { target: "init".into(), on: true });
-        let attrs = Attrs { subreaper: true, noreap: true, sigchld_ignore: false };
-        assert_eq!(steps[4], (Step::Spawn { child: "d".into(), parent: "c".into(), attrs }, 20, Some(vec![])));
+        let attrs = Attrs { subreaper: true, noreap: true, ..Attrs::default() };
+        assert_eq!(
+            steps[4],
+            (
+                Step::Spawn {
+                    child: "d".into(),
+                    parent: "c".into(),
+                    thread: None,
+                    clone_parent: false,
+                    into: None,
+                    attrs
+                },
+                20,
+                Some(vec![])
+            )
+        );
         assert_eq!(steps[5].0, Step::Reap { target: "init".into() });
         assert_eq!(steps[6].0, Step::Kill { targets: vec!["d".into()], signal: Signal::KILL });
         assert_eq!(steps[7].0, Step::Exit { target: "c".into(), code: 0 });
@@ -1059,7 +1073,17 @@ expect:
         ]);
         assert_eq!(s.tree.children[0].name, "subreaper");
         assert!(s.tree.children[0].attrs.subreaper);
-        assert_eq!(s.steps[1].step, Step::Spawn { child: "on".into(), parent: "by".into(), attrs: Attrs::default() });
+        assert_eq!(
+            s.steps[1].step,
+            Step::Spawn {
+                child: "on".into(),
+                parent: "by".into(),
+                thread: None,
+                clone_parent: false,
+                into: None,
+                attrs: Attrs::default()
+            }
+        );
         assert_eq!(s.steps[2].step, Step::Subreaper { target: "on".into(), on: true });
         assert_eq!(s.steps[3].step, Step::Reap { target: "subreaper".into() });
     }

@@ -108,7 +108,7 @@ impl fmt::Display for Step {
             Step::Subreaper { target, on } => {
                 write!(f, "subreaper {target} {}", if *on { "on" } else { "off" })
             }
-            Step::Spawn { child, parent, attrs } => {
+            Step::Spawn { child, parent, attrs, .. } => {
                 write!(f, "spawn {child} by {parent}")?;
                 for word in attribute_words(attrs) {
                     write!(f, " {word}")?;
@@ -116,6 +116,7 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Step::Reap { target } => write!(f, "reap {target}"),
+            other => write!(f, "TODO(issue 3) {}", other.kind()),
         }
     }
 }
@@ -235,7 +236,10 @@ exit a
         let spawn = Step::Spawn {
             child: "c".into(),
             parent: "a".into(),
-            attrs: Attrs { subreaper: true, noreap: false, sigchld_ignore: true },
+            thread: None,
+            clone_parent: false,
+            into: None,
+            attrs: Attrs { subreaper: true, sigchld_ignore: true, ..Attrs::default() },
         };
         assert_eq!(spawn.to_string(), "spawn c by a subreaper sigchld=ignore");
         assert_eq!(Step::Reap { target: "a".into() }.to_string(), "reap a");

@@ -86,7 +86,11 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
         Node {
             name,
             attrs,
-            markers: Markers { zombie: p.state == 'Z' || p.state == 'X', stopped: matches!(p.state, 'T' | 't') },
+            markers: Markers {
+                zombie: p.state == 'Z' || p.state == 'X',
+                stopped: matches!(p.state, 'T' | 't'),
+                ..Markers::default()
+            },
             children: kids
                 .get(&pid)
                 .map_or_else(Vec::new, |v| v.iter().map(|&c| build(c, by_pid, kids, known)).collect()),

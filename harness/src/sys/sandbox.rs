@@ -417,12 +417,13 @@ impl Helper {
                 self.nodes[i].attrs.subreaper = v != 0;
                 Ok(())
             }
-            Step::Spawn { child, parent, attrs } => {
+            Step::Spawn { child, parent, attrs, .. } => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.spawn_batch(&[(parent, child, attrs, seq)])
             }
             Step::Reap { target } => self.request(target, Command::Reap).map(|_| ()),
+            other => unimplemented!("TODO(issue 3): {}", other.kind()),
         }
     }
 
