@@ -55,4 +55,45 @@ pub enum ModelError {
          model is configured for {major}.{minor} (R2.9)"
     )]
     NoSubreapers { name: String, major: u32, minor: u32 },
+
+    /// A step names a thread that does not exist (or no longer lives).
+    #[error("{name} has no living thread {thread}")]
+    NoSuchThread { name: String, thread: String },
+
+    /// `threads=N` beyond what the model and the node support.
+    #[error("{name} asks for {threads} extra threads; at most 15 are supported")]
+    TooManyThreads { name: String, threads: u32 },
+
+    /// `clone(CLONE_PARENT)` by a namespace init (R6.7).
+    #[error(
+        "{name} cannot fork with clone-parent: it is a namespace init (SIGNAL_UNKILLABLE), and \
+         clone(CLONE_PARENT) fails with EINVAL there (R6.7)"
+    )]
+    CloneParentFromInit { name: String },
+
+    /// `into=N` where N is not a `pidns` node.
+    #[error("into={name}: {name} is not a pidns node, so it has no namespace of its own to join")]
+    NotANamespace { name: String },
+
+    /// `setns()` into a namespace that is not the caller's or below it.
+    #[error(
+        "{name} cannot join {target}'s namespace: setns() accepts only the caller's own PID \
+         namespace or one nested in it (R6.1)"
+    )]
+    SetnsRefused { name: String, target: String },
+
+    /// A fork into a namespace whose init has died (R6.3, R8.5).
+    #[error(
+        "cannot fork into {target}'s namespace: its init is dying, and a fork into a dying \
+         namespace fails with ENOMEM (R6.3)"
+    )]
+    NamespaceDying { target: String },
+
+    /// `setpgid(0, 0)` by a session leader fails with EPERM.
+    #[error("{name} cannot call setpgid(0, 0): it is a session leader, and that fails with EPERM")]
+    SessionLeader { name: String },
+
+    /// `setsid()` by a process-group leader fails with EPERM.
+    #[error("{name} cannot call setsid(): it already leads a process group, and that fails with EPERM")]
+    GroupLeader { name: String },
 }

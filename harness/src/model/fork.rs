@@ -1,73 +1,170 @@
 //! Process creation: `spawn` steps and the nodes of `tree:`.
 //!
-//! kernel/fork.c `copy_process()` decides the two things a reparenting model
-//! needs from a fork: the new process's `real_parent` is the forking task
-//! (R8.1), and its `signal_struct` starts zeroed (`copy_signal()`, R2.4) except
-//! for `has_child_subreaper`, which is copied from the parent under
-//! `tasklist_lock` (R2.6). That copy is the only way a process that exists
-//! before a `PR_SET_CHILD_SUBREAPER` call above it gets the flag on kernels
-//! before 4.11, which is why the model carries it at all.
+//! kernel/fork.c `copy_process()` decides what a reparenting model needs from
+//! a fork (R8.1):
+//!
+//! - the new process's `real_parent` is the forking *thread*, or, with
+//!   `CLONE_PARENT`, the forker's own `real_parent` — which a namespace init
+//!   may not use (`SIGNAL_UNKILLABLE`, EINVAL, R6.7);
+//! - its `signal_struct` starts zeroed (`copy_signal()`, R2.4) except for
+//!   `has_child_subreaper`, copied from the real parent under
+//!   `tasklist_lock` (R2.6);
+//! - `pdeath_signal` starts at 0 (R4.7); pgrp and session are the forker's;
+//! - it is born in the forker's `pid_ns_for_children`: the forker's own
+//!   namespace, or one it joined with `setns()` (`into=`), which must be a
+//!   descendant of its own (R6.1) and must not be dying (`alloc_pid()`
+//!   fails with ENOMEM once `zap_pid_ns_processes()` has begun, R6.3); with
+//!   `pidns` (`CLONE_NEWPID`) it is PID 1 of a new namespace nested there.
 //!
 //! After the fork, the node applies its own attributes, in the order the
-//! sandbox does: it sets SIGCHLD to `SIG_IGN` or decides never to wait, and
-//! calls `PR_SET_CHILD_SUBREAPER` itself — before forking any child of its
-//! own.
+//! sandbox does: `setsid()`/`setpgid()`, `PR_SET_CHILD_SUBREAPER`, its SIGCHLD
+//! disposition, its handlers, `PR_SET_PDEATHSIG`, then its extra threads —
+//! before forking any child of its own.
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
-use super::world::{Mutation, Pid, Proc, ProcState, World};
+use super::world::{Fork, Mutation, Pid, Proc, ProcState, SigSet, SpawnHow, Tid, World};
 use crate::scenario::Attrs;
 
+/// `threads=N` is numbered 1..=N, and the model keeps the living ones in a
+/// 16-bit set.
+const MAX_THREADS: u32 = 15;
+
 impl World {
-    /// `spawn CHILD by PARENT [ATTR ...]`.
-    pub(super) fn spawn_step(&self, child: &str, parent: &str, attrs: &Attrs) -> Result<Prediction, ModelError> {
-        let parent = self.lookup_actor(parent, "fork")?;
-        let mut world = self.clone();
+    /// `spawn CHILD by PARENT [thread=K] [clone-parent] [into=N] [ATTR ...]`.
+    pub(super) fn spawn_step(
+        mut self,
+        child: &str,
+        actor: &str,
+        how: SpawnHow<'_>,
+        attrs: &Attrs,
+    ) -> Result<Prediction, ModelError> {
+        let a = self.lookup_actor(actor, "fork")?;
+        let thread = match how.thread {
+            None => 0,
+            Some(k) => {
+                let alive = k <= MAX_THREADS && self[a].thread_alive(k as u8);
+                if !alive {
+                    return Err(ModelError::NoSuchThread { name: actor.to_string(), thread: k.to_string() });
+                }
+                k as u8
+            }
+        };
+        if how.thread.is_none() && !self[a].main_alive {
+            return Err(ModelError::NoSuchThread { name: actor.to_string(), thread: "main".into() });
+        }
         let mut reasons = Reasons::new();
-        world.copy_process(Some(parent), child, attrs, &mut reasons)?;
-        Ok(Prediction::one(world, reasons))
+        let into_ns = match how.into {
+            None => None,
+            Some(n) => Some(self.check_setns(a, n)?),
+        };
+        let forker = Tid { pid: a, thread };
+        let parent = if how.clone_parent {
+            if self[a].is_init {
+                return Err(ModelError::CloneParentFromInit { name: actor.to_string() });
+            }
+            // copy_process(): p->real_parent = current->real_parent.
+            self[a].real_parent
+        } else {
+            Some(forker)
+        };
+        let fork = Fork { forker: how.clone_parent.then_some(a), into_ns };
+        let pid = self.copy_process(parent, child, attrs, fork, &mut reasons)?;
+        if how.clone_parent {
+            reasons.add(child, "R8.1", "copy_process()", || {
+                format!("forked by {actor} with CLONE_PARENT: its real_parent is {actor}'s own parent")
+            });
+        }
+        let _ = pid;
+        Ok(Prediction::one(self, reasons))
     }
 
-    /// `copy_process()` for a new thread-group leader forked by `parent`
-    /// (`None`: init, forked by the harness outside the namespace), followed
-    /// by the node applying `attrs`.
+    /// `setns(fd, CLONE_NEWPID)` by `actor` into the namespace of `pidns`
+    /// node `target` (`pidns_install()`), then the fork's `alloc_pid()`.
+    fn check_setns(&self, actor: Pid, target: &str) -> Result<Pid, ModelError> {
+        let n = self.lookup(target)?;
+        let node = &self[n];
+        if !node.is_init || node.outer_ns.is_none() {
+            return Err(ModelError::NotANamespace { name: target.to_string() });
+        }
+        if !self.ns_within(n, self[actor].ns) {
+            return Err(ModelError::SetnsRefused { name: self.name(actor).to_string(), target: target.to_string() });
+        }
+        if !matches!(node.state, ProcState::Running | ProcState::Stopped) || !node.is_living() {
+            return Err(ModelError::NamespaceDying { target: target.to_string() });
+        }
+        Ok(n)
+    }
+
+    /// `copy_process()` for a new thread-group leader whose real parent is
+    /// `parent` (`None`: init, forked by the harness outside the namespace),
+    /// followed by the node applying `attrs`.
     pub(super) fn copy_process(
         &mut self,
-        parent: Option<Pid>,
+        parent: Option<Tid>,
         name: &str,
         attrs: &Attrs,
+        fork: Fork,
         reasons: &mut Reasons,
     ) -> Result<Pid, ModelError> {
         if self.name_used(name) {
             return Err(ModelError::NameTaken { name: name.to_string() });
         }
+        if attrs.threads > MAX_THREADS {
+            return Err(ModelError::TooManyThreads { name: name.to_string(), threads: attrs.threads });
+        }
+        let parent_pid = parent.map(|t| t.pid);
+        let forker = fork.forker.or(parent_pid);
+        let me = self.next_pid();
         // R2.6: p->signal->has_child_subreaper =
         //     p->real_parent->signal->has_child_subreaper ||
         //     p->real_parent->signal->is_child_subreaper;
         // The harness, init's parent, is no subreaper of the namespace.
-        let has_child_subreaper = parent.is_some_and(|p| self[p].has_child_subreaper || self[p].is_child_subreaper);
-        let pid = self.add(
-            name,
-            Proc {
-                real_parent: parent,
-                // R2.4: copy_signal() hands out a zeroed signal_struct.
-                // R2.4: copy_signal() zeroes it (unless the model is asked
-                // to make the opposite mistake).
-                is_child_subreaper: self.config().mutation == Some(Mutation::SubreaperInherited)
-                    && parent.is_some_and(|p| self[p].is_child_subreaper),
-                has_child_subreaper,
-                noreap: attrs.noreap,
-                sigchld_ignore: attrs.sigchld_ignore,
-                state: ProcState::Running,
-                exiting: false,
-                pending_fatal: None,
-                is_init: parent.is_none(),
-            },
-        );
-        match parent {
-            Some(parent) => {
-                let parent = self.name(parent);
-                reasons.add(name, "R8.1", "copy_process()", || format!("forked by {parent}, its real_parent"));
+        let has_child_subreaper = parent_pid.is_some_and(|p| self[p].has_child_subreaper || self[p].is_child_subreaper);
+        let (pgrp, session) = match forker {
+            Some(f) => (self[f].pgrp, self[f].session),
+            None => (None, None),
+        };
+        // pid_ns_for_children: the forker's own namespace unless it joined
+        // another one.
+        let born_in = match (fork.into_ns, forker) {
+            (Some(ns), _) => Some(ns),
+            (None, Some(f)) => Some(self[f].ns),
+            (None, None) => None,
+        };
+        let new_ns = attrs.pidns || born_in.is_none();
+        let proc = Proc {
+            real_parent: parent,
+            // R2.4: copy_signal() hands out a zeroed signal_struct (unless the
+            // model is asked to make the opposite mistake).
+            is_child_subreaper: self.config().mutation == Some(Mutation::SubreaperInherited)
+                && parent_pid.is_some_and(|p| self[p].is_child_subreaper),
+            has_child_subreaper,
+            noreap: attrs.noreap,
+            sigchld_ignore: attrs.sigchld_ignore,
+            catch: SigSet::of(&attrs.catch),
+            pdeath: None,
+            main_alive: true,
+            threads_alive: (1..=attrs.threads).fold(0u16, |m, k| m | 1 << k),
+            state: ProcState::Running,
+            exiting: false,
+            pending_fatal: None,
+            pending_caught: SigSet::default(),
+            got: SigSet::default(),
+            pgrp,
+            session,
+            ns: if new_ns { me } else { born_in.unwrap_or(me) },
+            is_init: new_ns,
+            outer_ns: if new_ns { born_in } else { None },
+        };
+        let pid = self.add(name, proc);
+        debug_assert_eq!(pid, me);
+        match parent_pid {
+            Some(p) => {
+                let parent = self.name(p);
+                if fork.forker.is_none() {
+                    reasons.add(name, "R8.1", "copy_process()", || format!("forked by {parent}, its real_parent"));
+                }
                 if has_child_subreaper {
                     reasons.add(name, "R2.6", "copy_process()", || {
                         format!(
@@ -81,6 +178,26 @@ impl World {
                 "first process of the new PID namespace: its child_reaper, SIGNAL_UNKILLABLE".into()
             }),
         }
+        if parent_pid.is_some() && new_ns {
+            reasons.add(name, "R6.1", "copy_process()", || {
+                "PID 1 of a new nested PID namespace (CLONE_NEWPID): its child_reaper, \
+                 SIGNAL_UNKILLABLE"
+                    .into()
+            });
+        }
+        if let Some(ns) = fork.into_ns {
+            reasons.add(name, "R6.1", "pidns_install()", || {
+                format!("born in {}'s namespace, which its forker joined with setns()", self.name(ns))
+            });
+        }
+        if attrs.session {
+            self.update(pid, |p| {
+                p.session = Some(pid);
+                p.pgrp = Some(pid);
+            });
+        } else if attrs.pgrp {
+            self.update(pid, |p| p.pgrp = Some(pid));
+        }
         if attrs.sigchld_ignore {
             reasons.add(name, "R3.3", "do_notify_parent()", || {
                 "sets SIGCHLD to SIG_IGN: the kernel will reap its children as they exit".into()
@@ -91,6 +208,9 @@ impl World {
         }
         if attrs.subreaper {
             self.set_child_subreaper(pid, true, reasons)?;
+        }
+        if let Some(sig) = attrs.pdeathsig {
+            self.update(pid, |p| p.pdeath = Some(sig));
         }
         Ok(pid)
     }

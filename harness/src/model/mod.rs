@@ -39,6 +39,7 @@
 mod error;
 mod exit;
 mod fork;
+mod pgrp;
 mod prctl;
 mod prediction;
 mod race;

@@ -42,7 +42,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::prediction::{Outcome, Prediction, Reason, Reasons};
-use super::world::{Pid, ProcState, World};
+use super::world::{Pid, Proc, ProcState, SigSet, World};
 
 /// A process whose death a step has started.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +73,9 @@ enum Event {
     ExitNotify(Pid),
     /// `parent`, a victim whose death has not started, reaps `zombie`.
     ReapFirst { parent: Pid, zombie: Pid },
+    /// Every death has run: the reaping parents reap (`wait.rs`) and
+    /// namespace inits whose namespace emptied finish exiting.
+    Settle,
 }
 
 /// A point of the search: the world, and the events each victim has left,
@@ -83,28 +86,14 @@ struct State {
     pending: Vec<(Pid, Phase)>,
 }
 
+/// A point of the search as the memo sees it.
+type Key = (Vec<Option<Proc>>, Vec<(Pid, Phase)>);
+
 impl State {
-    /// What the memo compares: only what a race changes (each process's
-    /// parent, state, `PF_EXITING` and existence) and the events left. The
-    /// rest of the world is the same in every state of one search.
-    fn key(&self) -> Vec<u32> {
-        let mut key = Vec::with_capacity(2 * self.pending.len() + 16);
-        for pid in self.world.pids() {
-            let p = &self.world[pid];
-            let parent = p.real_parent.map_or(0, |r| r.0 + 1);
-            let state = match p.state {
-                ProcState::Running => 0,
-                ProcState::Stopped => 1,
-                ProcState::Zombie => 2,
-            };
-            key.push(pid.0);
-            key.push(parent << 3 | state << 1 | u32::from(p.exiting));
-        }
-        key.push(u32::MAX);
-        for (pid, phase) in &self.pending {
-            key.push(pid.0 << 1 | u32::from(*phase == Phase::Exiting));
-        }
-        key
+    /// What the memo compares: every process and the events left. (The
+    /// names and the kernel are the same in every state of one search.)
+    fn key(&self) -> Key {
+        (self.world.procs.clone(), self.pending.clone())
     }
 }
 
@@ -146,7 +135,7 @@ struct Search {
     /// Use the reductions of the module doc. Off only in the tests that
     /// check them against the plain search.
     reduce: bool,
-    seen: HashSet<Vec<u32>>,
+    seen: HashSet<Key>,
     /// Each distinct settled world, with the first order found to reach it.
     leaves: Vec<(World, Vec<Event>)>,
 }
@@ -172,12 +161,16 @@ impl World {
         let victims = Victims {
             sensitive: if reaps_first { HashSet::from([0]) } else { sensitive },
             family,
-            init_dies: victims.iter().any(|v| self[v.pid].is_init),
+            init_dies: victims.iter().any(|v| self[v.pid].is_init && self[v.pid].outer_ns.is_none()),
             list: victims,
         };
         let racing = victims.list.len() > 1;
         let names: Vec<&str> = victims.list.iter().map(|v| self.name(v.pid)).collect();
         let names = names.join(", ");
+        // The reductions rest on a world where deaths send no signals and
+        // every process is single-threaded in one namespace and group; a
+        // world with more than that gets the plain search.
+        let reduce = reduce && self.is_plain();
         let mut search = Search { victims, reduce, seen: HashSet::new(), leaves: Vec::new() };
         search.visit(State { world: self.clone(), pending }, &mut Vec::new());
         let n = search.leaves.len();
@@ -187,7 +180,6 @@ impl World {
             for event in path {
                 world.run(event, racing, &mut why);
             }
-            world.reap_promptly(&mut why);
             let mut all = Vec::new();
             if n > 1 {
                 // It explains everything else, so it comes first.
@@ -210,8 +202,8 @@ impl World {
         Prediction { outcomes: outcomes.collect() }
     }
 
-    /// Applies one event of the search.
-    fn run(&mut self, event: Event, racing: bool, reasons: &mut Reasons) {
+    /// Applies one event of the search. Returns the deaths it started.
+    fn run(&mut self, event: Event, racing: bool, reasons: &mut Reasons) -> Vec<Victim> {
         match event {
             Event::ExitSignals(pid) => {
                 self.exit_signals(pid);
@@ -220,8 +212,10 @@ impl World {
                         "sets PF_EXITING: from now on the reaper walk passes it by".into()
                     });
                 }
+                Vec::new()
             }
             Event::ExitNotify(pid) => self.exit_notify(pid, reasons),
+            Event::Settle => self.settle(reasons),
             Event::ReapFirst { parent, zombie } => {
                 reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || {
                     format!(
@@ -231,8 +225,26 @@ impl World {
                     )
                 });
                 self.release_task(zombie);
+                Vec::new()
             }
         }
+    }
+
+    /// Whether the world has nothing but what the reductions were proven
+    /// for: no parent-death signals, handlers, threads, process groups or
+    /// nested namespaces.
+    fn is_plain(&self) -> bool {
+        self.pids().all(|pid| {
+            let p = &self[pid];
+            p.pdeath.is_none()
+                && p.catch == SigSet::default()
+                && p.threads_alive == 0
+                && p.main_alive != (p.state == ProcState::Zombie)
+                && p.pgrp.is_none()
+                && p.session.is_none()
+                && (!p.is_init || p.outer_ns.is_none())
+                && self.level(pid) == 0
+        })
     }
 }
 
@@ -240,27 +252,44 @@ impl Search {
     fn visit(&mut self, mut state: State, path: &mut Vec<Event>) {
         // zap_pid_ns_processes() (R6.3) takes victims whose own events are
         // still to come: nothing is left of them to run.
-        state.pending.retain(|&(pid, _)| state.world.exists(pid));
+        state.pending.retain(|&(pid, _)| {
+            state.world.exists(pid) && !matches!(state.world[pid].state, ProcState::Zombie | ProcState::Exiting)
+        });
         if (self.victims.init_dies && !self.leaves.is_empty()) || !self.seen.insert(state.key()) {
             return;
         }
         if state.pending.is_empty() {
+            // Every death has run: the nodes reap, and namespaces that
+            // emptied let their init finish. That can start deaths again.
             let mut world = state.world;
-            world.reap_promptly(&mut Reasons::quiet());
-            if !self.leaves.iter().any(|(w, _)| *w == world) {
-                self.leaves.push((world, path.clone()));
+            let more = world.run(Event::Settle, false, &mut Reasons::quiet());
+            path.push(Event::Settle);
+            if more.is_empty() {
+                if !self.leaves.iter().any(|(w, _)| *w == world) {
+                    self.leaves.push((world, path.clone()));
+                }
+            } else {
+                let pending = more.into_iter().map(|v| (v.pid, Phase::Signalled)).collect();
+                self.visit(State { world, pending }, path);
             }
+            path.pop();
             return;
         }
         for (i, event) in self.moves(&state) {
             let mut next = state.clone();
-            next.world.run(event, false, &mut Reasons::quiet());
+            let more = next.world.run(event, false, &mut Reasons::quiet());
             match event {
                 Event::ExitSignals(_) => next.pending[i].1 = Phase::Exiting,
                 Event::ExitNotify(_) => {
                     next.pending.remove(i);
                 }
-                Event::ReapFirst { .. } => {}
+                Event::ReapFirst { .. } | Event::Settle => {}
+            }
+            for v in more {
+                let dying = next.world.exists(v.pid) && next.world[v.pid].state != ProcState::Zombie;
+                if dying && !next.pending.iter().any(|(p, _)| *p == v.pid) {
+                    next.pending.push((v.pid, Phase::Signalled));
+                }
             }
             path.push(event);
             self.visit(next, path);
@@ -324,12 +353,12 @@ impl Search {
 /// Also says whether any victim may reap before its signal arrives.
 fn order_sensitive(world: &World, victims: &[Victim], family: &HashMap<Pid, usize>) -> (HashSet<usize>, bool) {
     let is_ancestor = |above: Pid, below: Pid| {
-        let mut r = world[below].real_parent;
+        let mut r = world[below].parent_pid();
         while let Some(p) = r {
             if p == above {
                 return true;
             }
-            r = world[p].real_parent;
+            r = world[p].parent_pid();
         }
         false
     };
@@ -366,7 +395,7 @@ fn order_sensitive(world: &World, victims: &[Victim], family: &HashMap<Pid, usiz
 fn families(world: &World, victims: &[Victim]) -> HashMap<Pid, usize> {
     let mut family: Vec<usize> = (0..victims.len()).collect();
     for (j, below) in victims.iter().enumerate() {
-        let mut r = world[below.pid].real_parent;
+        let mut r = world[below.pid].parent_pid();
         while let Some(p) = r {
             if let Some(i) = victims.iter().position(|v| v.pid == p) {
                 let (keep, merge) = (family[i], family[j]);
@@ -374,7 +403,7 @@ fn families(world: &World, victims: &[Victim]) -> HashMap<Pid, usize> {
             } else if world[p].is_child_subreaper {
                 break;
             }
-            r = world[p].real_parent;
+            r = world[p].parent_pid();
         }
     }
     victims.iter().zip(family).map(|(v, f)| (v.pid, f)).collect()

@@ -3,20 +3,26 @@
 //! `sig_task_ignored()`, `complete_signal()`, `get_signal()` and
 //! `do_notify_parent()`.
 //!
-//! The harness sends every signal from outside the namespace, so for init
-//! the kernel sets `force` (R6.6b): only SIGKILL and SIGSTOP get past
-//! `SIGNAL_UNKILLABLE`, and SIGCONT's side effect of resuming happens before
-//! the drop (R6.6d). For every other process a signal does its default
-//! action (`signal(7)`; no node catches signals), with two twists that decide
-//! what a stopped process does:
+//! Signals reach processes from three senders: the harness (`kill` steps,
+//! from outside every namespace), a dying parent (`pdeathsig`, R4.2) and
+//! `kill_orphaned_pgrp()` (R5.2, R5.3). All three are outside a namespace
+//! init's namespace or privileged, so for an init the kernel sets `force`
+//! (R6.6b, R6.10): only SIGKILL and SIGSTOP get past `SIGNAL_UNKILLABLE`, and
+//! SIGCONT's side effect of resuming happens before the drop (R6.6d). A
+//! signal the node catches (`catch=`) runs its handler, from any sender and
+//! for an init too (R6.6c), and is recorded for `got=`. Otherwise a signal
+//! does its default action (`signal(7)`), with two twists that decide what a
+//! stopped process does:
 //!
 //! - a stopped process dies at once only of SIGKILL: `wants_signal()` skips
 //!   a stopped task for every other signal, so `complete_signal()` never
 //!   turns it into a group exit, and a fatal signal waits, pending, until a
 //!   SIGCONT lets the task reach `get_signal()` (core dumps are off in the
-//!   sandbox, so a Core-default one then just kills);
-//! - `get_signal()` discards SIGTSTP, SIGTTIN and SIGTTOU, because the
-//!   sandbox's one process group is orphaned (R5.7); SIGSTOP still stops.
+//!   sandbox, so a Core-default one then just kills); a caught signal waits
+//!   the same way for its handler;
+//! - `get_signal()` discards SIGTSTP, SIGTTIN and SIGTTOU when the process
+//!   group is orphaned (R5.7) — as the harness's own group always is — and
+//!   stops the process otherwise; SIGSTOP always stops.
 //!
 //! A signal that kills only starts the death here: the target becomes a
 //! [`Victim`], and `race.rs` runs the deaths.
@@ -24,7 +30,7 @@
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
-use super::world::{Pid, ProcState, World};
+use super::world::{Pid, ProcState, SigSet, World};
 use crate::scenario::{Name, Signal};
 
 /// What `do_notify_parent()` did with an exited child.
@@ -71,7 +77,7 @@ const DEFAULT_ACTION: &str = "signal(7)";
 impl World {
     /// `kill A [B ...] SIG`: every signal is sent before any death is run, so
     /// several victims race (R1.8).
-    pub(super) fn kill_step(&self, targets: &[Name], sig: Signal) -> Result<Prediction, ModelError> {
+    pub(super) fn kill_step(mut self, targets: &[Name], sig: Signal) -> Result<Prediction, ModelError> {
         if targets.is_empty() {
             return Err(ModelError::NoTargets);
         }
@@ -83,27 +89,57 @@ impl World {
                 pids.push(pid);
             }
         }
-        let mut world = self.clone();
         let mut reasons = Reasons::new();
-        let victims = pids.into_iter().filter_map(|p| world.send_signal(p, sig, &mut reasons));
-        let victims: Vec<Victim> = victims.collect();
-        Ok(world.settle_deaths(victims, reasons))
+        let mut victims = Vec::new();
+        for p in pids {
+            if let Some(v) = self.send_signal(p, sig, Sender::Outside, &mut reasons) {
+                victims.push(v);
+            }
+        }
+        Ok(self.settle_deaths(victims, reasons))
     }
 
-    /// One signal from an ancestor namespace to `pid`. Returns the victim if
-    /// the signal starts its death.
-    fn send_signal(&mut self, pid: Pid, sig: Signal, reasons: &mut Reasons) -> Option<Victim> {
+    /// One signal to the process `pid` (process-directed). Returns the
+    /// victim if the signal starts its death.
+    pub(super) fn send_signal(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) -> Option<Victim> {
         let p = self[pid];
         let name = self.name(pid).to_string();
         let state = p.state;
-        if state == ProcState::Zombie {
+        if matches!(state, ProcState::Zombie | ProcState::Exiting) || p.exiting {
             // prepare_signal(): SIGNAL_GROUP_EXIT is set, the signal goes nowhere.
-            let text = format!("{sig} changes nothing: it is already a zombie");
+            let text = format!("{sig}{} changes nothing: it is already exiting", from.describe());
             reasons.add(&name, DEFAULT_ACTION, "prepare_signal()", move || text);
             return None;
         }
+        if sig == Signal::CONT && state == ProcState::Stopped {
+            // prepare_signal() wakes the stopped threads whatever the
+            // disposition, before any ignore test (R6.6d).
+            self.update(pid, |p| p.state = ProcState::Running);
+            let (rule, text) = if p.is_init {
+                ("R6.6d", "resumed: prepare_signal() wakes stopped threads before SIGNAL_UNKILLABLE drops SIGCONT")
+            } else {
+                (DEFAULT_ACTION, "resumed by SIGCONT")
+            };
+            reasons.add(&name, rule, "prepare_signal()", || format!("{text}{}", from.describe()));
+            let victim = self.resumed(pid, reasons);
+            if p.catch.has(sig) {
+                self.deliver(pid, sig, from, reasons);
+            }
+            return victim;
+        }
+        if p.catch.has(sig) {
+            if state == ProcState::Stopped {
+                self.update(pid, |p| p.pending_caught.add(sig));
+                let text =
+                    format!("{sig}{} waits: it is stopped, its handler runs once it is continued", from.describe());
+                reasons.add(&name, DEFAULT_ACTION, "get_signal()", move || text);
+            } else {
+                self.deliver(pid, sig, from, reasons);
+            }
+            return None;
+        }
         if p.is_init {
-            return self.send_signal_to_ns_init(pid, sig, reasons);
+            return self.send_signal_to_ns_init(pid, sig, from, reasons);
         }
         let victim = |may_reap_first| Some(Victim { pid, may_reap_first });
         match default_action(sig) {
@@ -114,9 +150,10 @@ impl World {
             // process leaves it stopped; SIGCONT then kills it.)
             DefaultAction::Term | DefaultAction::Core if state == ProcState::Stopped && sig != Signal::KILL => {
                 let text = format!(
-                    "stays stopped with {sig} pending: wants_signal() skips a stopped task for \
+                    "stays stopped with {sig}{} pending: wants_signal() skips a stopped task for \
                      every signal but SIGKILL, so complete_signal() does not make it a group \
-                     exit; {sig} waits for get_signal() after a SIGCONT"
+                     exit; {sig} waits for get_signal() after a SIGCONT",
+                    from.describe()
                 );
                 self.update(pid, |p| {
                     p.pending_fatal.get_or_insert(sig);
@@ -131,47 +168,50 @@ impl World {
                         .to_string()
                 } else if default_action(sig) == DefaultAction::Core {
                     format!(
-                        "killed by {sig}, whose default action is to dump core (core dumps are off \
-                         in the sandbox)"
+                        "killed by {sig}{}, whose default action is to dump core (core dumps are \
+                         off in the sandbox)",
+                        from.describe()
                     )
                 } else {
-                    format!("killed by {sig}, whose default action is to terminate")
+                    format!("killed by {sig}{}, whose default action is to terminate", from.describe())
                 };
-                let kernel_fn =
-                    if default_action(sig) == DefaultAction::Core { "get_signal()" } else { "complete_signal()" };
-                reasons.add(&name, DEFAULT_ACTION, kernel_fn, move || text);
-                victim(state == ProcState::Running)
+                let (rule, kernel_fn) = match from {
+                    Sender::ParentDeath => ("R4.2", "forget_original_parent()"),
+                    Sender::OrphanedPgrp => ("R5.6", "kill_orphaned_pgrp()"),
+                    Sender::Outside if default_action(sig) == DefaultAction::Core => (DEFAULT_ACTION, "get_signal()"),
+                    Sender::Outside => (DEFAULT_ACTION, "complete_signal()"),
+                };
+                reasons.add(&name, rule, kernel_fn, move || text);
+                victim(state == ProcState::Running && from == Sender::Outside)
             }
             DefaultAction::Stop if sig == Signal::STOP => {
                 if state == ProcState::Running {
                     self.update(pid, |p| p.state = ProcState::Stopped);
-                    let text = "stopped by SIGSTOP, which stops even in an orphaned process group";
-                    reasons.add(&name, "R5.7", "do_signal_stop()", || text.into());
+                    let text = format!("stopped by SIGSTOP{}", from.describe());
+                    reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
                 }
                 None
             }
             DefaultAction::Stop => {
-                let text = format!(
-                    "{sig} is discarded: its default action is to stop, but its process group is \
-                     orphaned (every member's parent is inside the group)"
-                );
-                reasons.add(&name, "R5.7", "get_signal()", move || text);
+                if self.is_pgrp_orphaned(p.pgrp) {
+                    let text = format!(
+                        "{sig}{} is discarded: its default action is to stop, but its process \
+                         group is orphaned (no member has a parent in another group of its session)",
+                        from.describe()
+                    );
+                    reasons.add(&name, "R5.7", "get_signal()", move || text);
+                } else if state == ProcState::Running {
+                    self.update(pid, |p| p.state = ProcState::Stopped);
+                    let text = format!(
+                        "stopped by {sig}{}: its process group is not orphaned (a member's parent is \
+                         in another group of the same session)",
+                        from.describe()
+                    );
+                    reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
+                }
                 None
             }
-            DefaultAction::Cont => {
-                if state != ProcState::Stopped {
-                    return None;
-                }
-                self.update(pid, |p| p.state = ProcState::Running);
-                let text = "resumed by SIGCONT";
-                reasons.add(&name, DEFAULT_ACTION, "prepare_signal()", || text.into());
-                let fatal = self[pid].pending_fatal?;
-                let text = format!("then killed by the {fatal} it got while stopped");
-                reasons.add(&name, DEFAULT_ACTION, "get_signal()", move || text);
-                // It dies on its way out of do_signal_stop(), without
-                // returning to the node's code: it cannot wait first.
-                victim(false)
-            }
+            DefaultAction::Cont => None,
             DefaultAction::Ign => {
                 let (kernel_fn, text) = if sig == Signal::CHLD {
                     (
@@ -189,58 +229,124 @@ impl World {
         }
     }
 
-    /// A signal from the parent namespace to the namespace's init (R6.6).
-    fn send_signal_to_ns_init(&mut self, pid: Pid, sig: Signal, reasons: &mut Reasons) -> Option<Victim> {
+    /// A handler of the node runs for `sig` (`catch=`): recorded in `got=`.
+    fn deliver(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) {
+        self.update(pid, |p| p.got.add(sig));
+        let text = format!("its handler runs for {sig}{}", from.describe());
+        let rule = if self[pid].is_init { "R6.6c" } else { DEFAULT_ACTION };
+        reasons.add(self.name(pid), rule, "get_signal()", move || text);
+    }
+
+    /// A stopped process was continued: the handlers of signals that waited
+    /// run, and a fatal signal that waited kills it.
+    fn resumed(&mut self, pid: Pid, reasons: &mut Reasons) -> Option<Victim> {
+        let p = self[pid];
+        if p.pending_caught != SigSet::default() {
+            self.update(pid, |p| {
+                p.got.0 |= p.pending_caught.0;
+                p.pending_caught = SigSet::default();
+            });
+            let list: Vec<String> = p.pending_caught.list().iter().map(|s| s.to_string()).collect();
+            let text = format!("its handlers run for {}, which waited while it was stopped", list.join(", "));
+            reasons.add(self.name(pid), DEFAULT_ACTION, "get_signal()", move || text);
+        }
+        let fatal = p.pending_fatal?;
+        let text = format!("then killed by the {fatal} it got while stopped");
+        reasons.add(self.name(pid), DEFAULT_ACTION, "get_signal()", move || text);
+        // It dies on its way out of do_signal_stop(), without returning to
+        // the node's code: it cannot wait first.
+        Some(Victim { pid, may_reap_first: false })
+    }
+
+    /// A signal without a handler to a namespace init (R6.6). Every sender
+    /// the sandbox has is outside the init's namespace or privileged (the
+    /// harness, a parent in the outer namespace, `kill_orphaned_pgrp()`), so
+    /// `force` is set: only SIGKILL and SIGSTOP get past
+    /// `SIGNAL_UNKILLABLE` (R6.6b, R6.10).
+    fn send_signal_to_ns_init(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) -> Option<Victim> {
         let name = self.name(pid).to_string();
         let state = self[pid].state;
+        let who = if self[pid].outer_ns.is_some() { "this namespace init" } else { "init" };
         if sig == Signal::KILL {
-            let text = "SIGKILL from the parent namespace is forced past SIGNAL_UNKILLABLE: init dies";
-            reasons.add(&name, "R6.6b", "send_signal_locked()", || text.into());
-            return Some(Victim { pid, may_reap_first: state == ProcState::Running });
+            let text = format!(
+                "SIGKILL{} comes from outside its namespace and is forced past SIGNAL_UNKILLABLE: \
+                 {who} dies",
+                from.describe()
+            );
+            reasons.add(
+                &name,
+                if from == Sender::ParentDeath { "R6.10" } else { "R6.6b" },
+                "send_signal_locked()",
+                move || text,
+            );
+            return Some(Victim { pid, may_reap_first: state == ProcState::Running && from == Sender::Outside });
         }
         if sig == Signal::STOP {
             if state == ProcState::Running {
                 self.update(pid, |p| p.state = ProcState::Stopped);
-                let text = "SIGSTOP from the parent namespace is forced past SIGNAL_UNKILLABLE: \
-                            init stops";
-                reasons.add(&name, "R6.6b", "send_signal_locked()", || text.into());
-            }
-            return None;
-        }
-        if sig == Signal::CONT {
-            if state == ProcState::Stopped {
-                self.update(pid, |p| p.state = ProcState::Running);
-                let text = "resumed: prepare_signal() wakes stopped threads before init's \
-                            SIGNAL_UNKILLABLE drops SIGCONT itself";
-                reasons.add(&name, "R6.6d", "prepare_signal()", || text.into());
+                let text = format!("SIGSTOP{} is forced past SIGNAL_UNKILLABLE: {who} stops", from.describe());
+                reasons.add(&name, "R6.6b", "send_signal_locked()", move || text);
             }
             return None;
         }
         if sig == Signal::CHLD {
-            let text = "SIGCHLD is blocked, so it is queued rather than dropped; init's signalfd \
+            let text = "SIGCHLD is blocked, so it is queued rather than dropped; the node's signalfd \
                         reads it and nothing else happens";
             reasons.add(&name, "R6.6e", "sig_ignored()", || text.into());
             return None;
         }
+        if sig == Signal::CONT {
+            return None;
+        }
         let text = format!(
-            "{sig} is dropped: init has no handler for it, and from the parent namespace force \
-             lets only SIGKILL and SIGSTOP past SIGNAL_UNKILLABLE"
+            "{sig}{} is dropped: {who} has no handler for it, and force lets only SIGKILL and \
+             SIGSTOP past SIGNAL_UNKILLABLE",
+            from.describe()
         );
-        reasons.add(&name, "R6.6b", "sig_task_ignored()", move || text);
+        let rule = match from {
+            Sender::ParentDeath => "R6.10",
+            Sender::OrphanedPgrp => "R5.6",
+            Sender::Outside => "R6.6b",
+        };
+        reasons.add(&name, rule, "sig_task_ignored()", move || text);
         None
     }
 
-    /// `do_notify_parent(tsk, SIGCHLD)` for an exited, untraced, single-
-    /// threaded child (R3.3): if the parent's SIGCHLD is `SIG_IGN`, the child
-    /// is reaped by the kernel on the spot. init's parent, the harness, is
-    /// outside the model and waits for it (`wait.rs`).
+    /// `do_notify_parent(tsk, SIGCHLD)` for an exited, untraced child whose
+    /// thread group is empty (R3.3): if the parent's SIGCHLD is `SIG_IGN` —
+    /// or the parent is a namespace init in `zap_pid_ns_processes()`, which
+    /// set it so (R6.3) — the child is reaped by the kernel on the spot.
+    /// init's parent, the harness, is outside the model and waits for it
+    /// (`wait.rs`).
     pub(super) fn do_notify_parent(&mut self, tsk: Pid) -> Notified {
-        let parent = self[tsk].real_parent;
-        if parent.is_some_and(|p| self[p].sigchld_ignore) {
+        let parent = self[tsk].parent_pid();
+        if parent.is_some_and(|p| self[p].sigchld_ignore || self[p].state == ProcState::Exiting) {
             self.release_task(tsk);
             Notified::AutoReaped
         } else {
             Notified::Queued
+        }
+    }
+}
+
+/// Who sends a signal, as far as the receiver can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sender {
+    /// A `kill` step: the harness, outside every namespace.
+    Outside,
+    /// `forget_original_parent()`: a parent-death signal (R4.2).
+    ParentDeath,
+    /// `kill_orphaned_pgrp()`: SIGHUP and SIGCONT to a newly orphaned
+    /// process group (R5.2, R5.3).
+    OrphanedPgrp,
+}
+
+impl Sender {
+    fn describe(self) -> &'static str {
+        match self {
+            Sender::Outside => "",
+            Sender::ParentDeath => " (its parent-death signal)",
+            Sender::OrphanedPgrp => " (its process group was orphaned with a stopped member)",
         }
     }
 }

@@ -30,11 +30,29 @@ impl World {
         Ok(Prediction::one(world, reasons))
     }
 
+    /// Once every death of a step has run: the reaping nodes reap, and a
+    /// namespace init that waited for its namespace to empty finishes
+    /// exiting, until nothing changes. Returns deaths this starts (an
+    /// orphaned group's SIGHUP as an init finally exits).
+    pub(super) fn settle(&mut self, reasons: &mut Reasons) -> Vec<super::race::Victim> {
+        loop {
+            let before = self.procs.clone();
+            self.reap_promptly(reasons);
+            let victims = self.finish_zaps(reasons);
+            if !victims.is_empty() || self.procs == before {
+                return victims;
+            }
+        }
+    }
+
     /// Every wait a reaping node, or the harness, would do now.
     pub(super) fn reap_promptly(&mut self, reasons: &mut Reasons) {
         let zombies: Vec<Pid> = self.pids().filter(|&p| self[p].state == ProcState::Zombie).collect();
         for zombie in zombies {
-            let waits = match self[zombie].real_parent {
+            if !self.exists(zombie) {
+                continue;
+            }
+            let waits = match self[zombie].parent_pid() {
                 None => true,
                 Some(parent) => self.reaps_promptly(parent),
             };
@@ -48,13 +66,13 @@ impl World {
     pub(super) fn reaps_promptly(&self, pid: Pid) -> bool {
         let p = &self[pid];
         // A sigchld=ignore parent never has zombie children (R3.3).
-        p.state == ProcState::Running && !p.exiting && !p.noreap && !p.sigchld_ignore
+        p.state == ProcState::Running && p.is_living() && !p.noreap && !p.sigchld_ignore
     }
 
     /// `wait_task_zombie()`: the parent collects the zombie, which is
     /// released.
     pub(super) fn wait_task_zombie(&mut self, zombie: Pid, reasons: &mut Reasons) {
-        reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || match self[zombie].real_parent {
+        reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || match self[zombie].parent_pid() {
             Some(parent) => format!("reaped by its parent {}", self.name(parent)),
             None => "reaped by its parent outside the namespace, the harness".to_string(),
         });
@@ -70,7 +88,7 @@ impl World {
     pub(super) fn waiter_note(&self, parent: Pid) -> String {
         let p = &self[parent];
         let name = self.name(parent);
-        if p.exiting || p.state == ProcState::Zombie {
+        if p.exiting || matches!(p.state, ProcState::Zombie | ProcState::Exiting) {
             format!("{name} is exiting itself and will not wait for it (R3.9)")
         } else if p.noreap {
             format!("{name} never waits (noreap), so it stays a zombie")

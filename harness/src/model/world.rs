@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
-use crate::scenario::{Attrs, Markers, Node, Step, INIT};
+use crate::scenario::{Attrs, Markers, Node, Signal, Step, INIT};
 
 /// The kernel the model predicts for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,6 +87,10 @@ pub enum ProcState {
     Running,
     /// Stopped by a signal (`T`).
     Stopped,
+    /// A namespace init that has begun to exit and waits in
+    /// `zap_pid_ns_processes()` for its namespace to empty (R6.4): not a
+    /// zombie yet, and no longer living.
+    Exiting,
     /// Exited, not reaped yet (`Z`).
     Zombie,
 }
@@ -96,6 +100,7 @@ impl fmt::Display for ProcState {
         f.write_str(match self {
             ProcState::Running => "running",
             ProcState::Stopped => "stopped",
+            ProcState::Exiting => "exiting",
             ProcState::Zombie => "a zombie",
         })
     }
@@ -106,14 +111,45 @@ impl fmt::Display for ProcState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct Pid(pub(super) u32);
 
-/// One process: the parts of its `task_struct` and `signal_struct` that the
+/// A thread: the process and its number, 0 for the main thread (the group
+/// leader) and `K` for extra thread K of `threads=N`. The kernel links a
+/// child to the *thread* that forked it (R1.1), so `real_parent` is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct Tid {
+    pub(super) pid: Pid,
+    pub(super) thread: u8,
+}
+
+/// A set of signals, bit `n` for signal `n`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(super) struct SigSet(pub(super) u64);
+
+impl SigSet {
+    pub(super) fn of(list: &[Signal]) -> SigSet {
+        SigSet(list.iter().fold(0, |m, s| m | 1u64 << s.0))
+    }
+    pub(super) fn has(self, sig: Signal) -> bool {
+        (0..64).contains(&sig.0) && self.0 & (1u64 << sig.0) != 0
+    }
+    pub(super) fn add(&mut self, sig: Signal) {
+        if (0..64).contains(&sig.0) {
+            self.0 |= 1u64 << sig.0;
+        }
+    }
+    pub(super) fn list(self) -> Vec<Signal> {
+        (1..64).map(Signal).filter(|&s| self.has(s)).collect()
+    }
+}
+
+/// One process: the parts of its `task_struct`s and `signal_struct` that the
 /// rules read, plus what the node running in it does. Its name is kept in
 /// [`World`], by pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Proc {
-    /// `task->real_parent`. `None` for init, whose parent is the harness,
-    /// outside the namespace.
-    pub(super) real_parent: Option<Pid>,
+    /// `real_parent` of its threads: the thread that forked it or adopted
+    /// it. `None` for the scenario's init, whose parent is the harness,
+    /// outside every namespace of the scenario.
+    pub(super) real_parent: Option<Tid>,
     /// `signal->is_child_subreaper` (R2.1).
     pub(super) is_child_subreaper: bool,
     /// `signal->has_child_subreaper` (R2.6, R2.7): gates the walk (R1.6).
@@ -122,36 +158,85 @@ pub(super) struct Proc {
     pub(super) noreap: bool,
     /// SIGCHLD is `SIG_IGN`: the kernel reaps its children (R3.3).
     pub(super) sigchld_ignore: bool,
+    /// Signals the node has handlers for (`catch=`).
+    pub(super) catch: SigSet,
+    /// The main thread's `pdeath_signal` (R4.1). Extra threads are created
+    /// with `clone()`, which clears it (R4.7), so only the main thread has
+    /// one; it stays on the thread list, and keeps firing, after the main
+    /// thread exits while others live (a delayed group leader is released
+    /// only with the group, R8.3).
+    pub(super) pdeath: Option<Signal>,
+    /// The main thread has not exited.
+    pub(super) main_alive: bool,
+    /// Extra threads still alive: bit K for thread K.
+    pub(super) threads_alive: u16,
     pub(super) state: ProcState,
-    /// `PF_EXITING`, set by `exit_signals()` (R1.4). Only a process in the
-    /// middle of a racing death has it without being a zombie.
+    /// `PF_EXITING` on every thread (R1.4): the whole process has begun to
+    /// die. Only a process in the middle of a racing death has it without
+    /// being a zombie or `Exiting`.
     pub(super) exiting: bool,
     /// A fatal signal other than SIGKILL that arrived while the process was
     /// stopped: it kills when SIGCONT lets `get_signal()` run.
-    pub(super) pending_fatal: Option<crate::scenario::Signal>,
-    /// PID 1 of the namespace: `ns->child_reaper`, `SIGNAL_UNKILLABLE` (R6.1).
+    pub(super) pending_fatal: Option<Signal>,
+    /// Caught signals that arrived while it was stopped: the handlers run
+    /// once it is continued.
+    pub(super) pending_caught: SigSet,
+    /// Caught signals whose handlers ran during the current step (`got=`).
+    pub(super) got: SigSet,
+    /// Process group and session: the leader's pid, `None` for the
+    /// harness's own group and session, which init starts in (the sandbox
+    /// helper calls `setsid()` before it forks init).
+    pub(super) pgrp: Option<Pid>,
+    pub(super) session: Option<Pid>,
+    /// Its active PID namespace, named by that namespace's init.
+    pub(super) ns: Pid,
+    /// PID 1 of its namespace: `ns->child_reaper`, `SIGNAL_UNKILLABLE` (R6.1).
     pub(super) is_init: bool,
+    /// For an init: the namespace its namespace is nested in (`None` for the
+    /// scenario's own namespace).
+    pub(super) outer_ns: Option<Pid>,
 }
 
 impl Proc {
-    /// R1.4, `find_alive_thread()`: a thread without `PF_EXITING`. Stopped
-    /// counts as living; zombies always have `PF_EXITING`.
+    /// R1.4, `find_alive_thread()` finds a thread: one without
+    /// `PF_EXITING`. Stopped counts as living; zombies never do.
     pub(super) fn is_living(&self) -> bool {
-        !self.exiting && self.state != ProcState::Zombie
+        !self.exiting
+            && matches!(self.state, ProcState::Running | ProcState::Stopped)
+            && (self.main_alive || self.threads_alive != 0)
     }
 
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            subreaper: self.is_child_subreaper,
-            noreap: self.noreap,
-            sigchld_ignore: self.sigchld_ignore,
-            ..Attrs::default()
+    /// `find_alive_thread()`: the first living thread in `for_each_thread()`
+    /// order, the leader first.
+    pub(super) fn alive_thread(&self, me: Pid) -> Option<Tid> {
+        if !self.is_living() {
+            return None;
         }
+        if self.main_alive {
+            return Some(Tid { pid: me, thread: 0 });
+        }
+        (1..16u8).find(|k| self.threads_alive & (1 << k) != 0).map(|thread| Tid { pid: me, thread })
+    }
+
+    pub(super) fn thread_alive(&self, k: u8) -> bool {
+        if k == 0 {
+            self.main_alive
+        } else {
+            self.threads_alive & (1 << k) != 0
+        }
+    }
+
+    pub(super) fn living_threads(&self) -> u32 {
+        u32::from(self.main_alive) + self.threads_alive.count_ones()
+    }
+
+    pub(super) fn parent_pid(&self) -> Option<Pid> {
+        self.real_parent.map(|t| t.pid)
     }
 }
 
-/// Every process of the namespace, as the kernel would have it after a step
-/// has settled.
+/// Every process of the scenario, in every namespace, as the kernel would
+/// have it after a step has settled.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct World {
     pub(super) config: ModelConfig,
@@ -160,7 +245,7 @@ pub struct World {
     /// than "unknown". Shared between the worlds a step forks.
     names: Arc<Vec<String>>,
     /// Every process by pid; `None` once reaped (`release_task()`).
-    procs: Vec<Option<Proc>>,
+    pub(super) procs: Vec<Option<Proc>>,
 }
 
 impl Index<Pid> for World {
@@ -184,33 +269,36 @@ impl Pid {
 
 impl World {
     /// Builds the starting tree: init first, then every node top down in
-    /// file order, each forked by its parent, which has already applied its
-    /// own attributes — exactly as the sandbox builds it.
+    /// file order, each forked by its parent's main thread, which has
+    /// already applied its own attributes — exactly as the sandbox builds it.
     pub fn new(tree: &Node, cfg: ModelConfig) -> Result<World, ModelError> {
         if tree.name != INIT {
             return Err(ModelError::RootNotInit { found: tree.name.clone() });
         }
         if let Some(marked) = tree.preorder().into_iter().find(|n| n.markers != Markers::default()) {
-            let mut markers = Vec::new();
-            if marked.markers.zombie {
-                markers.push("zombie");
-            }
-            if marked.markers.stopped {
-                markers.push("stopped");
-            }
+            let m = &marked.markers;
+            let words = [
+                (m.main_exited, "main-exited"),
+                (m.exiting, "exiting"),
+                (m.zombie, "zombie"),
+                (m.stopped, "stopped"),
+                (!m.got.is_empty(), "got="),
+            ];
+            let markers: Vec<&str> = words.iter().filter(|(on, _)| *on).map(|(_, w)| *w).collect();
             return Err(ModelError::MarkersInTree { name: marked.name.clone(), markers: markers.join(" ") });
         }
         let mut world = World { config: cfg, names: Arc::new(Vec::new()), procs: Vec::new() };
         // The reasons for building the start tree are not part of any step.
         let mut reasons = Reasons::quiet();
-        let init = world.copy_process(None, &tree.name, &tree.attrs, &mut reasons)?;
+        let init = world.copy_process(None, &tree.name, &tree.attrs, Fork::default(), &mut reasons)?;
         world.create_children(init, tree, &mut reasons)?;
         Ok(world)
     }
 
     fn create_children(&mut self, parent: Pid, node: &Node, reasons: &mut Reasons) -> Result<(), ModelError> {
         for child in &node.children {
-            let pid = self.copy_process(Some(parent), &child.name, &child.attrs, reasons)?;
+            let forker = Tid { pid: parent, thread: 0 };
+            let pid = self.copy_process(Some(forker), &child.name, &child.attrs, Fork::default(), reasons)?;
             self.create_children(pid, child, reasons)?;
         }
         Ok(())
@@ -220,44 +308,67 @@ impl World {
     /// reaping parents have reaped. Pure: `self` is unchanged.
     pub fn apply(&self, step: &Step) -> Result<Prediction, ModelError> {
         if !self.namespace_alive() {
-            let action = match step {
-                Step::Kill { .. } => "kill",
-                Step::Exit { .. } => "exit",
-                Step::Subreaper { .. } => "set a subreaper",
-                Step::Spawn { .. } => "spawn",
-                Step::Reap { .. } => "reap",
-                other => other.kind(),
-            };
-            return Err(ModelError::NamespaceDead { action: action.to_string() });
+            return Err(ModelError::NamespaceDead { action: step.kind().to_string() });
+        }
+        // got= says what a step delivered: start each step with none.
+        let mut world = self.clone();
+        for p in world.procs.iter_mut().flatten() {
+            p.got = SigSet::default();
         }
         match step {
-            Step::Kill { targets, signal } => self.kill_step(targets, *signal),
-            Step::Exit { target, .. } => self.exit_step(target),
-            Step::Subreaper { target, on } => self.subreaper_step(target, *on),
-            Step::Spawn { child, parent, attrs, .. } => self.spawn_step(child, parent, attrs),
-            Step::Reap { target } => self.reap_step(target),
-            other => unimplemented!("TODO(issue 3): {}", other.kind()),
+            Step::Kill { targets, signal } => world.kill_step(targets, *signal),
+            Step::Exit { target, .. } => world.exit_step(target),
+            Step::Subreaper { target, on } => world.subreaper_step(target, *on),
+            Step::Spawn { child, parent, thread, clone_parent, into, attrs } => {
+                let how = SpawnHow { thread: *thread, clone_parent: *clone_parent, into: into.as_deref() };
+                world.spawn_step(child, parent, how, attrs)
+            }
+            Step::Reap { target } => world.reap_step(target),
+            Step::ThreadExit { target, thread } => world.thread_exit_step(target, *thread),
+            Step::Exec { target } => world.exec_step(target),
+            Step::Setpgid { target } => world.setpgid_step(target),
+            Step::Setsid { target } => world.setsid_step(target),
         }
     }
 
     /// The tree as an `expect:` block shows it: `[init subtree]`, or nothing
     /// once the namespace is gone. Children in creation order; attributes as
-    /// they are now; markers `zombie` and `stopped`.
+    /// they are now; markers.
     pub fn render(&self) -> Vec<Node> {
         self.pids().filter(|&pid| self[pid].real_parent.is_none()).map(|pid| self.render_node(pid)).collect()
     }
 
     fn render_node(&self, pid: Pid) -> Node {
         let p = &self[pid];
+        let zombie = p.state == ProcState::Zombie;
         Node {
             name: self.name(pid).to_string(),
-            attrs: p.attrs(),
+            attrs: self.attrs_of(pid),
             markers: Markers {
-                zombie: p.state == ProcState::Zombie,
+                main_exited: !p.main_alive && !zombie && p.state != ProcState::Exiting,
+                exiting: p.state == ProcState::Exiting,
+                zombie,
                 stopped: p.state == ProcState::Stopped,
-                ..Markers::default()
+                got: p.got.list().into_iter().filter(|&s| s != Signal::CHLD).collect(),
             },
             children: self.children(pid).into_iter().map(|c| self.render_node(c)).collect(),
+        }
+    }
+
+    /// The attributes a process shows now (see [`Attrs`]).
+    fn attrs_of(&self, pid: Pid) -> Attrs {
+        let p = &self[pid];
+        let dead = matches!(p.state, ProcState::Zombie | ProcState::Exiting);
+        Attrs {
+            subreaper: p.is_child_subreaper,
+            noreap: p.noreap,
+            sigchld_ignore: p.sigchld_ignore,
+            threads: if dead { 0 } else { p.threads_alive.count_ones() },
+            pdeathsig: p.pdeath,
+            catch: p.catch.list(),
+            pgrp: p.pgrp == Some(pid) && p.session != Some(pid),
+            session: p.session == Some(pid),
+            pidns: p.is_init && p.outer_ns.is_some(),
         }
     }
 
@@ -270,12 +381,12 @@ impl World {
     /// The parent's name; `None` for init (its parent is the harness,
     /// outside the namespace) and for a process that is gone.
     pub fn parent(&self, name: &str) -> Option<String> {
-        let parent = self[self.find(name)?].real_parent?;
+        let parent = self[self.find(name)?].parent_pid()?;
         Some(self.name(parent).to_string())
     }
 
-    /// Every process that exists (alive, stopped or zombie), in creation
-    /// order.
+    /// Every process that exists (alive, stopped, exiting or zombie), in
+    /// creation order.
     pub fn names(&self) -> Vec<String> {
         self.pids().map(|pid| self.name(pid).to_string()).collect()
     }
@@ -283,7 +394,7 @@ impl World {
     /// The attributes a process has now: `subreaper` is its
     /// `is_child_subreaper`.
     pub fn attrs(&self, name: &str) -> Option<Attrs> {
-        self.find(name).map(|pid| self[pid].attrs())
+        self.find(name).map(|pid| self.attrs_of(pid))
     }
 
     /// Its `has_child_subreaper` flag, which no `expect:` block shows but
@@ -292,10 +403,38 @@ impl World {
         self.find(name).map(|pid| self[pid].has_child_subreaper)
     }
 
-    /// Whether init is still there. Once it dies, `zap_pid_ns_processes()`
-    /// takes every other process with it (R6.3).
+    /// The numbers of the extra threads still alive, and whether the main
+    /// thread is, for a process that exists.
+    pub fn threads(&self, name: &str) -> Option<(bool, Vec<u32>)> {
+        let p = &self[self.find(name)?];
+        let extra = (1..16u32).filter(|&k| p.threads_alive & (1 << k) != 0).collect();
+        Some((p.main_alive, extra))
+    }
+
+    /// Whether the process is PID 1 of a namespace: the scenario's init, or
+    /// a `pidns` node.
+    pub fn is_ns_init(&self, name: &str) -> bool {
+        self.find(name).is_some_and(|pid| self[pid].is_init)
+    }
+
+    /// The `pidns` nodes whose namespace a process named `actor` may join
+    /// with `setns()` and fork into: its own namespace's descendants that
+    /// are still alive.
+    pub fn joinable_namespaces(&self, actor: &str) -> Vec<String> {
+        let Some(a) = self.find(actor) else { return Vec::new() };
+        let own = self[a].ns;
+        self.pids()
+            .filter(|&n| self[n].is_init && self[n].outer_ns.is_some() && self.ns_within(n, own))
+            .filter(|&n| matches!(self[n].state, ProcState::Running | ProcState::Stopped))
+            .map(|n| self.name(n).to_string())
+            .collect()
+    }
+
+    /// Whether the scenario's init is still there and not dying. Once it
+    /// dies, `zap_pid_ns_processes()` takes every other process with it
+    /// (R6.3).
     pub fn namespace_alive(&self) -> bool {
-        self.child_reaper().is_some()
+        self.child_reaper_of_top().is_some_and(|i| !matches!(self[i].state, ProcState::Zombie | ProcState::Exiting))
     }
 
     /// The kernel the world is modelled for.
@@ -353,6 +492,11 @@ impl World {
         Pid(self.procs.len() as u32 - 1)
     }
 
+    /// The pid the next [`World::add`] will hand out.
+    pub(super) fn next_pid(&self) -> Pid {
+        Pid(self.procs.len() as u32)
+    }
+
     /// Changes one process in place; a pid that is gone is left alone.
     pub(super) fn update(&mut self, pid: Pid, change: impl FnOnce(&mut Proc)) {
         if let Some(Some(p)) = self.procs.get_mut(pid.index()) {
@@ -367,13 +511,89 @@ impl World {
         }
     }
 
-    /// `father->children`, in creation order (see the module doc).
+    /// The children of every thread of `father`, in creation order (see
+    /// the module doc).
     pub(super) fn children(&self, father: Pid) -> Vec<Pid> {
-        self.pids().filter(|&pid| self[pid].real_parent == Some(father)).collect()
+        self.pids().filter(|&pid| self[pid].parent_pid() == Some(father)).collect()
     }
 
-    /// `task_active_pid_ns(p)->child_reaper`: the namespace's init.
-    pub(super) fn child_reaper(&self) -> Option<Pid> {
-        self.pids().find(|&pid| self[pid].is_init)
+    /// The children of one thread.
+    pub(super) fn thread_children(&self, thread: Tid) -> Vec<Pid> {
+        self.pids().filter(|&pid| self[pid].real_parent == Some(thread)).collect()
     }
+
+    /// The scenario's init, while it exists.
+    pub(super) fn child_reaper_of_top(&self) -> Option<Pid> {
+        self.pids().find(|&pid| self[pid].is_init && self[pid].outer_ns.is_none())
+    }
+
+    /// `task_active_pid_ns(p)->child_reaper`: the init of `p`'s namespace.
+    pub(super) fn child_reaper(&self, p: Pid) -> Pid {
+        self[p].ns
+    }
+
+    /// `task_pid(p)->level`: how deep `p`'s namespace is nested (0 for the
+    /// scenario's own).
+    pub(super) fn level(&self, p: Pid) -> u32 {
+        let mut ns = self[p].ns;
+        let mut level = 0;
+        while let Some(outer) = self.procs.get(ns.index()).copied().flatten().and_then(|i| i.outer_ns) {
+            ns = outer;
+            level += 1;
+        }
+        level
+    }
+
+    /// Whether namespace `inner` is `outer` or nested somewhere below it.
+    /// Namespaces are named by their init, which may already be gone.
+    pub(super) fn ns_within(&self, inner: Pid, outer: Pid) -> bool {
+        let mut ns = Some(inner);
+        while let Some(n) = ns {
+            if n == outer {
+                return true;
+            }
+            ns = self.procs.get(n.index()).copied().flatten().and_then(|i| i.outer_ns);
+        }
+        false
+    }
+
+    /// The processes whose pid lives in `init`'s namespace: its own and
+    /// every namespace nested in it, `init` excluded.
+    pub(super) fn ns_members(&self, init: Pid) -> Vec<Pid> {
+        self.pids().filter(|&p| p != init && self.ns_within(self[p].ns, init)).collect()
+    }
+
+    /// The process group `g` (`None`: the harness's): its members.
+    pub(super) fn pgrp_members(&self, g: Option<Pid>) -> Vec<Pid> {
+        self.pids().filter(|&p| self[p].pgrp == g).collect()
+    }
+
+    /// pgrp and session of the parent of `p`; the harness (init's parent)
+    /// is in its own group and session.
+    pub(super) fn parent_group(&self, p: Pid) -> (Option<Pid>, Option<Pid>) {
+        match self[p].parent_pid() {
+            Some(q) => (self[q].pgrp, self[q].session),
+            None => (None, None),
+        }
+    }
+}
+
+/// How a `spawn` forks, besides the attributes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SpawnHow<'a> {
+    pub(super) thread: Option<u32>,
+    pub(super) clone_parent: bool,
+    pub(super) into: Option<&'a str>,
+}
+
+/// What `copy_process()` needs besides the parent thread: whose pgrp and
+/// session the child inherits (the forking process, even with
+/// `CLONE_PARENT`) and which namespace it is born in.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Fork {
+    /// The forking process, when it is not the parent (`CLONE_PARENT`).
+    pub(super) forker: Option<Pid>,
+    /// `pid_ns_for_children` when it is not the forker's active namespace
+    /// (`setns()` into a `pidns` node's namespace).
+    pub(super) into_ns: Option<Pid>,
 }

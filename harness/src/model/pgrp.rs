@@ -1,0 +1,146 @@
+//! Process groups and sessions: `setpgid A`, `setsid A` (kernel/sys.c) and
+//! the orphaned-process-group rules of kernel/exit.c
+//! (`will_become_orphaned_pgrp()`, `has_stopped_jobs()`,
+//! `kill_orphaned_pgrp()`).
+//!
+//! POSIX job control says a group whose every member's parent is either in
+//! the group or in another session has no shell left to continue its
+//! stopped jobs. When a death makes a group so (R5.1), and the group has a
+//! stopped member, the kernel sends the whole group SIGHUP and then SIGCONT,
+//! privileged (`SEND_SIG_PRIV`) — on the dying process's own exit (R5.2) and
+//! for each child that moves to another process (R5.3). A reaper in the same
+//! session but another group keeps the group connected, and inside a PID
+//! namespace that includes the namespace's init, which is not the global
+//! init (R5.4). The same test decides whether SIGTSTP, SIGTTIN and SIGTTOU
+//! stop a process or are discarded (R5.7, `is_current_pgrp_orphaned()`).
+//!
+//! The harness's sandbox helper is init's parent: it is a session and group
+//! leader of its own (`setsid()`), and init starts in that group. Its own
+//! parent is in another session, so it never connects a group; and it
+//! ignores SIGHUP, so a signal to its group cannot end the scenario.
+
+use super::error::ModelError;
+use super::prediction::{Prediction, Reasons};
+use super::race::Victim;
+use super::signal::Sender;
+use super::world::{Pid, ProcState, World};
+use crate::scenario::Signal;
+
+impl World {
+    /// `setpgid A`: `setpgid(0, 0)`, A leads a new group in its session.
+    pub(super) fn setpgid_step(mut self, target: &str) -> Result<Prediction, ModelError> {
+        let pid = self.lookup_actor(target, "call setpgid()")?;
+        if self[pid].session == Some(pid) {
+            return Err(ModelError::SessionLeader { name: target.to_string() });
+        }
+        let mut reasons = Reasons::new();
+        if self[pid].pgrp != Some(pid) {
+            self.update(pid, |p| p.pgrp = Some(pid));
+            reasons.add(target, "R5.1", "setpgid()", || "leads a new process group of its own".into());
+        }
+        Ok(Prediction::one(self, reasons))
+    }
+
+    /// `setsid A`: A leads a new session and group.
+    pub(super) fn setsid_step(mut self, target: &str) -> Result<Prediction, ModelError> {
+        let pid = self.lookup_actor(target, "call setsid()")?;
+        if self[pid].pgrp == Some(pid) {
+            return Err(ModelError::GroupLeader { name: target.to_string() });
+        }
+        let mut reasons = Reasons::new();
+        self.update(pid, |p| {
+            p.pgrp = Some(pid);
+            p.session = Some(pid);
+        });
+        reasons.add(target, "R5.1", "setsid()", || "leads a new session and process group".into());
+        Ok(Prediction::one(self, reasons))
+    }
+
+    /// `will_become_orphaned_pgrp(pgrp, ignored)` (R5.1): no member, other
+    /// than `ignored` and zombies, has a parent in another group of its own
+    /// session. (No parent here is the global init.)
+    pub(super) fn will_become_orphaned_pgrp(&self, g: Option<Pid>, ignored: Option<Pid>) -> bool {
+        !self.pgrp_members(g).into_iter().any(|p| {
+            if Some(p) == ignored || self[p].state == ProcState::Zombie {
+                return false;
+            }
+            let (ppgrp, psession) = self.parent_group(p);
+            ppgrp != g && psession == self[p].session
+        })
+    }
+
+    /// `is_current_pgrp_orphaned()`.
+    pub(super) fn is_pgrp_orphaned(&self, g: Option<Pid>) -> bool {
+        self.will_become_orphaned_pgrp(g, None)
+    }
+
+    /// `has_stopped_jobs()`: a member has completed a group stop.
+    fn has_stopped_jobs(&self, g: Option<Pid>) -> bool {
+        self.pgrp_members(g).into_iter().any(|p| self[p].state == ProcState::Stopped)
+    }
+
+    /// R5.2, in `exit_notify()` when the group is dead: `tsk`'s own group.
+    pub(super) fn kill_orphaned_pgrp_on_exit(&mut self, tsk: Pid, reasons: &mut Reasons) -> Vec<Victim> {
+        let g = self[tsk].pgrp;
+        let (ppgrp, psession) = self.parent_group(tsk);
+        if ppgrp == g || psession != self[tsk].session {
+            return Vec::new();
+        }
+        if !self.will_become_orphaned_pgrp(g, Some(tsk)) || !self.has_stopped_jobs(g) {
+            return Vec::new();
+        }
+        let why = format!(
+            "{} exited, and with it the last link of its process group to a parent in another group \
+             of the session; the group has a stopped member",
+            self.name(tsk)
+        );
+        self.hup_and_cont(g, "R5.2", &why, reasons)
+    }
+
+    /// R5.3, in `reparent_leader()`, right after `child` moved from `father`
+    /// to another process.
+    pub(super) fn kill_orphaned_pgrp_on_reparent(
+        &mut self,
+        child: Pid,
+        father: Pid,
+        reasons: &mut Reasons,
+    ) -> Vec<Victim> {
+        let g = self[child].pgrp;
+        if self[father].pgrp == g || self[father].session != self[child].session {
+            return Vec::new();
+        }
+        if !self.will_become_orphaned_pgrp(g, None) || !self.has_stopped_jobs(g) {
+            return Vec::new();
+        }
+        let why = format!(
+            "{} moved away from {}, which kept its process group connected, to a parent that does not; \
+             the group has a stopped member",
+            self.name(child),
+            self.name(father)
+        );
+        self.hup_and_cont(g, "R5.3", &why, reasons)
+    }
+
+    /// `__kill_pgrp_info(SIGHUP)` then `(SIGCONT)`, both `SEND_SIG_PRIV`.
+    fn hup_and_cont(&mut self, g: Option<Pid>, rule: &'static str, why: &str, reasons: &mut Reasons) -> Vec<Victim> {
+        let members: Vec<Pid> = self.pgrp_members(g);
+        let mut victims = Vec::new();
+        for &m in &members {
+            let text = format!("gets SIGHUP then SIGCONT: its process group is newly orphaned ({why})");
+            reasons.add(self.name(m), rule, "kill_orphaned_pgrp()", move || text);
+        }
+        for sig in [Signal::HUP, Signal::CONT] {
+            for &m in &members {
+                if !self.exists(m) {
+                    continue;
+                }
+                if let Some(v) = self.send_signal(m, sig, Sender::OrphanedPgrp, reasons) {
+                    if !victims.iter().any(|u: &Victim| u.pid == v.pid) {
+                        victims.push(v);
+                    }
+                }
+            }
+        }
+        victims
+    }
+}
