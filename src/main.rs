@@ -74,6 +74,10 @@ enum Cmd {
         /// Where a shrunk failing case is written.
         #[arg(long, env = "REPARENT_FAILURES", default_value = "reparent-failures")]
         failures_dir: PathBuf,
+        /// Print how often the random cases exercised each step kind,
+        /// attribute and marker, and how many steps moved a process.
+        #[arg(long)]
+        stats: bool,
     },
     /// A fixed workload: cases per second and where the time goes.
     Bench {
@@ -127,12 +131,12 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, &file),
-        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir } => {
+        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats } => {
             let seed = seed.unwrap_or_else(|| {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
             });
             let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir };
-            cmd_check(&opts, cfg, scenarios, &params)
+            cmd_check(&opts, cfg, scenarios, &params, stats)
         }
         Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
     }
@@ -168,6 +172,31 @@ fn replay_prefix() -> String {
         .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `check --stats`: what the passing random cases exercised.
+fn stats_text(s: &random::Stats, cases: u32) -> String {
+    let mut out = format!("statistics of the {cases} passing random cases:\n");
+    let pct = |n: u64| 100.0 * n as f64 / s.total_steps.max(1) as f64;
+    out += &format!("  steps: {} in all\n", s.total_steps);
+    for (k, n) in &s.steps {
+        out += &format!("    {k:<24} {n:>7}  {:>5.1}%\n", pct(*n));
+    }
+    out += &format!(
+        "  steps that moved at least one process: {} ({:.1}%); steps with racing outcomes: {}\n",
+        s.moved,
+        pct(s.moved),
+        s.racing
+    );
+    out += "  processes created with each attribute:\n";
+    for (k, n) in &s.attrs {
+        out += &format!("    {k:<24} {n:>7}\n");
+    }
+    out += "  observed node lines with each marker:\n";
+    for (k, n) in &s.markers {
+        out += &format!("    {k:<24} {n:>7}\n");
+    }
+    out
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -326,7 +355,13 @@ fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn cmd_check(opts: &SandboxOptions, cfg: ModelConfig, scenarios: Option<PathBuf>, params: &RandomParams) -> ExitCode {
+fn cmd_check(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    scenarios: Option<PathBuf>,
+    params: &RandomParams,
+    stats: bool,
+) -> ExitCode {
     let start = Instant::now();
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     println!(
@@ -376,6 +411,9 @@ fn cmd_check(opts: &SandboxOptions, cfg: ModelConfig, scenarios: Option<PathBuf>
         }
     } else {
         println!("  ok    {} cases, {} steps checked", r.passed, r.steps);
+    }
+    if stats {
+        print!("{}", stats_text(&r.stats, r.passed));
     }
     let random_ok = r.failure.is_none();
     println!(

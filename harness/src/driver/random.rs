@@ -9,6 +9,7 @@
 //! and every resolved case can be written out as an ordinary scenario.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 use crate::model::{ModelConfig, ProcState, World};
-use crate::scenario::{self, Attrs, Node, Scenario, Signal, Step, StepEntry, INIT};
+use crate::scenario::{self, Attrs, Node, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
 use crate::sys::SandboxOptions;
 
 use super::case::{Case, CaseError, PhaseTimes};
@@ -42,8 +43,21 @@ pub enum Kind {
     SubreaperOn,
     SubreaperOff,
     Spawn,
+    /// `spawn ... thread=K`, from a process with a living extra thread.
+    SpawnThread,
+    /// `spawn ... clone-parent`.
+    SpawnCloneParent,
+    /// `spawn ... into=N`, into a nested namespace below the forker's.
+    SpawnInto,
     Reap,
     KillInit,
+    /// `thread-exit A K`
+    ThreadExit,
+    /// `thread-exit A main`
+    ThreadExitMain,
+    Exec,
+    Setpgid,
+    Setsid,
 }
 
 /// A step before it is resolved against the world.
@@ -64,15 +78,46 @@ pub struct CaseSpec {
     pub choices: Vec<Choice>,
 }
 
+/// Signals a node may catch or be given as its parent-death signal.
+const CATCHABLE: [Signal; 4] = [Signal::HUP, Signal(10), Signal::TERM, Signal::CONT];
+
 fn attrs_strategy(init: bool) -> impl Strategy<Value = Attrs> {
     let (s, n, i) = if init { (10, 10, 5) } else { (30, 15, 10) };
     // True near the top of each range, so that shrinking (towards 0) drops
     // attributes a failure does not need.
-    (0..100u32, 0..100u32, 0..100u32).prop_map(move |(a, b, c)| Attrs {
-        subreaper: a >= 100 - s,
-        noreap: b >= 100 - n,
-        sigchld_ignore: c >= 100 - i,
-        ..Attrs::default()
+    let old = (0..100u32, 0..100u32, 0..100u32);
+    let new = (0..100u32, 0..100u32, 0..16u32, 0..100u32, 0..100u32);
+    (old, new).prop_map(move |((a, b, c), (threads, pdeath, catch, group, ns))| {
+        let pdeathsig = match pdeath {
+            _ if init => None,
+            88..=91 => Some(Signal::KILL),
+            92..=95 => Some(Signal(10)),
+            96..=97 => Some(Signal::TERM),
+            98..=99 => Some(Signal::HUP),
+            _ => None,
+        };
+        let catch = if catch >= 12 {
+            let bits = catch * 7 + 3;
+            CATCHABLE.iter().enumerate().filter(|(k, _)| bits & (1 << k) != 0).map(|(_, s)| *s).collect()
+        } else {
+            Vec::new()
+        };
+        Attrs {
+            subreaper: a >= 100 - s,
+            noreap: b >= 100 - n,
+            sigchld_ignore: c >= 100 - i,
+            threads: match threads {
+                0..=79 => 0,
+                80..=91 => 1,
+                92..=97 => 2,
+                _ => 3,
+            },
+            pdeathsig,
+            catch,
+            pgrp: !init && (90..95).contains(&group),
+            session: group >= 95,
+            pidns: !init && ns >= 90,
+        }
     })
 }
 
@@ -106,18 +151,29 @@ fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Node> {
 fn choice_strategy() -> impl Strategy<Value = Choice> {
     let kind = prop_oneof![
         40 => Just(Kind::Kill),
-        12 => Just(Kind::Exit),
-        12 => Just(Kind::SubreaperOn),
-        8 => Just(Kind::SubreaperOff),
-        14 => Just(Kind::Spawn),
-        8 => Just(Kind::Reap),
+        10 => Just(Kind::Exit),
+        10 => Just(Kind::SubreaperOn),
+        6 => Just(Kind::SubreaperOff),
+        12 => Just(Kind::Spawn),
+        5 => Just(Kind::SpawnThread),
+        4 => Just(Kind::SpawnCloneParent),
+        5 => Just(Kind::SpawnInto),
+        7 => Just(Kind::Reap),
         3 => Just(Kind::KillInit),
+        6 => Just(Kind::ThreadExit),
+        4 => Just(Kind::ThreadExitMain),
+        4 => Just(Kind::Exec),
+        4 => Just(Kind::Setpgid),
+        3 => Just(Kind::Setsid),
     ];
     let signal = prop_oneof![
-        50 => Just(Signal::KILL),
-        20 => Just(Signal::TERM),
-        15 => Just(Signal::STOP),
-        15 => Just(Signal::CONT),
+        45 => Just(Signal::KILL),
+        15 => Just(Signal::TERM),
+        12 => Just(Signal::STOP),
+        12 => Just(Signal::CONT),
+        6 => Just(Signal(10)),
+        5 => Just(Signal::HUP),
+        5 => Just(Signal::TSTP),
     ];
     (kind, any::<[Index; 3]>(), 1..=3usize, signal, attrs_strategy(false))
         .prop_map(|(kind, picks, width, signal, attrs)| Choice { kind, picks, width, signal, attrs })
@@ -141,8 +197,12 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
         |v: &[&String], i: usize| -> Option<String> { (!v.is_empty()).then(|| v[c.picks[i].index(v.len())].clone()) };
     Some(match c.kind {
         Kind::Kill => {
-            let mut pool: Vec<&String> =
-                names.iter().filter(|n| n.as_str() != INIT && world.state(n) != Some(ProcState::Zombie)).collect();
+            let mut pool: Vec<&String> = names
+                .iter()
+                .filter(|n| {
+                    n.as_str() != INIT && !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting))
+                })
+                .collect();
             let mut targets = Vec::new();
             for i in 0..c.width.min(3) {
                 if pool.is_empty() {
@@ -167,17 +227,44 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
         Kind::SubreaperOn | Kind::SubreaperOff => {
             Step::Subreaper { target: pick(&running, 0)?, on: c.kind == Kind::SubreaperOn }
         }
-        Kind::Spawn => {
-            let parent = pick(&running, 0)?;
+        Kind::Spawn | Kind::SpawnThread | Kind::SpawnCloneParent | Kind::SpawnInto => {
+            let main_alive = |n: &&String| world.threads(n).is_some_and(|(main, _)| main);
+            let (parent, thread, clone_parent, into) = match c.kind {
+                Kind::SpawnThread => {
+                    let pool: Vec<&String> = running
+                        .iter()
+                        .copied()
+                        .filter(|n| world.threads(n).is_some_and(|(_, t)| !t.is_empty()))
+                        .collect();
+                    let parent = pick(&pool, 0)?;
+                    let (_, extra) = world.threads(&parent)?;
+                    let k = extra[c.picks[1].index(extra.len())];
+                    (parent, Some(k), false, None)
+                }
+                Kind::SpawnCloneParent => {
+                    let pool: Vec<&String> =
+                        running.iter().copied().filter(|n| !world.is_ns_init(n)).filter(main_alive).collect();
+                    (pick(&pool, 0)?, None, true, None)
+                }
+                Kind::SpawnInto => {
+                    let pool: Vec<&String> = running
+                        .iter()
+                        .copied()
+                        .filter(main_alive)
+                        .filter(|n| !world.joinable_namespaces(n).is_empty())
+                        .collect();
+                    let parent = pick(&pool, 0)?;
+                    let ns = world.joinable_namespaces(&parent);
+                    let into = ns[c.picks[1].index(ns.len())].clone();
+                    (parent, None, false, Some(into))
+                }
+                _ => {
+                    let pool: Vec<&String> = running.iter().copied().filter(main_alive).collect();
+                    (pick(&pool, 0)?, None, false, None)
+                }
+            };
             *spawned += 1;
-            Step::Spawn {
-                child: format!("s{spawned}"),
-                parent,
-                thread: None,
-                clone_parent: false,
-                into: None,
-                attrs: c.attrs.clone(),
-            }
+            Step::Spawn { child: format!("s{spawned}"), parent, thread, clone_parent, into, attrs: c.attrs.clone() }
         }
         Kind::Reap => {
             let keepers: Vec<&String> =
@@ -185,12 +272,137 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
             let pool = if keepers.is_empty() { &running } else { &keepers };
             Step::Reap { target: pick(pool, 0)? }
         }
+        Kind::ThreadExit => {
+            let pool: Vec<&String> =
+                running.iter().copied().filter(|n| world.threads(n).is_some_and(|(_, t)| !t.is_empty())).collect();
+            let target = pick(&pool, 0)?;
+            let (_, extra) = world.threads(&target)?;
+            Step::ThreadExit { target, thread: ThreadRef::Extra(extra[c.picks[1].index(extra.len())]) }
+        }
+        Kind::ThreadExitMain => {
+            // Only where another thread lives on: the main thread of a
+            // single-threaded process is its plain `exit`.
+            let pool: Vec<&String> = running
+                .iter()
+                .copied()
+                .filter(|n| world.threads(n).is_some_and(|(main, t)| main && !t.is_empty()))
+                .collect();
+            Step::ThreadExit { target: pick(&pool, 0)?, thread: ThreadRef::Main }
+        }
+        Kind::Exec => {
+            let pool: Vec<&String> =
+                running.iter().copied().filter(|n| world.threads(n).is_some_and(|(main, _)| main)).collect();
+            Step::Exec { target: pick(&pool, 0)? }
+        }
+        Kind::Setpgid => {
+            let pool: Vec<&String> =
+                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| !a.session && !a.pgrp)).collect();
+            Step::Setpgid { target: pick(&pool, 0)? }
+        }
+        Kind::Setsid => {
+            let pool: Vec<&String> =
+                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| !a.session && !a.pgrp)).collect();
+            Step::Setsid { target: pick(&pool, 0)? }
+        }
     })
+}
+
+/// How often the random cases exercised each step kind, attribute and
+/// marker, so that a reader can see the generator reaches everything
+/// (`reparent check --stats`). Shrinking runs are not counted.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Steps by kind: `kill`, `spawn thread=`, `thread-exit main`, ...
+    pub steps: BTreeMap<String, u64>,
+    /// Processes created with each attribute (starting trees and spawns).
+    pub attrs: BTreeMap<String, u64>,
+    /// Observed node lines carrying each marker, after a step.
+    pub markers: BTreeMap<String, u64>,
+    /// Steps after which at least one process had another parent.
+    pub moved: u64,
+    /// Steps whose model prediction had more than one outcome (racing).
+    pub racing: u64,
+    pub total_steps: u64,
+}
+
+impl Stats {
+    fn count_attrs(&mut self, a: &Attrs) {
+        let words = [
+            (a.subreaper, "subreaper"),
+            (a.noreap, "noreap"),
+            (a.sigchld_ignore, "sigchld=ignore"),
+            (a.threads > 0, "threads="),
+            (a.pdeathsig.is_some(), "pdeathsig="),
+            (!a.catch.is_empty(), "catch="),
+            (a.pgrp, "pgrp"),
+            (a.session, "session"),
+            (a.pidns, "pidns"),
+        ];
+        for (on, w) in words {
+            if on {
+                *self.attrs.entry(w.to_string()).or_default() += 1;
+            }
+        }
+    }
+
+    fn count_step(&mut self, step: &Step) {
+        let kind = match step {
+            Step::Spawn { thread: Some(_), .. } => "spawn thread=".to_string(),
+            Step::Spawn { clone_parent: true, .. } => "spawn clone-parent".to_string(),
+            Step::Spawn { into: Some(_), .. } => "spawn into=".to_string(),
+            Step::ThreadExit { thread: ThreadRef::Main, .. } => "thread-exit main".to_string(),
+            Step::ThreadExit { .. } => "thread-exit K".to_string(),
+            Step::Kill { targets, .. } if targets.len() > 1 => "kill (racing targets)".to_string(),
+            Step::Subreaper { on: false, .. } => "subreaper off".to_string(),
+            Step::Subreaper { on: true, .. } => "subreaper on".to_string(),
+            other => other.kind().to_string(),
+        };
+        *self.steps.entry(kind).or_default() += 1;
+        if let Step::Spawn { attrs, .. } = step {
+            self.count_attrs(attrs);
+        }
+        self.total_steps += 1;
+    }
+
+    fn count_markers(&mut self, forest: &[Node]) {
+        for root in forest {
+            for n in root.preorder() {
+                let m = &n.markers;
+                let words = [
+                    (m.main_exited, "main-exited"),
+                    (m.exiting, "exiting"),
+                    (m.zombie, "zombie"),
+                    (m.stopped, "stopped"),
+                    (!m.got.is_empty(), "got="),
+                ];
+                for (on, w) in words {
+                    if on {
+                        *self.markers.entry(w.to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn add(&mut self, o: &Stats) {
+        for (mine, theirs) in
+            [(&mut self.steps, &o.steps), (&mut self.attrs, &o.attrs), (&mut self.markers, &o.markers)]
+        {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        }
+        self.moved += o.moved;
+        self.racing += o.racing;
+        self.total_steps += o.total_steps;
+    }
 }
 
 /// Totals of a random run.
 #[derive(Debug, Default)]
 pub struct RandomSummary {
+    /// What the passing cases exercised.
+    pub stats: Stats,
     /// Cases that passed before the first failure (all, if none failed).
     pub passed: u32,
     /// Steps checked, shrinking included.
@@ -218,6 +430,7 @@ struct Executed {
     error: Option<CaseError>,
     steps: usize,
     times: PhaseTimes,
+    stats: Stats,
 }
 
 /// Runs a case from `tree`, asking `next` for each step given the model's
@@ -233,12 +446,36 @@ fn execute(
     let mut scenario = Scenario { about: None, needs: vec![], tree: tree.clone(), steps: vec![] };
     let mut case = match Case::start(opts, cfg, tree) {
         Ok(c) => c,
-        Err(e) => return Executed { scenario, error: Some(e), steps: 0, times: PhaseTimes::default() },
+        Err(e) => {
+            return Executed {
+                scenario,
+                error: Some(e),
+                steps: 0,
+                times: PhaseTimes::default(),
+                stats: Stats::default(),
+            }
+        }
     };
+    let mut stats = Stats::default();
+    for n in tree.preorder() {
+        stats.count_attrs(&n.attrs);
+    }
     let mut error = None;
     while let Some(step) = next(case.world()) {
         let Some(step) = step else { continue };
+        let before = case.world().clone();
         let res = case.step(&step, None);
+        stats.count_step(&step);
+        if let Ok(r) = &res {
+            stats.count_markers(&r.observed);
+            if r.outcomes > 1 {
+                stats.racing += 1;
+            }
+            let after = case.world();
+            if before.names().iter().any(|n| after.state(n).is_some() && before.parent(n) != after.parent(n)) {
+                stats.moved += 1;
+            }
+        }
         scenario.steps.push(StepEntry { step, line: 0, expect: res.as_ref().ok().map(|r| r.observed.clone()) });
         if let Err(e) = res {
             error = Some(e);
@@ -247,7 +484,7 @@ fn execute(
     }
     let steps = case.steps();
     let times = case.finish();
-    Executed { scenario, error, steps, times }
+    Executed { scenario, error, steps, times, stats }
 }
 
 /// A generated case: its choices resolved against the world as it runs.
@@ -300,7 +537,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     }
     let all: Vec<String> = s.tree.preorder().iter().map(|n| n.name.clone()).collect();
     for name in &all {
-        for which in 0..3 {
+        for which in 0..9 {
             let mut c = s.clone();
             if clear_attr(&mut c.tree, name, which) {
                 out.push(c);
@@ -323,19 +560,24 @@ fn remove_node(n: &mut Node, name: &str) -> bool {
     n.children.iter_mut().any(|c| remove_node(c, name))
 }
 
-/// Clears attribute `which` (0 subreaper, 1 noreap, 2 sigchld=ignore) of
-/// `name`; false if it was not set.
+/// Clears attribute `which` (in the order of [`Attrs`]' fields) of `name`;
+/// false if it was not set.
 fn clear_attr(n: &mut Node, name: &str, which: usize) -> bool {
     if n.name == name {
         let a = &mut n.attrs;
-        let flag = [&mut a.subreaper, &mut a.noreap, &mut a.sigchld_ignore].into_iter().nth(which);
-        return match flag {
-            Some(f) if *f => {
-                *f = false;
-                true
-            }
-            _ => false,
-        };
+        let was = a.clone();
+        match which {
+            0 => a.subreaper = false,
+            1 => a.noreap = false,
+            2 => a.sigchld_ignore = false,
+            3 => a.threads = 0,
+            4 => a.pdeathsig = None,
+            5 => a.catch.clear(),
+            6 => a.pgrp = false,
+            7 => a.session = false,
+            _ => a.pidns = false,
+        }
+        return *a != was;
     }
     n.children.iter_mut().any(|c| clear_attr(c, name, which))
 }
@@ -385,6 +627,7 @@ pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> Ra
             None => {
                 if !*shrinking.borrow() {
                     s.passed += 1;
+                    s.stats.add(&ex.stats);
                 }
                 Ok(())
             }

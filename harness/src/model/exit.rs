@@ -158,7 +158,9 @@ impl World {
                     thread_label(to.thread)
                 )
             });
-            victims.extend(self.send_pdeath(child, reasons));
+            if self.config().mutation != Some(Mutation::ThreadedHopNoPdeath) {
+                victims.extend(self.send_pdeath(child, reasons));
+            }
         }
         victims
     }
@@ -249,7 +251,9 @@ impl World {
                 Reason::new(self.name(child), rule, "find_new_reaper()", text)
             });
             self.update(child, |c| c.real_parent = Some(found.reaper));
-            victims.extend(self.send_pdeath(child, reasons));
+            if !found.threaded || self.config().mutation != Some(Mutation::ThreadedHopNoPdeath) {
+                victims.extend(self.send_pdeath(child, reasons));
+            }
             if !found.threaded {
                 victims.extend(self.reparent_leader(child, father, found.reaper.pid, reasons));
             }
@@ -296,7 +300,7 @@ impl World {
             let mut r = dying.parent_pid();
             let mut found = None;
             while let Some(pid) = r {
-                if self.level(pid) != level {
+                if self.level(pid) != level && self.config().mutation != Some(Mutation::WalkCrossesNamespaces) {
                     stopped_at_level = Some(pid);
                     break;
                 }

@@ -209,7 +209,11 @@ impl World {
         if attrs.subreaper {
             self.set_child_subreaper(pid, true, reasons)?;
         }
-        if let Some(sig) = attrs.pdeathsig {
+        let inherited = match (self.config().mutation, forker) {
+            (Some(Mutation::PdeathInherited), Some(f)) => self[f].pdeath,
+            _ => None,
+        };
+        if let Some(sig) = attrs.pdeathsig.or(inherited) {
             self.update(pid, |p| p.pdeath = Some(sig));
         }
         Ok(pid)

@@ -23,7 +23,7 @@ use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
 use super::signal::Sender;
-use super::world::{Pid, ProcState, World};
+use super::world::{Mutation, Pid, ProcState, World};
 use crate::scenario::Signal;
 
 impl World {
@@ -123,6 +123,9 @@ impl World {
 
     /// `__kill_pgrp_info(SIGHUP)` then `(SIGCONT)`, both `SEND_SIG_PRIV`.
     fn hup_and_cont(&mut self, g: Option<Pid>, rule: &'static str, why: &str, reasons: &mut Reasons) -> Vec<Victim> {
+        if self.config().mutation == Some(Mutation::NoOrphanedPgrpSignal) {
+            return Vec::new();
+        }
         let members: Vec<Pid> = self.pgrp_members(g);
         let mut victims = Vec::new();
         for &m in &members {

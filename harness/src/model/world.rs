@@ -47,12 +47,30 @@ pub enum Mutation {
     /// A forked child inherits its parent's subreaper flag (R2.4 says it
     /// does not).
     SubreaperInherited,
+    /// A threaded reparent (R1.7) does not send the parent-death signal
+    /// (R4.3 says it does).
+    ThreadedHopNoPdeath,
+    /// The reaper walk ignores pid levels and climbs out of the dying
+    /// process's namespace (R1.5 says it never does).
+    WalkCrossesNamespaces,
+    /// A newly orphaned process group with a stopped member gets no SIGHUP
+    /// and SIGCONT (R5.2, R5.3 say it does).
+    NoOrphanedPgrpSignal,
+    /// A forked child inherits its parent's parent-death signal (R4.7 says
+    /// fork clears it).
+    PdeathInherited,
 }
 
 impl Mutation {
     /// Every mutation, with its command-line name.
-    pub const ALL: [(&'static str, Mutation); 2] =
-        [("farthest-subreaper", Mutation::FarthestSubreaper), ("subreaper-inherited", Mutation::SubreaperInherited)];
+    pub const ALL: [(&'static str, Mutation); 6] = [
+        ("farthest-subreaper", Mutation::FarthestSubreaper),
+        ("subreaper-inherited", Mutation::SubreaperInherited),
+        ("threaded-hop-no-pdeath", Mutation::ThreadedHopNoPdeath),
+        ("walk-crosses-namespaces", Mutation::WalkCrossesNamespaces),
+        ("no-orphaned-pgrp-signal", Mutation::NoOrphanedPgrpSignal),
+        ("pdeath-inherited", Mutation::PdeathInherited),
+    ];
 
     /// Parses a command-line name.
     pub fn from_name(name: &str) -> Option<Mutation> {
