@@ -17,24 +17,24 @@
 //! | `world.rs` | `task_struct`, `signal_struct`, `pid_namespace` | the state the rules read and write |
 //! | `fork.rs` | kernel/fork.c `copy_process()` | `spawn` steps and the `tree:` section |
 //! | `prctl.rs` | kernel/sys.c `prctl()`, `propagate_has_child_subreaper()` | `subreaper` steps |
-//! | `signal.rs` | kernel/signal.c `send_signal_locked()`, `complete_signal()`, `get_signal()`, `do_notify_parent()` | what a `kill` does to each target |
-//! | `exit.rs` | kernel/exit.c `exit_notify()`, `find_new_reaper()`; kernel/pid_namespace.c `zap_pid_ns_processes()` | where orphans go |
+//! | `pgrp.rs` | kernel/sys.c `setpgid()`, `setsid()`; kernel/exit.c `kill_orphaned_pgrp()` | process groups, orphaned groups |
+//! | `signal.rs` | kernel/signal.c `send_signal_locked()`, `complete_signal()`, `get_signal()`, `do_notify_parent()` | what a signal does to its target |
+//! | `exit.rs` | kernel/exit.c `exit_notify()`, `find_new_reaper()`; kernel/pid_namespace.c `zap_pid_ns_processes()`; fs/exec.c `de_thread()` | where orphans go |
 //! | `wait.rs` | kernel/exit.c `wait_task_zombie()` | the nodes reaping their children |
 //! | `race.rs` | R1.8 | several processes dying at once |
 //!
 //! `prediction.rs` and `error.rs` hold what a step returns: the possible
 //! worlds with their reasons, or why the step cannot run.
 //!
-//! What the sandbox lets the model leave out: every process is a
-//! single-threaded node forked by its parent, in the one PID namespace whose
-//! init is PID 1, so `find_alive_thread()` of a dying process never finds a
-//! sibling thread (R1.3a) and the reaper walk never meets a namespace
-//! boundary below init (R1.5). Nobody is traced (R7) or sets a pdeath signal
-//! (R4). Every process is in one process group and session that the harness
-//! created, and every member's parent is in that same group: the group is
-//! orphaned (so SIGTSTP, SIGTTIN and SIGTTOU are discarded, R5.7), and the
-//! SIGHUP/SIGCONT of R5.2 and R5.3 never fire, since a dying process's parent
-//! is always in its own group. No node catches a signal.
+//! What the sandbox lets the model leave out: nobody is traced (R7), every
+//! process keeps one uid (so the permission check of R4.5 always passes),
+//! every process is forked with SIGCHLD as its exit signal (so R3.1's reset,
+//! R3.5 and R3.6 change nothing observable), and core dumps are off. A
+//! multi-threaded process is killed as a whole, and the model takes its
+//! death as its last thread's `exit_notify()` (see `exit.rs`): where its
+//! children go and that their parent-death signals arrive is certain; how
+//! often they arrive, and in what order handlers run (R4.4, R5.5), the
+//! kernel leaves open, and `got=` is a set so that it need not say.
 
 mod error;
 mod exit;

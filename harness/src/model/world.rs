@@ -9,13 +9,19 @@
 //! clone, since the names, which never change, are shared.
 //!
 //! Processes are kept in creation order, indexed by a model pid that counts
-//! forks. The kernel keeps each parent's children in a list in adoption order
-//! (`list_splice_tail_init()` in `forget_original_parent()`), but nothing the
-//! sandbox can observe depends on that order (it matters for pdeath signals
-//! and the orphaned-pgrp checks, neither of which arise here), so the model
-//! derives children from the `real_parent` links and lists them in creation
-//! order, as `expect:` blocks do. Worlds that differ only in list order are
-//! then equal, as they should be.
+//! forks. A child's `real_parent` is a *thread* (R1.1): the process and the
+//! thread's number. The kernel keeps each thread's children in a list in
+//! adoption order (`list_splice_tail_init()` in `forget_original_parent()`);
+//! the model lists them in creation order, as `expect:` blocks do, and walks
+//! them in that order when it sends parent-death signals and checks process
+//! groups — which only changes the order of signals, never where anything
+//! ends. Worlds that differ only in list order are then equal, as they
+//! should be.
+//!
+//! Namespaces are named by their init's pid; each init records the
+//! namespace its own is nested in. Process groups and sessions are named by
+//! their leader's pid, `None` standing for the harness's own, which the
+//! scenario's init starts in.
 
 use std::fmt;
 use std::ops::Index;
