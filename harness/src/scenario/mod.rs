@@ -3,11 +3,10 @@
 //! The format is a contract with people outside the project (see
 //! `shared/scenario-format.md`): a file written to it must keep meaning the
 //! same thing. So the parser rejects, with file, line and column, everything
-//! it does not understand — including parts of the format this version does
-//! not implement yet ("not supported yet") — rather than guessing. The
-//! renderer is canonical, so that `parse(render(x)) == x` and a canonically
-//! written file renders back byte for byte; the same notation serves for
-//! hand-written scenarios, snapshots and shrunk failing cases.
+//! it does not understand, rather than guessing. The renderer is canonical,
+//! so that `parse(render(x)) == x` and a canonically written file renders
+//! back byte for byte; the same notation serves for hand-written scenarios,
+//! snapshots and shrunk failing cases.
 //!
 //! Nothing in this module touches the system: it is shared by the model and
 //! the driver.

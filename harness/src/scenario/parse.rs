@@ -4,18 +4,19 @@
 //! A scenario that is misread runs a different experiment from the one its
 //! author wrote, and passes or fails for the wrong reason. So the parser is
 //! strict: every line is either understood completely or rejected with the
-//! file, line and column, what was found and what was expected. Parts of the
-//! format that this version does not implement (threads, pdeathsig, process
-//! groups, nested namespaces, `exec`, ...) are rejected as "not supported
-//! yet" rather than skipped. It works line by line in one pass: headers, then
-//! `tree:` and its node lines, then steps each followed by an optional
-//! `expect:` block, checking as it goes that every name a step or an
-//! `expect:` block uses was defined before it. It never panics, whatever the
-//! input.
+//! file, line and column, what was found and what was expected. Besides the
+//! syntax it rejects what the kernel would refuse before anything runs, so
+//! that such a file fails here and not halfway through a run: `pgrp` with
+//! `session` on one node (setsid() fails with EPERM for a process-group
+//! leader), `clone-parent` by a namespace init (clone() fails with EINVAL),
+//! `catch=SIGKILL`. It works line by line in one pass: headers, then `tree:`
+//! and its node lines, then steps each followed by an optional `expect:`
+//! block, checking as it goes that every name a step or an `expect:` block
+//! uses was defined before it. It never panics, whatever the input.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Attrs, Markers, Name, Need, Node, Scenario, Signal, Step, StepEntry, INIT};
+use super::{Attrs, Markers, Name, Need, Node, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
 
 /// A parse error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,13 +40,37 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
     parser.finish()
 }
 
-const STEPS: [&str; 5] = ["kill", "exit", "subreaper", "spawn", "reap"];
-const STEPS_NOT_YET: [&str; 4] = ["thread-exit", "exec", "setpgid", "setsid"];
-const ATTRIBUTES: [&str; 3] = ["subreaper", "noreap", "sigchld=ignore"];
-const ATTRIBUTES_NOT_YET: [&str; 6] = ["threads", "pdeathsig", "catch", "pgrp", "session", "pidns"];
-const MARKERS: [&str; 2] = ["zombie", "stopped"];
-const MARKERS_NOT_YET: [&str; 3] = ["main-exited", "exiting", "got"];
-const SPAWN_OPTIONS_NOT_YET: [&str; 3] = ["thread", "clone-parent", "into"];
+/// The steps, in the order of the format's table.
+const STEPS: [&str; 9] = ["kill", "exit", "subreaper", "spawn", "thread-exit", "exec", "reap", "setpgid", "setsid"];
+/// Attribute words that take no value.
+const ATTRIBUTE_FLAGS: [&str; 5] = ["subreaper", "noreap", "pgrp", "session", "pidns"];
+/// Marker words that take no value.
+const MARKER_FLAGS: [&str; 4] = ["main-exited", "exiting", "zombie", "stopped"];
+/// Words of the form `key=VALUE` (besides `sigchld=ignore`), with the
+/// placeholder the format writes for their value. `got` is a marker,
+/// `thread` and `into` are options of `spawn`.
+const VALUED: [(&str, &str); 6] =
+    [("threads", "N"), ("pdeathsig", "SIG"), ("catch", "SIG,..."), ("got", "SIG,..."), ("thread", "K"), ("into", "N")];
+/// The attributes, markers and spawn options as messages list them, in
+/// canonical order.
+const ATTRIBUTES_LISTED: &str = "subreaper, noreap, sigchld=ignore, threads=N, pdeathsig=SIG, catch=SIG,..., \
+                                 pgrp, session, pidns";
+const MARKERS_LISTED: &str = "main-exited, exiting, zombie, stopped, got=SIG,...";
+const SPAWN_OPTIONS_LISTED: &str = "thread=K, clone-parent, into=N";
+/// The most extra threads a node can have, so also the highest thread
+/// number `thread=K` and `thread-exit A K` can name.
+pub(super) const MAX_THREADS: u32 = 8;
+
+/// Where a node's attribute words stand; it decides which words are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// A node line of `tree:`.
+    Tree,
+    /// A node line of an `expect:` block, where markers are allowed too.
+    Expect,
+    /// The words after `spawn B by A`, where spawn options are allowed too.
+    Spawn,
+}
 
 /// Where in the file the parser is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +162,9 @@ struct Parser<'f> {
     /// Every process defined so far, by the tree or a `spawn`, with the line
     /// that defines it. Ordered so that suggestions are deterministic.
     defined: BTreeMap<Name, usize>,
+    /// The processes defined with `pidns`: the inits of nested namespaces,
+    /// which `into=` can name and which cannot `clone-parent`.
+    namespaces: HashSet<Name>,
 }
 
 impl<'f> Parser<'f> {
@@ -155,6 +183,7 @@ impl<'f> Parser<'f> {
             steps: Vec::new(),
             expect: None,
             defined: BTreeMap::new(),
+            namespaces: HashSet::new(),
         }
     }
 
@@ -400,8 +429,7 @@ impl<'f> Parser<'f> {
         let Some(step) = self.steps.last() else {
             return Err(self.err(
                 1,
-                "found `expect:` before any step; expected a step (kill, exit, subreaper, spawn, reap) \
-                 for it to follow",
+                format!("found `expect:` before any step; expected a step ({}) for it to follow", STEPS.join(", ")),
             ));
         };
         if self.expect.is_some() {
@@ -433,27 +461,32 @@ impl<'f> Parser<'f> {
             "exit" => self.exit(args),
             "subreaper" => self.subreaper(args),
             "spawn" => self.spawn(args),
-            "reap" => {
-                let [target, rest @ ..] = args else {
-                    return Err(self.err_eol("expected a process name after `reap`, found the end of the line"));
-                };
-                let target = self.defined_name(*target)?;
-                if let Some(extra) = rest.first() {
-                    return Err(self.err(extra.col, format!("unexpected `{}`: `reap` takes one process", extra.text)));
-                }
-                Ok(Step::Reap { target })
-            }
-            not_yet if STEPS_NOT_YET.contains(&not_yet) => {
-                Err(self.err(keyword.col, format!("step `{not_yet}` is not supported yet")))
-            }
+            "thread-exit" => self.thread_exit(args),
+            "exec" => Ok(Step::Exec { target: self.one_target("exec", args)? }),
+            "reap" => Ok(Step::Reap { target: self.one_target("reap", args)? }),
+            "setpgid" => Ok(Step::Setpgid { target: self.one_target("setpgid", args)? }),
+            "setsid" => Ok(Step::Setsid { target: self.one_target("setsid", args)? }),
             other => Err(self.err(
                 keyword.col,
                 format!(
-                    "expected a step (kill, exit, subreaper, spawn, reap), found `{other}`{}",
+                    "expected a step ({}), found `{other}`{}",
+                    STEPS.join(", "),
                     did_you_mean(other, STEPS.into_iter().chain(["expect:"]))
                 ),
             )),
         }
+    }
+
+    /// The process of a step that takes exactly one, `keyword A`.
+    fn one_target(&self, keyword: &str, args: &[Word]) -> Result<Name, ParseError> {
+        let [target, rest @ ..] = args else {
+            return Err(self.err_eol(format!("expected a process name after `{keyword}`, found the end of the line")));
+        };
+        let target = self.defined_name(*target)?;
+        if let Some(extra) = rest.first() {
+            return Err(self.err(extra.col, format!("unexpected `{}`: `{keyword}` takes one process", extra.text)));
+        }
+        Ok(target)
     }
 
     fn kill(&self, args: &[Word]) -> Result<Step, ParseError> {
@@ -479,16 +512,7 @@ impl<'f> Parser<'f> {
                         ),
                     ));
                 }
-                signal = Some(Signal::from_name(w.text).ok_or_else(|| {
-                    self.err(
-                        w.col,
-                        format!(
-                            "unknown signal `{}`; expected a name from signal(7) such as `SIGTERM` \
-                             or `SIGRTMIN+2`",
-                            w.text
-                        ),
-                    )
-                })?);
+                signal = Some(self.signal(w.text, w.col)?);
             } else {
                 return Err(self
                     .err(w.col, format!("expected a process name or a signal such as `SIGTERM`, found `{}`", w.text)));
@@ -583,16 +607,134 @@ impl<'f> Parser<'f> {
                 "expected the parent's name after `spawn {child_name} by`, found the end of the line"
             )));
         };
-        let parent = self.defined_name(*parent)?;
+        let parent = self.spawn_parent(*parent, &child_name)?;
+        let mut thread = None;
+        let mut clone_parent = None;
+        let mut into = None;
         let mut attrs = Attrs::default();
+        // Every word after the parent is an option or an attribute, never a
+        // name, so `into=x` or `clone-parent` is read the same whatever the
+        // processes are called.
         for w in options {
-            if SPAWN_OPTIONS_NOT_YET.contains(&word_key(w.text)) {
-                return Err(self.err(w.col, format!("spawn option `{}` is not supported yet", w.text)));
+            let duplicate = |option: &str| {
+                self.err(w.col, format!("duplicate spawn option `{option}`; expected each at most once"))
+            };
+            match w.text.split_once('=') {
+                Some(("thread", value)) => {
+                    if thread.is_some() {
+                        return Err(duplicate("thread"));
+                    }
+                    let col = w.col + "thread=".len();
+                    thread = Some(thread_number(value).ok_or_else(|| {
+                        self.err(
+                            col,
+                            format!(
+                                "expected `thread=K` with K from 1 to {MAX_THREADS}, found `{}` (K numbers an \
+                                 extra thread; without `thread=` the main thread forks)",
+                                w.text
+                            ),
+                        )
+                    })?);
+                }
+                Some(("into", value)) => {
+                    if into.is_some() {
+                        return Err(duplicate("into"));
+                    }
+                    into = Some(self.namespace_to_join(value, w.col + "into=".len())?);
+                }
+                None if w.text == "clone-parent" => {
+                    if clone_parent.is_some() {
+                        return Err(duplicate("clone-parent"));
+                    }
+                    clone_parent = Some(w.col);
+                }
+                _ => self.attribute(*w, Place::Spawn, &child_name, &mut attrs, &mut Markers::default())?,
             }
-            self.attribute(*w, &mut attrs, None)?;
+        }
+        if let Some(col) = clone_parent {
+            if parent == INIT || self.namespaces.contains(&parent) {
+                return Err(self.err(
+                    col,
+                    format!(
+                        "`clone-parent` by `{parent}`, the init of a PID namespace: clone(CLONE_PARENT) fails \
+                         with EINVAL for a namespace init (kernel/fork.c: an init may not create siblings); \
+                         expected `clone-parent` by a process that is not a namespace init"
+                    ),
+                ));
+            }
         }
         self.defined.insert(child_name.clone(), self.line);
-        Ok(Step::Spawn { child: child_name, parent, thread: None, clone_parent: false, into: None, attrs })
+        if attrs.pidns {
+            self.namespaces.insert(child_name.clone());
+        }
+        Ok(Step::Spawn { child: child_name, parent, thread, clone_parent: clone_parent.is_some(), into, attrs })
+    }
+
+    /// The word after `spawn B by`: the parent, which an option cannot
+    /// stand for.
+    fn spawn_parent(&self, w: Word, child: &str) -> Result<Name, ParseError> {
+        let key = word_key(w.text);
+        let is_option = matches!(key, "thread" | "into") && w.text.contains('=');
+        if is_option || (w.text == "clone-parent" && !self.defined.contains_key(w.text)) {
+            return Err(self.err(
+                w.col,
+                format!(
+                    "expected the parent's name after `spawn {child} by`, found the spawn option `{}` \
+                     (options come after the parent: `spawn {child} by PARENT {}`)",
+                    w.text, w.text
+                ),
+            ));
+        }
+        self.defined_name(w)
+    }
+
+    /// The value of `into=`, which starts at column `col`: a `pidns` process
+    /// defined before.
+    fn namespace_to_join(&self, value: &str, col: usize) -> Result<Name, ParseError> {
+        if value.is_empty() {
+            return Err(self.err(col, "expected the name of a `pidns` process after `into=`, found nothing"));
+        }
+        let name = self.defined_name(Word { text: value, col })?;
+        if !self.namespaces.contains(&name) {
+            let line = self.defined.get(&name).copied().unwrap_or_default();
+            return Err(self.err(
+                col,
+                format!(
+                    "process `{name}` (line {line}) is not a `pidns` process; expected the init of a nested \
+                     PID namespace for `into=` to join"
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn thread_exit(&self, args: &[Word]) -> Result<Step, ParseError> {
+        let [target, rest @ ..] = args else {
+            return Err(self.err_eol("expected a process name after `thread-exit`, found the end of the line"));
+        };
+        let name = self.defined_name(*target)?;
+        let [which, extra @ ..] = rest else {
+            return Err(self.err_eol(format!(
+                "expected a thread number from 1 to {MAX_THREADS} or `main` after `thread-exit {name}`, found \
+                 the end of the line"
+            )));
+        };
+        let thread = match which.text {
+            "main" => ThreadRef::Main,
+            number => ThreadRef::Extra(thread_number(number).ok_or_else(|| {
+                self.err(
+                    which.col,
+                    format!("expected a thread number from 1 to {MAX_THREADS} or `main`, found `{number}`"),
+                )
+            })?),
+        };
+        if let Some(extra) = extra.first() {
+            return Err(self.err(
+                extra.col,
+                format!("unexpected `{}` after `{}`; expected the end of the line", extra.text, which.text),
+            ));
+        }
+        Ok(Step::ThreadExit { target: name, thread })
     }
 
     // ---- node lines ----
@@ -617,8 +759,9 @@ impl<'f> Parser<'f> {
             return Ok(());
         };
         let mut node = Node::new(self.name(*first)?);
+        let place = if in_expect { Place::Expect } else { Place::Tree };
         for w in rest {
-            self.attribute(*w, &mut node.attrs, in_expect.then_some(&mut node.markers))?;
+            self.attribute(*w, place, &node.name, &mut node.attrs, &mut node.markers)?;
         }
         if in_expect {
             self.expect_node(indent, node)
@@ -675,6 +818,9 @@ impl<'f> Parser<'f> {
             ));
         }
         self.defined.insert(name.clone(), self.line);
+        if node.attrs.pidns {
+            self.namespaces.insert(name.clone());
+        }
         self.tree.push(indent / 2, node);
         Ok(())
     }
@@ -704,61 +850,243 @@ impl<'f> Parser<'f> {
         Ok(())
     }
 
-    /// Applies one attribute or marker word to a node; `markers` is `None`
-    /// where markers are not allowed (`tree:` and `spawn`).
-    fn attribute(&self, w: Word, attrs: &mut Attrs, markers: Option<&mut Markers>) -> Result<(), ParseError> {
-        let allow_markers = markers.is_some();
-        let flag = match (w.text, markers) {
-            ("subreaper", _) => &mut attrs.subreaper,
-            ("noreap", _) => &mut attrs.noreap,
-            ("sigchld=ignore", _) => &mut attrs.sigchld_ignore,
-            ("zombie", Some(m)) => &mut m.zombie,
-            ("stopped", Some(m)) => &mut m.stopped,
-            (marker @ ("zombie" | "stopped"), None) => {
-                return Err(self.err(
-                    w.col,
-                    format!("marker `{marker}` is only allowed in `expect:` blocks; expected an attribute"),
-                ));
-            }
-            (other, _) => return Err(self.unknown_attribute(w.col, other, allow_markers)),
+    /// Applies one attribute or marker word of the process `name`, at
+    /// `place`, to its attributes or markers. Words may come in any order;
+    /// each at most once.
+    fn attribute(
+        &self,
+        w: Word,
+        place: Place,
+        name: &str,
+        attrs: &mut Attrs,
+        markers: &mut Markers,
+    ) -> Result<(), ParseError> {
+        let (key, value) = match w.text.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (w.text, None),
         };
-        if *flag {
-            let what = if MARKERS.contains(&w.text) { "marker" } else { "attribute" };
-            return Err(self.err(w.col, format!("duplicate {what} `{}`; expected each at most once", w.text)));
+        // Keys are ASCII, so bytes and characters agree.
+        let value_col = w.col + key.len() + 1;
+        if (MARKER_FLAGS.contains(&key) || key == "got") && place != Place::Expect {
+            return Err(self.err(
+                w.col,
+                format!("marker `{}` is only allowed in `expect:` blocks; expected an attribute", w.text),
+            ));
         }
-        *flag = true;
-        Ok(())
+        if matches!(key, "clone-parent" | "into") && place != Place::Spawn {
+            return Err(self.err(
+                w.col,
+                format!(
+                    "found `{}`, an option of the `spawn` step; expected an attribute ({ATTRIBUTES_LISTED})",
+                    w.text
+                ),
+            ));
+        }
+        if name == INIT {
+            let why = match key {
+                "pidns" => Some("it already is PID 1 of the scenario's PID namespace"),
+                "pdeathsig" => Some("its parent is the harness, outside the scenario, so no step can fire it"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(self.err(w.col, format!("`init` cannot take `{key}`: {why}")));
+            }
+        }
+        // `sigchld=ignore` is one attribute; the others are named by their key.
+        let shown = if key == "sigchld" { w.text } else { key };
+        let set = |flag: &mut bool, what: &str| {
+            if *flag {
+                return Err(self.err(w.col, format!("duplicate {what} `{shown}`; expected each at most once")));
+            }
+            *flag = true;
+            Ok(())
+        };
+        let group_and_session = || {
+            self.err(
+                w.col,
+                "found `pgrp` and `session` on one node; expected at most one of them: setsid() fails with \
+                 EPERM for a process-group leader (and a session leader already leads its own group)",
+            )
+        };
+        match (key, value) {
+            ("subreaper", None) => set(&mut attrs.subreaper, "attribute"),
+            ("noreap", None) => set(&mut attrs.noreap, "attribute"),
+            ("sigchld", Some("ignore")) => set(&mut attrs.sigchld_ignore, "attribute"),
+            ("sigchld", _) => {
+                Err(self
+                    .err(w.col, format!("expected `sigchld=ignore`, found `{}` (only `ignore` is supported)", w.text)))
+            }
+            ("threads", Some(value)) => {
+                let mut seen = attrs.threads > 0;
+                set(&mut seen, "attribute")?;
+                attrs.threads = thread_number(value).ok_or_else(|| {
+                    let hint =
+                        if value == "0" { " (no extra threads is the default: leave `threads=` out)" } else { "" };
+                    self.err(
+                        value_col,
+                        format!("expected `threads=N` with N from 1 to {MAX_THREADS}, found `{}`{hint}", w.text),
+                    )
+                })?;
+                Ok(())
+            }
+            ("pdeathsig", Some(value)) => {
+                let mut seen = attrs.pdeathsig.is_some();
+                set(&mut seen, "attribute")?;
+                if value.is_empty() {
+                    return Err(self.err(
+                        value_col,
+                        "expected a signal name after `pdeathsig=`, such as `pdeathsig=SIGKILL`, found nothing",
+                    ));
+                }
+                attrs.pdeathsig = Some(self.signal(value, value_col)?);
+                Ok(())
+            }
+            ("catch", Some(value)) => {
+                let mut seen = !attrs.catch.is_empty();
+                set(&mut seen, "attribute")?;
+                attrs.catch = self.signal_list(key, value, value_col)?;
+                Ok(())
+            }
+            ("pgrp", None) => {
+                set(&mut attrs.pgrp, "attribute")?;
+                if attrs.session {
+                    return Err(group_and_session());
+                }
+                Ok(())
+            }
+            ("session", None) => {
+                set(&mut attrs.session, "attribute")?;
+                if attrs.pgrp {
+                    return Err(group_and_session());
+                }
+                Ok(())
+            }
+            ("pidns", None) => set(&mut attrs.pidns, "attribute"),
+            ("main-exited", None) => set(&mut markers.main_exited, "marker"),
+            ("exiting", None) => set(&mut markers.exiting, "marker"),
+            ("zombie", None) => set(&mut markers.zombie, "marker"),
+            ("stopped", None) => set(&mut markers.stopped, "marker"),
+            ("got", Some(value)) => {
+                let mut seen = !markers.got.is_empty();
+                set(&mut seen, "marker")?;
+                markers.got = self.signal_list(key, value, value_col)?;
+                Ok(())
+            }
+            _ => Err(self.unknown_attribute(w, place)),
+        }
     }
 
-    fn unknown_attribute(&self, col: usize, word: &str, allow_markers: bool) -> ParseError {
+    fn unknown_attribute(&self, w: Word, place: Place) -> ParseError {
+        let word = w.text;
         let key = word_key(word);
-        if ATTRIBUTES_NOT_YET.contains(&key) {
-            return self.err(col, format!("attribute `{word}` is not supported yet"));
+        let mut flags = ATTRIBUTE_FLAGS.to_vec();
+        let mut keys = vec!["sigchld", "threads", "pdeathsig", "catch"];
+        match place {
+            Place::Tree => {}
+            Place::Expect => {
+                flags.extend(MARKER_FLAGS);
+                keys.push("got");
+            }
+            Place::Spawn => {
+                flags.push("clone-parent");
+                keys.extend(["thread", "into"]);
+            }
         }
-        if MARKERS_NOT_YET.contains(&key) {
-            return self.err(col, format!("marker `{word}` is not supported yet"));
+        if let (Some((_, placeholder)), false) = (VALUED.iter().find(|(k, _)| *k == key), word.contains('=')) {
+            if place == Place::Spawn || !matches!(key, "thread" | "into") {
+                return self.err(w.col, format!("expected `{key}={placeholder}`, found `{word}` without a value"));
+            }
         }
-        if key == "sigchld" {
-            return self.err(col, format!("expected `sigchld=ignore`, found `{word}` (only `ignore` is supported)"));
+        if word.contains('=') && flags.contains(&key) {
+            return self
+                .err(w.col + key.len(), format!("expected `{key}` alone, found `{word}`: `{key}` takes no value"));
         }
-        if allow_markers {
-            self.err(
-                col,
-                format!(
-                    "expected an attribute (subreaper, noreap, sigchld=ignore) or a marker (zombie, \
-                     stopped), found `{word}`{}",
-                    did_you_mean(word, ATTRIBUTES.into_iter().chain(MARKERS))
-                ),
-            )
+        let expected = match place {
+            Place::Tree => format!("an attribute ({ATTRIBUTES_LISTED})"),
+            Place::Expect => format!("an attribute ({ATTRIBUTES_LISTED}) or a marker ({MARKERS_LISTED})"),
+            Place::Spawn => format!("a spawn option ({SPAWN_OPTIONS_LISTED}) or an attribute ({ATTRIBUTES_LISTED})"),
+        };
+        let hint = if let Some((key, _)) = word.split_once('=') {
+            let keys: Vec<String> = keys.iter().map(|k| format!("{k}=")).collect();
+            did_you_mean(&format!("{key}="), keys.iter().map(String::as_str))
         } else {
+            did_you_mean(word, flags)
+        };
+        self.err(w.col, format!("expected {expected}, found `{word}`{hint}"))
+    }
+
+    // ---- signals ----
+
+    /// A signal name that starts at column `col`.
+    fn signal(&self, text: &str, col: usize) -> Result<Signal, ParseError> {
+        Signal::from_name(text).ok_or_else(|| {
+            let prefixed = format!("SIG{text}");
+            let hint = if Signal::from_name(&prefixed).is_some() {
+                format!(" (did you mean `{prefixed}`?)")
+            } else {
+                let standard: Vec<String> = Signal::all().filter(|s| s.0 < Signal::RTMIN).map(Signal::name).collect();
+                did_you_mean(text, standard.iter().map(String::as_str))
+            };
             self.err(
                 col,
                 format!(
-                    "expected an attribute (subreaper, noreap, sigchld=ignore), found `{word}`{}",
-                    did_you_mean(word, ATTRIBUTES)
+                    "unknown signal `{text}`; expected a name from signal(7) such as `SIGTERM` or \
+                     `SIGRTMIN+2`{hint}"
                 ),
             )
+        })
+    }
+
+    /// The value of `catch=` or `got=` (`key`), which starts at column
+    /// `col`: signal names separated by commas, as a set in number order.
+    fn signal_list(&self, key: &str, value: &str, col: usize) -> Result<Vec<Signal>, ParseError> {
+        let mut signals: Vec<Signal> = Vec::new();
+        let mut item_col = col;
+        for item in value.split(',') {
+            if item.is_empty() {
+                return Err(self.err(
+                    item_col,
+                    format!(
+                        "expected a signal name, found an empty item in the `{key}=` list (names are separated \
+                         by single commas, without spaces)"
+                    ),
+                ));
+            }
+            let signal = self.signal(item, item_col)?;
+            let name = signal.name();
+            let refused = match (key, signal) {
+                (_, Signal::KILL | Signal::STOP) if key == "catch" => {
+                    Some(format!("{name} cannot be caught: its action cannot be changed (signal(7))"))
+                }
+                (_, Signal::KILL | Signal::STOP) => {
+                    Some(format!("{name} cannot be caught, so no handler can have recorded it"))
+                }
+                (_, Signal::CHLD) if key == "catch" => Some(
+                    "SIGCHLD cannot be caught with `catch=`: how a process treats it is what `sigchld=ignore` \
+                     and `noreap` say, and `got=` never lists it"
+                        .to_string(),
+                ),
+                (_, Signal::CHLD) => {
+                    Some("SIGCHLD is never listed in `got=` (every child's exit sends it)".to_string())
+                }
+                _ => None,
+            };
+            if let Some(why) = refused {
+                return Err(self.err(item_col, format!("found `{item}` in `{key}=`; {why}")));
+            }
+            if signals.contains(&signal) {
+                let same = if item == name { String::new() } else { format!(" (it is {name})") };
+                return Err(self.err(
+                    item_col,
+                    format!("signal `{item}` is listed twice in `{key}=`{same}; expected each signal once"),
+                ));
+            }
+            signals.push(signal);
+            // Signal names are ASCII.
+            item_col += item.len() + 1;
         }
+        signals.sort();
+        Ok(signals)
     }
 
     // ---- names ----
@@ -822,6 +1150,12 @@ fn is_name(s: &str) -> bool {
     matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
+/// A thread number, `1` to `MAX_THREADS`, written without leading zeros.
+fn thread_number(text: &str) -> Option<u32> {
+    let n: u32 = text.parse().ok()?;
+    ((1..=MAX_THREADS).contains(&n) && text == n.to_string()).then_some(n)
+}
+
 /// The part of a `key=value` word before the `=`.
 fn word_key(word: &str) -> &str {
     word.split('=').next().unwrap_or(word)
@@ -848,17 +1182,27 @@ fn did_you_mean<'c>(found: &str, candidates: impl IntoIterator<Item = &'c str>) 
     }
 }
 
-/// Levenshtein distance, in characters.
+/// Edit distance in characters, counting a swap of two neighbours as one
+/// edit (optimal string alignment), since `SIGTREM` means `SIGTERM` more
+/// often than `SIGTRAP`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Rows i-2, i-1 and i of the table.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        for j in 0..b.len() {
+            let substitute = prev[j] + usize::from(a[i] != b[j]);
+            let mut d = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -1088,12 +1432,48 @@ expect:
         assert_eq!(s.steps[3].step, Step::Reap { target: "subreaper".into() });
     }
 
+    /// After `spawn B by A` every word is an option or an attribute, so
+    /// processes named like them stay unambiguous.
+    #[test]
+    fn names_that_are_new_format_words_are_names() {
+        let s = parse_ok(&[
+            "tree:",
+            "  init",
+            "    into pidns",
+            "      main threads=1",
+            "    clone-parent pgrp",
+            "spawn thread by clone-parent clone-parent into=into thread=1 pidns",
+            "thread-exit main main",
+            "exec into",
+            "setsid clone-parent",
+            "setpgid thread",
+            "spawn pidns by thread",
+        ]);
+        assert_eq!(
+            s.steps[0].step,
+            Step::Spawn {
+                child: "thread".into(),
+                parent: "clone-parent".into(),
+                thread: Some(1),
+                clone_parent: true,
+                into: Some("into".into()),
+                attrs: Attrs { pidns: true, ..Attrs::default() }
+            }
+        );
+        assert_eq!(s.steps[1].step, Step::ThreadExit { target: "main".into(), thread: ThreadRef::Main });
+        assert_eq!(s.steps[2].step, Step::Exec { target: "into".into() });
+        assert_eq!(s.steps[3].step, Step::Setsid { target: "clone-parent".into() });
+        assert_eq!(s.steps[4].step, Step::Setpgid { target: "thread".into() });
+        assert!(matches!(&s.steps[5].step, Step::Spawn { child, .. } if child == "pidns"));
+    }
+
     #[test]
     fn error_display_names_file_line_and_column() {
         let e = parse("scen.tree", "tree:\n  init\n\nkil init\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "scen.tree:4:1: expected a step (kill, exit, subreaper, spawn, reap), found `kil` (did you mean `kill`?)"
+            "scen.tree:4:1: expected a step (kill, exit, subreaper, spawn, thread-exit, exec, reap, setpgid, setsid), \
+             found `kil` (did you mean `kill`?)"
         );
     }
 
@@ -1213,16 +1593,191 @@ expect:
     // ---- attributes and markers ----
 
     #[test]
-    fn unsupported_attributes_are_rejected_at_their_column() {
-        for attr in ["threads=2", "pdeathsig=SIGKILL", "catch=SIGTERM,SIGUSR1", "pgrp", "session", "pidns"] {
-            assert_error(&["tree:", "  init", &format!("    a noreap {attr}")], 3, 14, "is not supported yet");
+    fn every_attribute_and_marker_parses_in_any_order() {
+        let s = parse_ok(&[
+            "tree:",
+            "  init session catch=SIGUSR1 threads=2 sigchld=ignore",
+            "    a pidns pgrp catch=SIGTERM,SIGHUP,SIGRTMIN+1 pdeathsig=SIGKILL threads=8 noreap subreaper",
+            "kill a SIGTERM",
+            "expect:",
+            "  init session",
+            "    a got=SIGTERM,SIGHUP zombie stopped exiting main-exited threads=1",
+        ]);
+        let init = Attrs {
+            sigchld_ignore: true,
+            threads: 2,
+            catch: vec![Signal::from_name("SIGUSR1").unwrap()],
+            session: true,
+            ..Attrs::default()
+        };
+        assert_eq!(s.tree.attrs, init);
+        let a = Attrs {
+            subreaper: true,
+            noreap: true,
+            threads: 8,
+            pdeathsig: Some(Signal::KILL),
+            catch: vec![Signal::HUP, Signal::TERM, Signal(35)],
+            pgrp: true,
+            pidns: true,
+            ..Attrs::default()
+        };
+        assert_eq!(s.tree.children[0].attrs, a);
+        let expect = s.steps[0].expect.as_ref().unwrap();
+        let a = &expect[0].children[0];
+        assert_eq!(a.attrs, Attrs { threads: 1, ..Attrs::default() });
+        let markers = Markers {
+            main_exited: true,
+            exiting: true,
+            zombie: true,
+            stopped: true,
+            got: vec![Signal::HUP, Signal::TERM],
+        };
+        assert_eq!(a.markers, markers);
+    }
+
+    #[test]
+    fn signal_lists_take_aliases_and_realtime_names() {
+        let s = parse_ok(&["tree:", "  init", "    a catch=SIGRTMAX,SIGIOT,SIGRTMIN pdeathsig=SIGRTMIN+3"]);
+        let a = &s.tree.children[0].attrs;
+        assert_eq!(a.catch, vec![Signal(6), Signal(34), Signal(64)]);
+        assert_eq!(a.pdeathsig, Some(Signal(37)));
+    }
+
+    #[test]
+    fn init_takes_every_attribute_but_pidns_and_pdeathsig() {
+        let s = parse_ok(&["tree:", "  init subreaper noreap sigchld=ignore threads=3 catch=SIGTERM pgrp"]);
+        assert!(s.tree.attrs.pgrp && s.tree.attrs.threads == 3);
+        assert!(parse_ok(&["tree:", "  init session"]).tree.attrs.session);
+        assert_error(
+            &["tree:", "  init pidns"],
+            2,
+            8,
+            "`init` cannot take `pidns`: it already is PID 1 of the scenario's PID namespace",
+        );
+        assert_error(
+            &["tree:", "  init noreap pdeathsig=SIGTERM"],
+            2,
+            15,
+            "`init` cannot take `pdeathsig`: its parent is the harness, outside the scenario, so no step can fire it",
+        );
+        assert_error(&["tree:", "  init", "kill init", "expect:", "  init pidns"], 5, 8, "`init` cannot take `pidns`");
+    }
+
+    #[test]
+    fn threads_errors() {
+        assert_error(
+            &["tree:", "  init", "    a threads=0"],
+            3,
+            15,
+            "expected `threads=N` with N from 1 to 8, found `threads=0` (no extra threads is the default: leave \
+             `threads=` out)",
+        );
+        for n in ["9", "10", "01", "+1", "x", ""] {
             assert_error(
-                &["tree:", "  init", &format!("spawn a by init {attr}")],
+                &["tree:", "  init", &format!("    a threads={n}")],
                 3,
-                17,
-                &format!("attribute `{attr}` is not supported yet"),
+                15,
+                &format!("expected `threads=N` with N from 1 to 8, found `threads={n}`"),
             );
         }
+        assert_error(
+            &["tree:", "  init", "    a threads"],
+            3,
+            7,
+            "expected `threads=N`, found `threads` without a value",
+        );
+    }
+
+    #[test]
+    fn pdeathsig_errors() {
+        assert_error(
+            &["tree:", "  init", "    a pdeathsig="],
+            3,
+            17,
+            "expected a signal name after `pdeathsig=`, such as `pdeathsig=SIGKILL`, found nothing",
+        );
+        assert_error(
+            &["tree:", "  init", "    a pdeathsig=SIGFOO"],
+            3,
+            17,
+            "unknown signal `SIGFOO`; expected a name from signal(7) such as `SIGTERM` or `SIGRTMIN+2`",
+        );
+        assert_error(&["tree:", "  init", "    a pdeathsig=TERM"], 3, 17, "unknown signal `TERM`; expected a name");
+        assert_error(&["tree:", "  init", "    a pdeathsig=TERM"], 3, 17, "(did you mean `SIGTERM`?)");
+        assert_error(&["tree:", "  init", "    a pdeathsig=SIGTREM"], 3, 17, "(did you mean `SIGTERM`?)");
+        assert_error(
+            &["tree:", "  init", "    a pdeathsig"],
+            3,
+            7,
+            "expected `pdeathsig=SIG`, found `pdeathsig` without a value",
+        );
+    }
+
+    #[test]
+    fn catch_errors() {
+        let empty = "expected a signal name, found an empty item in the `catch=` list (names are separated by single \
+                     commas, without spaces)";
+        assert_error(&["tree:", "  init", "    a catch="], 3, 13, empty);
+        assert_error(&["tree:", "  init", "    a catch=,SIGTERM"], 3, 13, empty);
+        assert_error(&["tree:", "  init", "    a catch=SIGTERM,"], 3, 21, empty);
+        assert_error(&["tree:", "  init", "    a catch=SIGHUP,,SIGTERM"], 3, 20, empty);
+        assert_error(
+            &["tree:", "  init", "    a catch=SIGHUP,SIGKILL"],
+            3,
+            20,
+            "found `SIGKILL` in `catch=`; SIGKILL cannot be caught: its action cannot be changed (signal(7))",
+        );
+        assert_error(&["tree:", "  init", "    a catch=SIGSTOP"], 3, 13, "SIGSTOP cannot be caught");
+        assert_error(
+            &["tree:", "  init", "    a catch=SIGCHLD"],
+            3,
+            13,
+            "found `SIGCHLD` in `catch=`; SIGCHLD cannot be caught with `catch=`: how a process treats it is what \
+             `sigchld=ignore` and `noreap` say, and `got=` never lists it",
+        );
+        assert_error(&["tree:", "  init", "    a catch=SIGCLD"], 3, 13, "found `SIGCLD` in `catch=`; SIGCHLD cannot");
+        assert_error(
+            &["tree:", "  init", "    a catch=SIGTERM,SIGHUP,SIGTERM"],
+            3,
+            28,
+            "signal `SIGTERM` is listed twice in `catch=`; expected each signal once",
+        );
+        assert_error(
+            &["tree:", "  init", "    a catch=SIGABRT,SIGIOT"],
+            3,
+            21,
+            "signal `SIGIOT` is listed twice in `catch=` (it is SIGABRT); expected each signal once",
+        );
+        assert_error(&["tree:", "  init", "    a catch=SIGHUP,SIGFOO"], 3, 20, "unknown signal `SIGFOO`");
+        assert_error(
+            &["tree:", "  init", "    a catch"],
+            3,
+            7,
+            "expected `catch=SIG,...`, found `catch` without a value",
+        );
+    }
+
+    #[test]
+    fn got_errors() {
+        let expect = |line: &str| ["tree:", "  init", "kill init", "expect:", line].map(str::to_string);
+        let check = |line: &str, col: usize, phrase: &str| {
+            let ls = expect(line);
+            assert_error(&ls.each_ref().map(String::as_str), 5, col, phrase);
+        };
+        check(
+            "  init got=SIGCHLD",
+            12,
+            "found `SIGCHLD` in `got=`; SIGCHLD is never listed in `got=` (every child's exit sends it)",
+        );
+        check(
+            "  init got=SIGTERM,SIGKILL",
+            20,
+            "found `SIGKILL` in `got=`; SIGKILL cannot be caught, so no handler can have recorded it",
+        );
+        check("  init got=SIGSTOP", 12, "found `SIGSTOP` in `got=`; SIGSTOP cannot be caught, so no handler");
+        check("  init got=SIGUSR1,SIGUSR1", 20, "signal `SIGUSR1` is listed twice in `got=`");
+        check("  init got=", 12, "found an empty item in the `got=` list");
+        check("  init got", 8, "expected `got=SIG,...`, found `got` without a value");
     }
 
     #[test]
@@ -1231,15 +1786,74 @@ expect:
             &["tree:", "  init subreper"],
             2,
             8,
-            "expected an attribute (subreaper, noreap, sigchld=ignore), found `subreper` (did you mean `subreaper`?)",
+            "expected an attribute (subreaper, noreap, sigchld=ignore, threads=N, pdeathsig=SIG, catch=SIG,..., \
+             pgrp, session, pidns), found `subreper` (did you mean `subreaper`?)",
         );
         assert_error(
             &["tree:", "  init", "kill init", "expect:", "  init zomby"],
             5,
             8,
-            "or a marker (zombie, stopped), found `zomby` (did you mean `zombie`?)",
+            "or a marker (main-exited, exiting, zombie, stopped, got=SIG,...), found `zomby` (did you mean `zombie`?)",
         );
         assert_error(&["tree:", "  init sigchld=default"], 2, 8, "expected `sigchld=ignore`");
+        assert_error(&["tree:", "  init", "    a sesion"], 3, 7, "found `sesion` (did you mean `session`?)");
+        // `thread=` is a spawn option; on a node line it is a typo of `threads=`.
+        assert_error(&["tree:", "  init", "    a thread=2"], 3, 7, "found `thread=2` (did you mean `threads=`?)");
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", "  init gots=SIGHUP"],
+            5,
+            8,
+            "found `gots=SIGHUP` (did you mean `got=`?)",
+        );
+    }
+
+    #[test]
+    fn flags_take_no_value() {
+        assert_error(
+            &["tree:", "  init", "    a pgrp=1"],
+            3,
+            11,
+            "expected `pgrp` alone, found `pgrp=1`: `pgrp` takes no value",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", "  init zombie=yes"],
+            5,
+            14,
+            "expected `zombie` alone, found `zombie=yes`",
+        );
+        assert_error(
+            &["tree:", "  init", "    a", "spawn b by a clone-parent=1"],
+            4,
+            26,
+            "expected `clone-parent` alone, found `clone-parent=1`",
+        );
+    }
+
+    #[test]
+    fn spawn_options_are_not_attributes() {
+        assert_error(
+            &["tree:", "  init", "    a clone-parent"],
+            3,
+            7,
+            "found `clone-parent`, an option of the `spawn` step; expected an attribute (subreaper, noreap,",
+        );
+        assert_error(
+            &["tree:", "  init", "kill init", "expect:", "  init into=a"],
+            5,
+            8,
+            "found `into=a`, an option of the `spawn` step; expected an attribute",
+        );
+    }
+
+    #[test]
+    fn pgrp_and_session_exclude_each_other() {
+        let message = "found `pgrp` and `session` on one node; expected at most one of them: setsid() fails with \
+                       EPERM for a process-group leader (and a session leader already leads its own group)";
+        assert_error(&["tree:", "  init", "    a pgrp session"], 3, 12, message);
+        assert_error(&["tree:", "  init", "    a session noreap pgrp"], 3, 22, message);
+        assert_error(&["tree:", "  init pgrp session"], 2, 13, message);
+        assert_error(&["tree:", "  init", "kill init", "expect:", "  init pgrp session"], 5, 13, message);
+        assert_error(&["tree:", "  init", "spawn a by init session pgrp"], 3, 25, message);
     }
 
     #[test]
@@ -1252,39 +1866,105 @@ expect:
             "duplicate marker `zombie`",
         );
         assert_error(&["tree:", "  init", "spawn a by init noreap noreap"], 3, 24, "duplicate attribute");
+        for (line, col, word) in [
+            ("    a sigchld=ignore sigchld=ignore", 22, "sigchld=ignore"),
+            ("    a threads=1 threads=1", 17, "threads"),
+            ("    a pdeathsig=SIGHUP pdeathsig=SIGHUP", 24, "pdeathsig"),
+            ("    a catch=SIGHUP catch=SIGTERM", 20, "catch"),
+            ("    a pgrp pgrp", 12, "pgrp"),
+            ("    a session session", 15, "session"),
+            ("    a pidns pidns", 13, "pidns"),
+        ] {
+            assert_error(
+                &["tree:", "  init", line],
+                3,
+                col,
+                &format!("duplicate attribute `{word}`; expected each at most once"),
+            );
+        }
+        for (line, col, word) in [
+            ("  init exiting exiting", 16, "exiting"),
+            ("  init main-exited main-exited", 20, "main-exited"),
+            ("  init got=SIGHUP got=SIGHUP", 19, "got"),
+        ] {
+            assert_error(
+                &["tree:", "  init", "kill init", "expect:", line],
+                5,
+                col,
+                &format!("duplicate marker `{word}`; expected each at most once"),
+            );
+        }
     }
 
     #[test]
     fn markers_only_in_expect() {
         assert_error(&["tree:", "  init", "    a zombie"], 3, 7, "only allowed in `expect:` blocks");
         assert_error(&["tree:", "  init", "spawn a by init stopped"], 3, 17, "only allowed in `expect:` blocks");
-    }
-
-    #[test]
-    fn unsupported_markers_are_rejected() {
-        for marker in ["main-exited", "exiting", "got=SIGTERM"] {
-            assert_error(
-                &["tree:", "  init", "kill init", "expect:", &format!("  init zombie {marker}")],
-                5,
-                15,
-                &format!("marker `{marker}` is not supported yet"),
-            );
-        }
+        assert_error(
+            &["tree:", "  init", "    a main-exited"],
+            3,
+            7,
+            "marker `main-exited` is only allowed in `expect:` blocks",
+        );
+        assert_error(
+            &["tree:", "  init", "    a got=SIGTERM"],
+            3,
+            7,
+            "marker `got=SIGTERM` is only allowed in `expect:` blocks",
+        );
+        assert_error(&["tree:", "  init", "spawn a by init exiting"], 3, 17, "marker `exiting` is only allowed");
     }
 
     // ---- steps ----
 
     #[test]
-    fn unknown_and_unsupported_steps() {
+    fn unknown_steps() {
         assert_error(
             &["tree:", "  init", "kil init"],
             3,
             1,
-            "expected a step (kill, exit, subreaper, spawn, reap), found `kil`",
+            "expected a step (kill, exit, subreaper, spawn, thread-exit, exec, reap, setpgid, setsid), found `kil`",
         );
-        for step in ["thread-exit init 1", "exec init", "setpgid init", "setsid init"] {
-            assert_error(&["tree:", "  init", step], 3, 1, "is not supported yet");
-        }
+        assert_error(&["tree:", "  init", "setsif init"], 3, 1, "(did you mean `setsid`?)");
+        assert_error(&["tree:", "  init", "thread_exit init 1"], 3, 1, "(did you mean `thread-exit`?)");
+    }
+
+    #[test]
+    fn every_step_parses() {
+        let s = parse_ok(&[
+            "tree:",
+            "  init",
+            "    ns pidns",
+            "    a threads=2",
+            "spawn b by a",
+            "spawn c by a noreap into=ns thread=2 clone-parent pidns",
+            "thread-exit a 2",
+            "thread-exit a main",
+            "exec b",
+            "setpgid b",
+            "setsid c",
+        ]);
+        let steps: Vec<Step> = s.steps.into_iter().map(|e| e.step).collect();
+        let spawn = |child: &str, thread, clone_parent, into: Option<&str>, attrs| Step::Spawn {
+            child: child.into(),
+            parent: "a".into(),
+            thread,
+            clone_parent,
+            into: into.map(str::to_string),
+            attrs,
+        };
+        assert_eq!(
+            steps,
+            vec![
+                spawn("b", None, false, None, Attrs::default()),
+                spawn("c", Some(2), true, Some("ns"), Attrs { noreap: true, pidns: true, ..Attrs::default() }),
+                Step::ThreadExit { target: "a".into(), thread: ThreadRef::Extra(2) },
+                Step::ThreadExit { target: "a".into(), thread: ThreadRef::Main },
+                Step::Exec { target: "b".into() },
+                Step::Setpgid { target: "b".into() },
+                Step::Setsid { target: "c".into() },
+            ]
+        );
     }
 
     #[test]
@@ -1323,20 +2003,183 @@ expect:
         assert_error(&["tree:", "  init", "spawn a by"], 3, 11, "expected the parent's name");
         assert_error(&["tree:", "  init", "spawn a by b"], 3, 12, "unknown process `b`");
         assert_error(&["tree:", "  init", "spawn a by a"], 3, 12, "unknown process `a`");
+        assert_error(
+            &["tree:", "  init", "spawn a by init threed=1"],
+            3,
+            17,
+            "expected a spawn option (thread=K, clone-parent, into=N) or an attribute (subreaper, noreap, \
+             sigchld=ignore, threads=N, pdeathsig=SIG, catch=SIG,..., pgrp, session, pidns), found `threed=1` (did \
+             you mean `thread=`?)",
+        );
+    }
+
+    #[test]
+    fn spawn_thread_errors() {
+        for k in ["0", "9", "", "x", "02"] {
+            assert_error(
+                &["tree:", "  init", &format!("spawn b by init thread={k}")],
+                3,
+                24,
+                &format!(
+                    "expected `thread=K` with K from 1 to 8, found `thread={k}` (K numbers an extra thread; without \
+                     `thread=` the main thread forks)"
+                ),
+            );
+        }
+        assert_error(
+            &["tree:", "  init", "spawn b by init thread"],
+            3,
+            17,
+            "expected `thread=K`, found `thread` without a value",
+        );
+        assert_error(
+            &["tree:", "  init", "    a", "spawn b by a thread=1 thread=2"],
+            4,
+            23,
+            "duplicate spawn option `thread`; expected each at most once",
+        );
+    }
+
+    #[test]
+    fn spawn_clone_parent_errors() {
+        assert_error(
+            &["tree:", "  init", "    a", "spawn b by a clone-parent clone-parent"],
+            4,
+            27,
+            "duplicate spawn option `clone-parent`",
+        );
+        let by_init = "`clone-parent` by `init`, the init of a PID namespace: clone(CLONE_PARENT) fails with EINVAL \
+                       for a namespace init (kernel/fork.c: an init may not create siblings); expected \
+                       `clone-parent` by a process that is not a namespace init";
+        assert_error(&["tree:", "  init", "spawn b by init clone-parent"], 3, 17, by_init);
+        assert_error(
+            &["tree:", "  init", "    ns pidns", "spawn b by ns clone-parent"],
+            4,
+            15,
+            "`clone-parent` by `ns`, the init of a PID namespace",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn ns by init pidns", "spawn b by ns thread=1 clone-parent"],
+            4,
+            24,
+            "`clone-parent` by `ns`, the init of a PID namespace",
+        );
+    }
+
+    #[test]
+    fn spawn_into_errors() {
+        assert_error(
+            &["tree:", "  init", "    ns pidns", "spawn b by init into=ns into=ns"],
+            4,
+            25,
+            "duplicate spawn option `into`",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn b by init into="],
+            3,
+            22,
+            "expected the name of a `pidns` process after `into=`, found nothing",
+        );
+        assert_error(
+            &["tree:", "  init", "spawn b by init into"],
+            3,
+            17,
+            "expected `into=N`, found `into` without a value",
+        );
+        assert_error(&["tree:", "  init", "spawn b by init into=NS"], 3, 22, "expected a process name");
+        assert_error(&["tree:", "  init", "spawn b by init into=nobody"], 3, 22, "unknown process `nobody`");
+        // The new process is not defined before its own spawn.
+        assert_error(&["tree:", "  init", "spawn b by init into=b pidns"], 3, 22, "unknown process `b`");
+        assert_error(
+            &["tree:", "  init", "    a", "spawn b by init into=a"],
+            4,
+            22,
+            "process `a` (line 3) is not a `pidns` process; expected the init of a nested PID namespace for \
+             `into=` to join",
+        );
+        let s = parse_ok(&["tree:", "  init", "spawn ns by init pidns", "spawn b by init into=ns"]);
+        assert!(matches!(&s.steps[1].step, Step::Spawn { into: Some(ns), .. } if ns == "ns"));
+    }
+
+    #[test]
+    fn spawn_option_in_place_of_the_parent() {
         for option in ["thread=1", "clone-parent", "into=ns"] {
             assert_error(
-                &["tree:", "  init", &format!("spawn a by init {option}")],
+                &["tree:", "  init", &format!("spawn b by {option}")],
                 3,
-                17,
-                &format!("spawn option `{option}` is not supported yet"),
+                12,
+                &format!(
+                    "expected the parent's name after `spawn b by`, found the spawn option `{option}` (options come \
+                     after the parent: `spawn b by PARENT {option}`)"
+                ),
             );
+        }
+        // Unless a process has that name.
+        let s = parse_ok(&["tree:", "  init", "    clone-parent", "spawn b by clone-parent clone-parent"]);
+        assert!(matches!(&s.steps[0].step, Step::Spawn { parent, clone_parent: true, .. } if parent == "clone-parent"));
+    }
+
+    #[test]
+    fn thread_exit_errors() {
+        assert_error(
+            &["tree:", "  init", "thread-exit"],
+            3,
+            12,
+            "expected a process name after `thread-exit`, found the end of the line",
+        );
+        assert_error(
+            &["tree:", "  init", "thread-exit init"],
+            3,
+            17,
+            "expected a thread number from 1 to 8 or `main` after `thread-exit init`, found the end of the line",
+        );
+        for k in ["0", "9", "01", "Main", "main2", "-1"] {
+            assert_error(
+                &["tree:", "  init", &format!("thread-exit init {k}")],
+                3,
+                18,
+                &format!("expected a thread number from 1 to 8 or `main`, found `{k}`"),
+            );
+        }
+        assert_error(
+            &["tree:", "  init", "thread-exit init main now"],
+            3,
+            23,
+            "unexpected `now` after `main`; expected the end of the line",
+        );
+        assert_error(&["tree:", "  init", "thread-exit nobody 1"], 3, 13, "unknown process `nobody`");
+        let s = parse_ok(&["tree:", "  init", "thread-exit init 8"]);
+        assert_eq!(s.steps[0].step, Step::ThreadExit { target: "init".into(), thread: ThreadRef::Extra(8) });
+    }
+
+    #[test]
+    fn one_process_step_errors() {
+        for step in ["exec", "reap", "setpgid", "setsid"] {
+            let n = step.len();
+            assert_error(
+                &["tree:", "  init", step],
+                3,
+                n + 1,
+                &format!("expected a process name after `{step}`, found the end of the line"),
+            );
+            assert_error(
+                &["tree:", "  init", &format!("{step} init init")],
+                3,
+                n + 7,
+                &format!("unexpected `init`: `{step}` takes one process"),
+            );
+            assert_error(&["tree:", "  init", &format!("{step} nobody")], 3, n + 2, "unknown process `nobody`");
         }
     }
 
     #[test]
-    fn reap_errors() {
-        assert_error(&["tree:", "  init", "reap"], 3, 5, "expected a process name after `reap`");
-        assert_error(&["tree:", "  init", "reap init init"], 3, 11, "unexpected `init`");
+    fn edit_distance_counts_a_swap_as_one() {
+        assert_eq!(edit_distance("SIGTREM", "SIGTERM"), 1);
+        assert_eq!(edit_distance("SIGTREM", "SIGTRAP"), 2);
+        assert_eq!(edit_distance("kil", "kill"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", "ca"), 3);
     }
 
     #[test]
@@ -1364,7 +2207,13 @@ expect:
 
     #[test]
     fn expect_errors() {
-        assert_error(&["tree:", "  init", "expect:", "  init"], 3, 1, "before any step");
+        assert_error(
+            &["tree:", "  init", "expect:", "  init"],
+            3,
+            1,
+            "found `expect:` before any step; expected a step (kill, exit, subreaper, spawn, thread-exit, exec, \
+             reap, setpgid, setsid) for it to follow",
+        );
         assert_error(
             &["tree:", "  init", "kill init", "expect:", "  init", "", "expect:"],
             7,
@@ -1400,7 +2249,7 @@ expect:
     // ---- robustness ----
 
     /// Characters and words the format is made of, to reach deep states.
-    const SOUP: [&str; 34] = [
+    const SOUP: [&str; 55] = [
         "\n",
         "\n",
         "\n",
@@ -1435,6 +2284,27 @@ expect:
         "SIGRTMIN+",
         "255",
         "é",
+        "threads=",
+        "2",
+        "pdeathsig=",
+        "catch=",
+        "got=",
+        ",",
+        "SIGKILL",
+        "SIGCHLD",
+        "pgrp",
+        "session",
+        "pidns",
+        "main-exited",
+        "exiting",
+        "thread=",
+        "clone-parent",
+        "into=",
+        "thread-exit",
+        "main",
+        "exec",
+        "setpgid",
+        "setsid",
     ];
 
     #[derive(Clone, Debug)]

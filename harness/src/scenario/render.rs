@@ -7,14 +7,18 @@
 //! spelling for everything: headers (`about:` first, then `needs:` in order)
 //! and a blank line, `tree:` and its node lines, then each step after a blank
 //! line with its `expect:` block; two spaces per level; attributes in the
-//! order subreaper, noreap, sigchld=ignore, then markers zombie, stopped;
-//! defaults (`SIGKILL`, exit code 0) left out. `parse(render(x)) == x` for
-//! every valid scenario (with `StepEntry::line` as rendered), and rendering
-//! a parsed canonical file gives back its bytes.
+//! order `subreaper noreap sigchld=ignore threads=N pdeathsig=SIG
+//! catch=SIG,SIG pgrp session pidns`, then markers `main-exited exiting
+//! zombie stopped got=SIG,SIG`; signal lists in number order; `spawn`
+//! options as `thread=K clone-parent into=N` before the attributes;
+//! defaults (`SIGKILL`, exit code 0, no extra threads, the main thread)
+//! left out. `parse(render(x)) == x` for every valid scenario (with
+//! `StepEntry::line` as rendered), and rendering a parsed canonical file
+//! gives back its bytes.
 
 use std::fmt;
 
-use super::{Attrs, Markers, Need, Node, Scenario, Signal, Step};
+use super::{Attrs, Markers, Need, Node, Scenario, Signal, Step, ThreadRef};
 
 /// The whole file, ending with a single `\n`.
 pub fn render(s: &Scenario) -> String {
@@ -70,23 +74,51 @@ pub fn render_forest(roots: &[Node]) -> String {
 /// then its markers, separated by single spaces.
 pub fn render_node_line(node: &Node) -> String {
     let mut line = node.name.clone();
-    for word in attribute_words(&node.attrs).chain(marker_words(&node.markers)) {
+    for word in attribute_words(&node.attrs).into_iter().chain(marker_words(&node.markers)) {
         line.push(' ');
-        line.push_str(word);
+        line.push_str(&word);
     }
     line
 }
 
 /// The words of the attributes that are set, in canonical order.
-fn attribute_words(a: &Attrs) -> impl Iterator<Item = &'static str> {
-    [(a.subreaper, "subreaper"), (a.noreap, "noreap"), (a.sigchld_ignore, "sigchld=ignore")]
-        .into_iter()
-        .filter_map(|(set, word)| set.then_some(word))
+fn attribute_words(a: &Attrs) -> Vec<String> {
+    let mut words = Vec::new();
+    push_flags(&mut words, [(a.subreaper, "subreaper"), (a.noreap, "noreap"), (a.sigchld_ignore, "sigchld=ignore")]);
+    if a.threads > 0 {
+        words.push(format!("threads={}", a.threads));
+    }
+    if let Some(signal) = a.pdeathsig {
+        words.push(format!("pdeathsig={signal}"));
+    }
+    if !a.catch.is_empty() {
+        words.push(format!("catch={}", signal_list(&a.catch)));
+    }
+    push_flags(&mut words, [(a.pgrp, "pgrp"), (a.session, "session"), (a.pidns, "pidns")]);
+    words
 }
 
 /// The words of the markers that are set, in canonical order.
-fn marker_words(m: &Markers) -> impl Iterator<Item = &'static str> {
-    [(m.zombie, "zombie"), (m.stopped, "stopped")].into_iter().filter_map(|(set, word)| set.then_some(word))
+fn marker_words(m: &Markers) -> Vec<String> {
+    let mut words = Vec::new();
+    push_flags(
+        &mut words,
+        [(m.main_exited, "main-exited"), (m.exiting, "exiting"), (m.zombie, "zombie"), (m.stopped, "stopped")],
+    );
+    if !m.got.is_empty() {
+        words.push(format!("got={}", signal_list(&m.got)));
+    }
+    words
+}
+
+/// Appends the words whose flag is set, in the order given.
+fn push_flags<const N: usize>(words: &mut Vec<String>, flags: [(bool, &str); N]) {
+    words.extend(flags.into_iter().filter(|&(set, _)| set).map(|(_, word)| word.to_string()));
+}
+
+/// `SIGA,SIGB`, in the order given (the AST keeps these lists sorted).
+fn signal_list(signals: &[Signal]) -> String {
+    signals.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")
 }
 
 /// A step as its line in a `.tree` file, e.g. `kill a b SIGTERM`.
@@ -108,15 +140,28 @@ impl fmt::Display for Step {
             Step::Subreaper { target, on } => {
                 write!(f, "subreaper {target} {}", if *on { "on" } else { "off" })
             }
-            Step::Spawn { child, parent, attrs, .. } => {
+            Step::Spawn { child, parent, thread, clone_parent, into, attrs } => {
                 write!(f, "spawn {child} by {parent}")?;
+                if let Some(k) = thread {
+                    write!(f, " thread={k}")?;
+                }
+                if *clone_parent {
+                    f.write_str(" clone-parent")?;
+                }
+                if let Some(ns) = into {
+                    write!(f, " into={ns}")?;
+                }
                 for word in attribute_words(attrs) {
                     write!(f, " {word}")?;
                 }
                 Ok(())
             }
             Step::Reap { target } => write!(f, "reap {target}"),
-            other => write!(f, "TODO(issue 3) {}", other.kind()),
+            Step::ThreadExit { target, thread: ThreadRef::Main } => write!(f, "thread-exit {target} main"),
+            Step::ThreadExit { target, thread: ThreadRef::Extra(k) } => write!(f, "thread-exit {target} {k}"),
+            Step::Exec { target } => write!(f, "exec {target}"),
+            Step::Setpgid { target } => write!(f, "setpgid {target}"),
+            Step::Setsid { target } => write!(f, "setsid {target}"),
         }
     }
 }
@@ -134,25 +179,46 @@ needs: kernel >= 5.10
 needs: root
 
 tree:
-  init subreaper
-    a noreap sigchld=ignore
+  init subreaper threads=2 catch=SIGUSR1 session
+    a noreap sigchld=ignore pdeathsig=SIGTERM pgrp
       b
+    ns threads=1 catch=SIGHUP,SIGTERM,SIGRTMIN+2 pidns
 
 kill a b SIGTERM
 expect:
-  init subreaper
+  init subreaper threads=2 catch=SIGUSR1 session
     b zombie stopped
+    ns threads=1 catch=SIGHUP,SIGTERM,SIGRTMIN+2 pidns main-exited exiting got=SIGHUP,SIGRTMIN+2
 
 exit b 3
 
 spawn c by init subreaper
+
+spawn d by ns thread=1 into=ns threads=3 pdeathsig=SIGKILL
+
+spawn e by a thread=8 clone-parent into=ns pgrp
+
+thread-exit init 2
+
+thread-exit ns main
+
+exec a
+
+setpgid d
+
+setsid c
+
+reap init
 ";
 
     #[test]
     fn canonical_file_renders_back_byte_for_byte() {
         let s = parse("canonical.tree", CANONICAL).unwrap();
         assert_eq!(render(&s), CANONICAL);
-        assert_eq!(s.steps.iter().map(|e| e.line).collect::<Vec<_>>(), vec![10, 15, 17]);
+        assert_eq!(
+            s.steps.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![11, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35]
+        );
     }
 
     #[test]
@@ -163,12 +229,14 @@ about:  out of order  \n\
 tree:
   init   noreap subreaper
 # a comment
-    a sigchld=ignore
+    a pidns catch=SIGTERM,SIGHUP threads=2 sigchld=ignore
 kill a SIGKILL
 expect:
   init
-    a stopped  zombie
+    a got=SIGTERM,SIGIOT stopped  zombie main-exited threads=1 pidns
 exit a 0
+spawn b by init session into=a
+spawn c by b pgrp into=a clone-parent thread=1
 ";
         let s = parse("t.tree", text).unwrap();
         assert_eq!(
@@ -179,14 +247,18 @@ needs: root
 
 tree:
   init subreaper noreap
-    a sigchld=ignore
+    a sigchld=ignore threads=2 catch=SIGHUP,SIGTERM pidns
 
 kill a
 expect:
   init
-    a zombie stopped
+    a threads=1 pidns main-exited zombie stopped got=SIGABRT,SIGTERM
 
 exit a
+
+spawn b by init into=a session
+
+spawn c by b thread=1 clone-parent into=a pgrp
 "
         );
     }
@@ -227,6 +299,33 @@ exit a
     }
 
     #[test]
+    fn node_line_with_every_attribute_and_marker() {
+        let node = Node {
+            name: "x".into(),
+            attrs: Attrs {
+                subreaper: true,
+                noreap: true,
+                sigchld_ignore: true,
+                threads: 3,
+                pdeathsig: Some(Signal(36)),
+                catch: vec![Signal::HUP, Signal::TERM],
+                pgrp: true,
+                session: false,
+                pidns: true,
+            },
+            markers: Markers { main_exited: true, exiting: true, zombie: true, stopped: true, got: vec![Signal::HUP] },
+            children: vec![],
+        };
+        assert_eq!(
+            render_node_line(&node),
+            "x subreaper noreap sigchld=ignore threads=3 pdeathsig=SIGRTMIN+2 catch=SIGHUP,SIGTERM pgrp pidns \
+             main-exited exiting zombie stopped got=SIGHUP"
+        );
+        let session = Node { attrs: Attrs { session: true, ..Attrs::default() }, ..Node::new("s") };
+        assert_eq!(render_node_line(&session), "s session");
+    }
+
+    #[test]
     fn steps_display_as_their_line() {
         let kill = Step::Kill { targets: vec!["a".into(), "b".into()], signal: Signal::KILL };
         assert_eq!(kill.to_string(), "kill a b");
@@ -242,7 +341,21 @@ exit a
             attrs: Attrs { subreaper: true, sigchld_ignore: true, ..Attrs::default() },
         };
         assert_eq!(spawn.to_string(), "spawn c by a subreaper sigchld=ignore");
+        let spawn = Step::Spawn {
+            child: "c".into(),
+            parent: "a".into(),
+            thread: Some(2),
+            clone_parent: true,
+            into: Some("ns".into()),
+            attrs: Attrs { catch: vec![Signal::TERM], pidns: true, ..Attrs::default() },
+        };
+        assert_eq!(spawn.to_string(), "spawn c by a thread=2 clone-parent into=ns catch=SIGTERM pidns");
         assert_eq!(Step::Reap { target: "a".into() }.to_string(), "reap a");
+        assert_eq!(Step::ThreadExit { target: "a".into(), thread: ThreadRef::Main }.to_string(), "thread-exit a main");
+        assert_eq!(Step::ThreadExit { target: "a".into(), thread: ThreadRef::Extra(3) }.to_string(), "thread-exit a 3");
+        assert_eq!(Step::Exec { target: "a".into() }.to_string(), "exec a");
+        assert_eq!(Step::Setpgid { target: "a".into() }.to_string(), "setpgid a");
+        assert_eq!(Step::Setsid { target: "a".into() }.to_string(), "setsid a");
     }
 
     proptest! {
