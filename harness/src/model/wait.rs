@@ -27,7 +27,8 @@ impl World {
         for child in world.zombie_children(parent) {
             world.wait_task_zombie(child, &mut reasons);
         }
-        Ok(Prediction::one(world, reasons))
+        // A namespace init waiting for that zombie can now finish (R6.4).
+        Ok(world.settle_deaths(Vec::new(), reasons))
     }
 
     /// Once every death of a step has run: the reaping nodes reap, and a
