@@ -701,3 +701,32 @@ fn write_failure(dir: &Path, seed: u64, text: &str) -> Option<PathBuf> {
     std::fs::write(&path, text).ok()?;
     Some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The generator against the model alone: every resolved step must be
+    //! one the model can run (a step it rejects would make a random case
+    //! fail for the wrong reason), and the model must never panic, whatever
+    //! the generator draws.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn every_resolved_step_is_one_the_model_can_run(spec in case_strategy(12, 12)) {
+            let cfg = ModelConfig::default();
+            let mut world = World::new(&spec.tree, cfg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut spawned = 0;
+            for c in &spec.choices {
+                let Some(step) = resolve(&world, c, &mut spawned) else { continue };
+                let prediction = world.apply(&step).map_err(|e| TestCaseError::fail(format!("`{step}`: {e}")))?;
+                prop_assert!(!prediction.outcomes.is_empty());
+                world = prediction.outcomes[0].world.clone();
+            }
+        }
+    }
+}
