@@ -183,6 +183,9 @@ impl World {
             p.threads_alive = 0;
             p.pending_fatal = None;
             p.pending_caught = Default::default();
+            // A process that dies reports no signals: its handlers' record
+            // dies with it.
+            p.got = Default::default();
         });
         let mut victims = Vec::new();
         if self[tsk].is_init {
@@ -457,6 +460,7 @@ impl World {
                 p.exiting = true;
                 p.main_alive = false;
                 p.threads_alive = 0;
+                p.got = Default::default();
             });
         }
         for &pid in &members {
