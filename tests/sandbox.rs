@@ -2,7 +2,7 @@
 //! back, with no model involved.
 
 use reparent_harness::scenario::{Attrs, Node, Signal, Step};
-use reparent_harness::sys::{Sandbox, SandboxOptions};
+use reparent_harness::sys::{Sandbox, SandboxOptions, SettleHints};
 
 mod common;
 
@@ -52,9 +52,13 @@ fn subreaper_adopts_sleep_when_bash_dies() {
     );
     let (mut sb, obs) = Sandbox::start(&opts(), &tree).expect("start");
     assert_eq!(render(&obs.forest), "  init\n    sub subreaper\n      bash\n        sleep\n");
-    let obs = sb.step(&Step::Kill { targets: vec!["bash".into()], signal: Signal::KILL }, &[]).expect("kill");
+    let obs = sb
+        .step(&Step::Kill { targets: vec!["bash".into()], signal: Signal::KILL }, &SettleHints::default())
+        .expect("kill");
     assert_eq!(render(&obs.forest), "  init\n    sub subreaper\n      sleep\n");
-    let obs = sb.step(&Step::Kill { targets: vec!["init".into()], signal: Signal::KILL }, &[]).expect("kill init");
+    let obs = sb
+        .step(&Step::Kill { targets: vec!["init".into()], signal: Signal::KILL }, &SettleHints::default())
+        .expect("kill init");
     assert_eq!(render(&obs.forest), "");
 }
 
@@ -79,7 +83,9 @@ fn an_init_under_test_adopts_the_orphan() {
     let (mut sb, obs) = Sandbox::start(&opts, &tree).expect("start under tini");
     assert_eq!(render(&obs.forest), "  init\n    agent\n      ash\n        sleep\n");
     assert_eq!(obs.procs.iter().find(|p| p.pid == 1).map(|p| p.ppid), Some(0), "tini is PID 1");
-    let obs = sb.step(&Step::Kill { targets: vec!["ash".into()], signal: Signal::KILL }, &[]).expect("kill ash");
+    let obs = sb
+        .step(&Step::Kill { targets: vec!["ash".into()], signal: Signal::KILL }, &SettleHints::default())
+        .expect("kill ash");
     assert_eq!(render(&obs.forest), "  init\n    agent\n    sleep\n");
 }
 

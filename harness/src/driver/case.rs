@@ -2,7 +2,8 @@
 //! and a real sandbox, compared after every step.
 //!
 //! The model goes first: its prediction says which processes should be
-//! stopped afterwards (the only thing the sandbox cannot learn from pidfds).
+//! stopped or exiting afterwards (the states the sandbox cannot learn from
+//! pidfds).
 //! Then the sandbox acts and settles, and the observed tree must be one of
 //! the model's outcomes. When racing deaths leave the kernel a choice the
 //! model returns several outcomes; the case goes on from the one the kernel
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::{ModelConfig, ModelError, ProcState, Reason, World};
 use crate::scenario::{Node, Step};
-use crate::sys::{Observation, Sandbox, SandboxOptions, SysError};
+use crate::sys::{Observation, Sandbox, SandboxOptions, SettleHints, SysError};
 
 use super::report;
 
@@ -213,11 +214,16 @@ impl Case {
             step_text: step_text(step),
             source,
         })?;
-        let mut stopped: Vec<String> = Vec::new();
+        let mut hints = SettleHints::default();
         for w in prediction.worlds() {
             for n in w.names() {
-                if w.state(&n) == Some(ProcState::Stopped) && !stopped.contains(&n) {
-                    stopped.push(n);
+                if w.state(&n) == Some(ProcState::Stopped) && !hints.stopped.contains(&n) {
+                    hints.stopped.push(n);
+                }
+            }
+            for n in w.render().iter().flat_map(Node::preorder) {
+                if n.markers.exiting && !hints.exiting.contains(&n.name) {
+                    hints.exiting.push(n.name.clone());
                 }
             }
         }
@@ -229,7 +235,7 @@ impl Case {
             source: SysError::Protocol("the sandbox is closed".into()),
         })?;
         let t = Instant::now();
-        let obs = sandbox.step(step, &stopped).map_err(|source| CaseError::Sys {
+        let obs = sandbox.step(step, &hints).map_err(|source| CaseError::Sys {
             step_no,
             step_text: step_text(step),
             source,

@@ -2,12 +2,17 @@
 //!
 //! Every node owns one end of a `SOCK_SEQPACKET` socket pair whose other end
 //! the helper holds. Seqpacket keeps message boundaries, carries descriptors
-//! (`SCM_RIGHTS`: a new node hands the helper a pidfd of itself, a parent
-//! hands over the helper's end of its new child's channel) and — what the
-//! settle logic relies on — reports end-of-file exactly when the node's
-//! last copy of its end is closed, which `do_exit()` does in `exit_files()`
-//! before `exit_notify()`. A node that dies therefore shows up as EOF on its
-//! channel even when nobody predicted its death.
+//! (`SCM_RIGHTS`: a new node hands the helper a pidfd of itself and, if it
+//! is a namespace init, its namespace; the helper hands a parent the node's
+//! end of its new child's channel and, for `into=`, that namespace) and — what the settle logic
+//! relies on — reports end-of-file exactly when the node's last copy of its
+//! end is closed, which `do_exit()` of its last thread does in
+//! `exit_files()` before `exit_notify()`. A node that dies therefore shows
+//! up as EOF on its channel even when nobody predicted its death; a node
+//! whose main thread alone has exited keeps it open (its other threads
+//! share the descriptor table).
+//!
+//! Each message is one JSON document; descriptors travel beside it.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -16,14 +21,22 @@ use std::time::Instant;
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
 };
+use serde::{Deserialize, Serialize};
 
 use super::{os, SysError};
+use crate::scenario::{Attrs, ThreadRef};
+
+/// The largest message either side sends.
+const MAX_MSG: usize = 4096;
+/// The most descriptors one message carries.
+const MAX_FDS: usize = 2;
 
 /// A command from the helper to a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Answer `Pong`: proves the node has returned to user space, so every
-    /// signal sent to it before has been acted on.
+    /// signal sent to it before has been acted on — and says which of its
+    /// handlers ran since the last answer.
     Ping,
     /// `exit(code)`.
     Exit(i32),
@@ -31,31 +44,65 @@ pub enum Command {
     Subreaper(bool),
     /// Wait for all exited children now.
     Reap,
-    /// Fork a new node with these attribute bits; the node's end of its
-    /// channel comes with the command (`SCM_RIGHTS`). No reply: the new
-    /// node greets the helper on that channel, and a failed fork shows as
-    /// EOF there.
-    Spawn(u8),
+    /// Fork a new node. The node's end of its channel comes with the
+    /// command (`SCM_RIGHTS`), then, with `into`, the PID namespace to fork
+    /// into (as its init reported it). The parent answers `Ack` once it has forked
+    /// (or `Failed`); the new node greets the helper on its own channel.
+    Spawn(SpawnOrder),
+    /// End one thread (`SYS_exit`); answered once the kernel is done with
+    /// it (its children moved, R1.7).
+    ThreadExit(ThreadRef),
+    /// Re-execute the node's binary from the main thread; the new image
+    /// greets the helper again on the same channel.
+    Exec,
+    /// `setpgid(0, 0)`.
+    Setpgid,
+    /// `setsid()`.
+    Setsid,
+}
+
+/// How to fork a new node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnOrder {
+    /// The new node's attributes (`pidns`: `CLONE_NEWPID`).
+    pub attrs: Attrs,
+    /// Which extra thread forks (`None`: the main thread).
+    pub thread: Option<u32>,
+    /// `CLONE_PARENT`.
+    pub clone_parent: bool,
+    /// The namespace to fork into comes with the command.
+    pub into: bool,
+}
+
+/// What a node says about itself when it starts (and again after `exec`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Its pid as the sandbox's `/proc` numbers it.
+    pub pid: i32,
+    /// `PR_GET_CHILD_SUBREAPER` as the kernel reads it back.
+    pub subreaper: bool,
+    /// `PR_GET_PDEATHSIG` of the main thread (0: none).
+    pub pdeathsig: i32,
+    /// It is PID 1 of its own namespace (`getpid() == 1`).
+    pub ns_init: bool,
 }
 
 /// A node's answer.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
-    Pong,
+    /// Alive; the mask of signals (bit `n - 1` for signal `n`) whose
+    /// handlers ran since the last `Pong`.
+    Pong(u64),
     /// Done; the value read back (subreaper flag) or a count.
     Ack(i32),
-    /// The first message on a new channel: the node's pid in the namespace
-    /// and a pidfd for it.
-    /// Also the node's subreaper flag as `PR_GET_CHILD_SUBREAPER` reads it.
-    Hello(i32, bool, OwnedFd),
+    /// The first message on a new channel (and after an exec). A pidfd of
+    /// the node comes with it and, from a namespace init, its namespace
+    /// (`/proc/self/ns/pid`: opening its own needs no ptrace access, which
+    /// another node, not dumpable, would lack).
+    Hello(Hello),
     /// The node could not do what it was asked.
     Failed(String),
 }
-
-/// Attribute bits carried by `Spawn`.
-pub const ATTR_SUBREAPER: u8 = 1;
-pub const ATTR_NOREAP: u8 = 2;
-pub const ATTR_SIGCHLD_IGNORE: u8 = 4;
 
 /// What a receive found.
 #[derive(Debug)]
@@ -76,16 +123,12 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), SysError> {
     })
 }
 
-fn send(fd: BorrowedFd<'_>, bytes: &[u8], pass: Option<RawFd>) -> Result<bool, SysError> {
-    let fds;
-    let cmsgs: &[ControlMessage] = match pass {
-        Some(f) => {
-            fds = [f];
-            &[ControlMessage::ScmRights(&fds)]
-        }
-        None => &[],
-    };
-    match sendmsg::<()>(fd.as_raw_fd(), &[IoSlice::new(bytes)], cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
+    let mut bytes = serde_json::to_vec(msg).map_err(|e| SysError::Protocol(e.to_string()))?;
+    bytes.truncate(MAX_MSG);
+    let fds: Vec<RawFd> = pass.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&fds)] };
+    match sendmsg::<()>(fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
         Ok(_) => Ok(true),
         // The peer is gone: the caller learns it as EOF on its next receive.
         Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => Ok(false),
@@ -93,8 +136,8 @@ fn send(fd: BorrowedFd<'_>, bytes: &[u8], pass: Option<RawFd>) -> Result<bool, S
     }
 }
 
-/// A raw message: its bytes and the descriptor passed with it, if any.
-type Raw = (Vec<u8>, Option<OwnedFd>);
+/// A raw message: its bytes and the descriptors passed with it.
+type Raw = (Vec<u8>, Vec<OwnedFd>);
 
 /// Receives one message, blocking until `deadline` (`None`: forever).
 fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, SysError> {
@@ -112,8 +155,8 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
         if os::poll_one(fd, libc::POLLIN, timeout)? == 0 {
             continue;
         }
-        let mut buf = [0u8; 512];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg = match recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(m) => m,
@@ -121,18 +164,13 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
             Err(nix::errno::Errno::ECONNRESET) => return Ok(Received::Eof),
             Err(e) => return Err(SysError::Syscall { call: "recvmsg(channel)".into(), source: e.into(), hint: None }),
         };
-        let mut passed = None;
+        let mut passed = Vec::new();
         if let Ok(cmsgs) = msg.cmsgs() {
             for c in cmsgs {
                 if let ControlMessageOwned::ScmRights(fds) = c {
-                    for f in fds {
-                        // SAFETY: SCM_RIGHTS installed a new descriptor that
-                        // nothing else owns.
-                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                        if passed.is_none() {
-                            passed = Some(owned);
-                        }
-                    }
+                    // SAFETY: SCM_RIGHTS installed new descriptors that
+                    // nothing else owns.
+                    passed.extend(fds.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
                 }
             }
         }
@@ -140,99 +178,86 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
         if n == 0 {
             return Ok(Received::Eof);
         }
-        return Ok(Received::Msg((buf[..n].to_vec(), passed)));
+        buf.truncate(n);
+        return Ok(Received::Msg((buf, passed)));
     }
 }
 
-fn int(bytes: &[u8]) -> i32 {
-    let mut b = [0u8; 4];
-    for (d, s) in b.iter_mut().zip(bytes.iter()) {
-        *d = *s;
-    }
-    i32::from_le_bytes(b)
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, SysError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| SysError::Protocol(format!("{e}: unexpected message {:?}", String::from_utf8_lossy(bytes))))
 }
 
-/// Sends a command (helper side), with a descriptor for `Spawn`. `false`:
-/// the node is gone.
-pub fn send_command(fd: BorrowedFd<'_>, cmd: Command) -> Result<bool, SysError> {
-    send_command_with(fd, cmd, None)
+/// Sends a command (helper side). `false`: the node is gone.
+pub fn send_command(fd: BorrowedFd<'_>, cmd: &Command) -> Result<bool, SysError> {
+    send(fd, cmd, &[])
 }
 
-/// [`send_command`] passing a descriptor along.
-pub fn send_command_with(fd: BorrowedFd<'_>, cmd: Command, pass: Option<BorrowedFd<'_>>) -> Result<bool, SysError> {
-    let mut b = Vec::with_capacity(5);
-    match cmd {
-        Command::Ping => b.push(b'P'),
-        Command::Exit(code) => {
-            b.push(b'X');
-            b.extend_from_slice(&code.to_le_bytes());
-        }
-        Command::Subreaper(on) => b.extend_from_slice(&[b'S', on as u8]),
-        Command::Reap => b.push(b'R'),
-        Command::Spawn(attrs) => b.extend_from_slice(&[b'F', attrs]),
-    }
-    send(fd, &b, pass.map(|p| p.as_raw_fd()))
+/// [`send_command`] passing descriptors along.
+pub fn send_command_with(fd: BorrowedFd<'_>, cmd: &Command, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
+    send(fd, cmd, pass)
 }
 
-/// Receives a command and the descriptor passed with it (node side);
+/// Receives a command and the descriptors passed with it (node side);
 /// `None` when the helper is gone.
-pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<(Command, Option<OwnedFd>)>, SysError> {
+pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<(Command, Vec<OwnedFd>)>, SysError> {
     match recv(fd, None)? {
-        Received::Msg((b, passed)) => Ok(Some((
-            match b.first() {
-                Some(b'P') => Command::Ping,
-                Some(b'X') => Command::Exit(int(&b[1..])),
-                Some(b'S') => Command::Subreaper(b.get(1) == Some(&1)),
-                Some(b'R') => Command::Reap,
-                Some(b'F') => Command::Spawn(b.get(1).copied().unwrap_or(0)),
-                _ => return Err(SysError::Protocol(format!("unknown command bytes {b:?}"))),
-            },
-            passed,
-        ))),
+        Received::Msg((b, passed)) => Ok(Some((decode(&b)?, passed))),
         Received::Eof | Received::Timeout => Ok(None),
     }
 }
 
-/// Sends a reply (node side).
-pub fn send_reply(fd: BorrowedFd<'_>, reply: Reply) -> Result<bool, SysError> {
-    let mut b = Vec::with_capacity(8);
-    let pass = match &reply {
-        Reply::Pong => {
-            b.push(b'p');
-            None
+/// Sends a reply (node side), with the descriptors for `Hello`.
+pub fn send_reply(fd: BorrowedFd<'_>, reply: &Reply, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
+    let reply = match reply {
+        Reply::Failed(why) if why.len() > MAX_MSG / 2 => {
+            let mut end = MAX_MSG / 2;
+            while !why.is_char_boundary(end) {
+                end -= 1;
+            }
+            Reply::Failed(why[..end].to_string())
         }
-        Reply::Ack(v) => {
-            b.push(b'a');
-            b.extend_from_slice(&v.to_le_bytes());
-            None
-        }
-        Reply::Hello(pid, subreaper, f) => {
-            b.push(b'h');
-            b.extend_from_slice(&pid.to_le_bytes());
-            b.push(*subreaper as u8);
-            Some(f.as_raw_fd())
-        }
-        Reply::Failed(why) => {
-            b.push(b'e');
-            b.extend_from_slice(why.as_bytes());
-            b.truncate(500);
-            None
-        }
+        other => other.clone(),
     };
-    send(fd, &b, pass)
+    send(fd, &reply, pass)
 }
 
-/// Receives a reply (helper side), until `deadline`.
-pub fn recv_reply(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Received<Reply>, SysError> {
+/// Receives a reply (helper side), until `deadline`, with the descriptors
+/// that came with it.
+pub fn recv_reply(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Received<(Reply, Vec<OwnedFd>)>, SysError> {
     Ok(match recv(fd, Some(deadline))? {
-        Received::Msg((b, passed)) => Received::Msg(match (b.first(), passed) {
-            (Some(b'p'), _) => Reply::Pong,
-            (Some(b'a'), _) => Reply::Ack(int(&b[1..])),
-            (Some(b'h'), Some(f)) => Reply::Hello(int(&b[1..]), b.get(5) == Some(&1), f),
-            (Some(b'e'), _) => Reply::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
-            _ => return Err(SysError::Protocol(format!("unexpected reply bytes {b:?}"))),
-        }),
+        Received::Msg((b, passed)) => Received::Msg((decode(&b)?, passed)),
         Received::Eof => Received::Eof,
         Received::Timeout => Received::Timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+
+    #[test]
+    fn commands_and_descriptors_cross_the_channel() {
+        let (a, b) = pair().unwrap();
+        let (x, y) = pair().unwrap();
+        let order = Command::Spawn(SpawnOrder {
+            attrs: Attrs { threads: 2, ..Attrs::default() },
+            thread: Some(1),
+            clone_parent: true,
+            into: true,
+        });
+        assert!(send_command_with(a.as_fd(), &order, &[x.as_fd(), y.as_fd()]).unwrap());
+        let (got, fds) = recv_command(b.as_fd()).unwrap().unwrap();
+        assert_eq!(got, order);
+        assert_eq!(fds.len(), 2);
+        assert!(send_reply(b.as_fd(), &Reply::Pong(1 << 9), &[]).unwrap());
+        match recv_reply(a.as_fd(), Instant::now() + Duration::from_secs(5)).unwrap() {
+            Received::Msg((Reply::Pong(m), fds)) => assert!(m == 1 << 9 && fds.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        drop(b);
+        assert!(matches!(recv_reply(a.as_fd(), Instant::now() + Duration::from_secs(5)).unwrap(), Received::Eof));
+    }
 }

@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::observe::ProcStat;
-use super::sandbox::{Request, Response, Timings};
+use super::sandbox::{Request, Response, SettleHints, Timings};
 use super::{os, SysError};
 use crate::scenario::{Node, Step};
 
@@ -122,10 +122,11 @@ impl Sandbox {
         Ok((sb, obs))
     }
 
-    /// Runs one step and waits until the kernel has settled. `stopped`
-    /// names the processes the model expects to be stopped afterwards.
-    pub fn step(&mut self, step: &Step, stopped: &[String]) -> Result<Observation, SysError> {
-        self.call(&Request::Step { step: step.clone(), stopped: stopped.to_vec() })
+    /// Runs one step and waits until the kernel has settled. `hints` name
+    /// the processes the model expects to be stopped or exiting afterwards
+    /// (the states no pidfd event announces).
+    pub fn step(&mut self, step: &Step, hints: &SettleHints) -> Result<Observation, SysError> {
+        self.call(&Request::Step { step: step.clone(), hints: hints.clone() })
     }
 
     /// Observes the namespace again.

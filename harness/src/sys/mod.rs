@@ -8,7 +8,7 @@
 //!
 //! - [`client`]: the runner's handle on one case ([`Sandbox`]).
 //! - [`sandbox`]: the helper process that owns the namespaces.
-//! - [`node`]: the code every process of the tree runs.
+//! - [`node`]: the code every process of the tree runs, thread by thread.
 //! - [`channel`]: the helper's control channel to each node.
 //! - [`observe`]: `/proc` read back as a canonical tree.
 
@@ -20,6 +20,7 @@ pub mod os;
 pub mod sandbox;
 
 pub use client::{Observation, Sandbox, SandboxOptions};
+pub use sandbox::SettleHints;
 
 /// An error of the system layer.
 #[derive(Debug, thiserror::Error)]

@@ -3,36 +3,142 @@
 //! The sandbox helper lives outside the scenario's PID namespace but shares
 //! its private mount namespace, where the namespace's PID 1 mounted a fresh
 //! `/proc`. That procfs speaks the namespace's own numbering: `PPid` (field
-//! 4 of `/proc/<pid>/stat`) is computed against the mount's namespace
-//! (kernel-rules.md R1.10, `do_task_stat()`), and a parent outside it — the
-//! helper, for PID 1 — shows as 0. The observer lists that `/proc`, maps each
-//! pid to the node that announced it, and renders the canonical tree of the
-//! scenario format, with `zombie` (state `Z`) and `stopped` (`T`/`t`).
+//! 4 of `/proc/<pid>/stat`), the process group and the session (fields 5
+//! and 6) are computed against the mount's namespace (kernel-rules.md
+//! R1.10, `do_task_stat()`), and a parent outside it — the helper, for PID 1
+//! — shows as 0. Nested namespaces are descendants of it, so their
+//! processes are listed too, under the same numbers, with their parents —
+//! also a process injected with `setns()`, whose parent lives outside the
+//! nested namespace but inside ours.
+//!
+//! `/proc` lists thread-group leaders only; `/proc/<pid>/task/` lists every
+//! thread. A leader that has exited while other threads live shows `Z` (a
+//! delayed group leader, R8.3): the process is alive (`main-exited`), and
+//! only when no thread is left alive is it a `zombie`. A process that has
+//! begun to exit but is not a zombie yet — a namespace init waiting in
+//! `zap_pid_ns_processes()` (R6.4) — has `PF_EXITING` in its flags (field
+//! 9): `exiting`.
+//!
+//! The observer maps each pid to the node that announced it and renders the
+//! canonical tree of the scenario format.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Attrs, Markers, Node};
+use crate::scenario::{Attrs, Markers, Node, Signal};
 
-/// One process as `/proc/<pid>/stat` shows it.
+/// `PF_EXITING` (include/linux/sched.h): set by `exit_signals()` early in
+/// `do_exit()`.
+pub const PF_EXITING: u32 = 0x4;
+
+/// One process as `/proc/<pid>/stat` and `/proc/<pid>/task/` show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcStat {
     pub pid: i32,
     pub ppid: i32,
+    /// The leader thread's state.
     pub state: char,
+    pub pgid: i32,
+    pub sid: i32,
+    /// The leader thread's `task->flags`.
+    pub flags: u32,
+    /// Living threads besides the leader (state other than `Z`/`X`).
+    pub threads: u32,
+    /// The state of a living thread — the leader's while it lives — or
+    /// `None` when no thread lives.
+    pub live_state: Option<char>,
 }
 
-/// Reads `/proc/<pid>/stat`: `None` if the process is gone.
-pub fn stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+impl ProcStat {
+    fn leader_dead(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+
+    /// Exited, with no thread left: a zombie (or being released, `X`).
+    pub fn is_zombie(&self) -> bool {
+        self.leader_dead() && self.threads == 0
+    }
+
+    /// The leader has exited, other threads live on.
+    pub fn main_exited(&self) -> bool {
+        self.leader_dead() && self.threads > 0
+    }
+
+    /// A living thread is stopped (group stop or trace stop).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.live_state, Some('T' | 't'))
+    }
+
+    /// Begun to exit, not a zombie yet.
+    pub fn is_exiting(&self) -> bool {
+        !self.leader_dead() && self.flags & PF_EXITING != 0
+    }
+}
+
+/// The fields of a stat line that the observer uses.
+struct StatLine {
+    state: char,
+    ppid: i32,
+    pgid: i32,
+    sid: i32,
+    flags: u32,
+    num_threads: u32,
+}
+
+fn parse_stat(text: &str) -> Option<StatLine> {
     // The command name is in parentheses and may itself hold spaces and
     // parentheses: the fields we want come after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some(ProcStat { pid, ppid, state })
+    let f: Vec<&str> = rest.split_ascii_whitespace().take(18).collect();
+    // stat(5) fields 3..=20: state ppid pgrp session tty_nr tpgid flags
+    // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
+    // num_threads.
+    Some(StatLine {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgid: f.get(2)?.parse().ok()?,
+        sid: f.get(3)?.parse().ok()?,
+        flags: f.get(6)?.parse().ok()?,
+        num_threads: f.get(17)?.parse().ok()?,
+    })
+}
+
+/// The state of one thread, from `/proc/<pid>/task/<tid>/stat`.
+pub fn task_state(pid: i32, tid: i32) -> Option<char> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    parse_stat(&text).map(|s| s.state)
+}
+
+/// Reads `/proc/<pid>/stat` and its threads: `None` if the process is gone.
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let StatLine { state, ppid, pgid, sid, flags, num_threads } = parse_stat(&text)?;
+    let mut threads = 0;
+    let mut live_state = (!matches!(state, 'Z' | 'X')).then_some(state);
+    // `num_threads` counts the tasks not yet released, a zombie leader
+    // included: with one, there is nothing more to read.
+    if num_threads > 1 {
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for tid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+                if tid == pid {
+                    continue;
+                }
+                match task_state(pid, tid) {
+                    Some(s) if !matches!(s, 'Z' | 'X') => {
+                        threads += 1;
+                        // Stopped wins: a group stop stops every thread, and
+                        // a thread that is not stopped yet will be.
+                        if live_state.is_none() || matches!(s, 'T' | 't') {
+                            live_state = Some(s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some(ProcStat { pid, ppid, state, pgid, sid, flags, threads, live_state })
 }
 
 /// Every process of the namespace, in pid order.
@@ -45,17 +151,34 @@ pub fn scan() -> std::io::Result<Vec<ProcStat>> {
     Ok(out)
 }
 
-/// What the observer knows of a node besides /proc: its name, attributes
-/// and when it was created.
+/// The calling process's (or, with `thread`, the calling thread's) id as
+/// the sandbox's `/proc` numbers it: `/proc/self` links to the caller's
+/// tgid in the procfs's namespace (`/proc/thread-self` to
+/// `<tgid>/task/<tid>`). `getpid()` answers in the caller's own namespace,
+/// which for a node in a nested one is not the number the helper sees (1
+/// for its init).
+pub fn own_id(thread: bool) -> Option<i32> {
+    let link = std::fs::read_link(if thread { "/proc/thread-self" } else { "/proc/self" }).ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// What the observer knows of a node besides /proc: its name, attributes,
+/// when it was created and the signals its handlers reported this step.
 pub struct Known<'a> {
     pub name: &'a str,
     pub attrs: Attrs,
     pub seq: usize,
+    pub got: Vec<Signal>,
 }
 
 /// Renders the canonical forest of the namespace from a scan. `known` maps a
 /// pid in the namespace to the node that announced it; a process nobody
 /// announced is shown as `unknown-<pid>` so that it cannot go unnoticed.
+///
+/// The attributes the kernel shows directly come from the scan: `threads`
+/// (living extra threads), `pgrp` (leads its process group but not its
+/// session) and `session` (leads its session). The rest are what the node
+/// reported.
 pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> {
     let by_pid: HashMap<i32, &ProcStat> = procs.iter().map(|p| (p.pid, p)).collect();
     let seq = |pid: i32| known.get(&pid).map_or(usize::MAX, |k| k.seq);
@@ -79,17 +202,22 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
         known: &HashMap<i32, Known<'_>>,
     ) -> Node {
         let p = by_pid[&pid];
-        let (name, attrs) = match known.get(&pid) {
-            Some(k) => (k.name.to_string(), k.attrs.clone()),
-            None => (format!("unknown-{pid}"), Attrs::default()),
+        let (name, mut attrs, got) = match known.get(&pid) {
+            Some(k) => (k.name.to_string(), k.attrs.clone(), k.got.clone()),
+            None => (format!("unknown-{pid}"), Attrs::default(), Vec::new()),
         };
+        attrs.threads = p.threads;
+        attrs.session = p.sid == p.pid;
+        attrs.pgrp = p.pgid == p.pid && !attrs.session;
         Node {
             name,
             attrs,
             markers: Markers {
-                zombie: p.state == 'Z' || p.state == 'X',
-                stopped: matches!(p.state, 'T' | 't'),
-                ..Markers::default()
+                main_exited: p.main_exited(),
+                exiting: p.is_exiting(),
+                zombie: p.is_zombie(),
+                stopped: p.is_stopped(),
+                got,
             },
             children: kids
                 .get(&pid)
@@ -97,4 +225,26 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
         }
     }
     roots.iter().map(|&r| build(r, &by_pid, &kids, known)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_come_after_the_last_parenthesis() {
+        let line = "42 (a) b (c)) S 7 42 1 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 3 0";
+        let s = parse_stat(line).expect("parses");
+        assert_eq!((s.state, s.ppid, s.pgid, s.sid, s.flags, s.num_threads), ('S', 7, 42, 1, 4194564, 3));
+    }
+
+    #[test]
+    fn a_dead_leader_with_living_threads_is_main_exited_not_zombie() {
+        let p = ProcStat { pid: 5, ppid: 1, state: 'Z', pgid: 0, sid: 0, flags: 0, threads: 2, live_state: Some('S') };
+        assert!(p.main_exited() && !p.is_zombie() && !p.is_exiting() && !p.is_stopped());
+        let z = ProcStat { threads: 0, live_state: None, ..p.clone() };
+        assert!(z.is_zombie() && !z.main_exited());
+        let e = ProcStat { state: 'S', flags: PF_EXITING, threads: 0, ..p };
+        assert!(e.is_exiting() && !e.is_zombie());
+    }
 }

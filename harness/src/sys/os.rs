@@ -184,6 +184,15 @@ pub fn default_all_signals() -> Result<(), SysError> {
     Ok(())
 }
 
+/// Puts one signal back to `SIG_DFL`.
+pub fn default_signal(sig: i32) -> Result<(), SysError> {
+    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+    if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(last(format!("signal({sig}, SIG_DFL)")));
+    }
+    Ok(())
+}
+
 /// Blocks SIGCHLD and returns a signalfd for it, so that a node learns of
 /// exited children through `poll()` instead of a handler.
 pub fn sigchld_fd() -> Result<OwnedFd, SysError> {
@@ -383,4 +392,229 @@ pub fn uid() -> u32 {
 pub fn is_root() -> bool {
     // SAFETY: cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// `pidfd_open(tid, PIDFD_THREAD)` (6.9+): a pidfd for one thread, readable
+/// once that thread has passed `exit_notify()`. `None` where the kernel
+/// does not know the flag (EINVAL).
+pub fn pidfd_open_thread(tid: i32) -> Result<Option<OwnedFd>, SysError> {
+    // PIDFD_THREAD is O_EXCL (include/uapi/linux/pidfd.h).
+    // SAFETY: plain syscall with integer arguments; the returned descriptor
+    // is new and owned by nobody else.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, libc::O_EXCL) };
+    if fd < 0 {
+        if io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            return Ok(None);
+        }
+        return Err(last(format!("pidfd_open({tid}, PIDFD_THREAD)")));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+}
+
+/// `gettid()`: the calling thread's id in its own PID namespace.
+pub fn gettid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::gettid() }
+}
+
+fn sigset(signals: impl IntoIterator<Item = i32>, full: bool) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigfillset
+    // before any use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if full {
+            libc::sigfillset(&mut set);
+        } else {
+            libc::sigemptyset(&mut set);
+        }
+        for s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks every signal in the calling thread (SIGKILL and SIGSTOP cannot
+/// be blocked; glibc keeps its own two unblocked).
+pub fn block_all_signals() {
+    let set = sigset([], true);
+    // SAFETY: valid sigset; pthread_sigmask only fails for a bad `how`.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+}
+
+/// Sets the calling thread's signal mask to exactly `blocked`.
+pub fn set_signal_mask(blocked: &[i32]) {
+    let set = sigset(blocked.iter().copied(), false);
+    // SAFETY: valid sigset; pthread_sigmask only fails for a bad `how`.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+}
+
+/// Installs `handler` for `sig` with `SA_RESTART` and an empty `sa_mask`.
+/// The handler runs in signal context: it must be async-signal-safe.
+pub fn catch_signal(sig: i32, handler: extern "C" fn(libc::c_int)) -> Result<(), SysError> {
+    // SAFETY: sigaction is plain data; the handler is an `extern "C"` fn
+    // that lives as long as the program, and the caller promises it is
+    // async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(sig, &sa, std::ptr::null_mut()) < 0 {
+            return Err(last(format!("sigaction({sig}, handler, SA_RESTART)")));
+        }
+    }
+    Ok(())
+}
+
+/// `PR_SET_PDEATHSIG(sig)` for the calling thread.
+pub fn set_pdeathsig(sig: i32) -> Result<(), SysError> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, &format!("PR_SET_PDEATHSIG, {sig}")).map(|_| ())
+}
+
+/// `PR_GET_PDEATHSIG`: the calling thread's parent-death signal (0: none).
+pub fn get_pdeathsig() -> Result<i32, SysError> {
+    let mut v: libc::c_int = 0;
+    prctl(libc::PR_GET_PDEATHSIG, &mut v as *mut libc::c_int as libc::c_ulong, "PR_GET_PDEATHSIG")?;
+    Ok(v)
+}
+
+/// `setpgid(0, 0)`: the caller leads a new process group.
+pub fn setpgid_self() -> Result<(), SysError> {
+    // SAFETY: integer arguments only.
+    if unsafe { libc::setpgid(0, 0) } < 0 {
+        return Err(last("setpgid(0, 0)"));
+    }
+    Ok(())
+}
+
+/// Ends the calling **thread** with the raw `exit` syscall — not
+/// `exit_group`, and without running anything of libc's or Rust's: the
+/// other threads of the process live on (R1.7, R8.3).
+pub fn exit_thread() -> ! {
+    // SAFETY: SYS_exit ends only the calling thread and never returns. The
+    // caller holds no lock another thread could wait for, and nothing runs
+    // on this stack again.
+    unsafe {
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    // SYS_exit does not return; should it, end the process rather than go on.
+    exit_now(111)
+}
+
+/// Opens the calling thread's active PID namespace (`/proc/thread-self/ns/pid`),
+/// to return to it with [`setns_pid`] after a fork into another one.
+pub fn open_own_pidns() -> Result<OwnedFd, SysError> {
+    // SAFETY: a valid NUL-terminated path; the descriptor is new and ours.
+    let fd = unsafe { libc::open(c"/proc/thread-self/ns/pid".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last("open(/proc/thread-self/ns/pid)"));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setns(fd, CLONE_NEWPID)`: the calling thread's next children are born
+/// in the PID namespace that `fd` names (a namespace file, or a pidfd: the
+/// target's active namespace). The caller itself stays where it is (R6.1).
+pub fn setns_pid(fd: BorrowedFd<'_>, what: &str) -> Result<(), SysError> {
+    // SAFETY: a borrowed descriptor and an integer flag.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
+        return Err(last(format!("setns({what}, CLONE_NEWPID)")));
+    }
+    Ok(())
+}
+
+/// `clone(flags | SIGCHLD)` used like `fork()`: the child goes on from the
+/// same point with a copy of the address space. With no flags this is
+/// glibc's `fork()` (which runs its atfork handlers); with `CLONE_PARENT`
+/// or `CLONE_NEWPID` it is the raw syscall, since no libc wrapper forks
+/// with flags. `after_setns`: the caller has joined another PID namespace
+/// for its children (only for the error's hint).
+///
+/// # Safety
+/// No other thread of the caller may hold a lock (malloc's included) that
+/// the child will need: the other threads must be parked in a blocking
+/// call that holds none.
+pub unsafe fn fork_with(flags: i32, what: &str, after_setns: bool) -> Result<i32, SysError> {
+    let pid = if flags == 0 {
+        // SAFETY: per the caller's guarantee.
+        unsafe { libc::fork() }
+    } else {
+        // SAFETY: without CLONE_VM the child gets its own copy of the
+        // address space and, with a null stack, continues on (its copy of)
+        // the caller's stack, exactly as after fork(); per the caller's
+        // guarantee no lock is held by a thread the child lacks.
+        unsafe {
+            libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+                as i32
+        }
+    };
+    if pid < 0 {
+        let source = io::Error::last_os_error();
+        let hint = match source.raw_os_error() {
+            // copy_pid_ns(): a new namespace only below the caller's active
+            // one, and setns() has pointed pid_for_children elsewhere.
+            Some(libc::EINVAL) if flags & libc::CLONE_NEWPID != 0 && after_setns => Some(
+                "EINVAL: CLONE_NEWPID is refused once setns() has moved the caller's pid_for_children \
+                 away from its own namespace (copy_pid_ns())"
+                    .to_string(),
+            ),
+            Some(libc::EINVAL) if flags & libc::CLONE_PARENT != 0 => {
+                Some("EINVAL: a namespace init may not clone(CLONE_PARENT) (R6.7)".to_string())
+            }
+            Some(libc::ENOMEM) => {
+                Some("ENOMEM: the target PID namespace is dying or dead, its init has exited (R6.3)".to_string())
+            }
+            _ => None,
+        };
+        return Err(SysError::Syscall { call: format!("clone({what})"), source, hint });
+    }
+    Ok(pid)
+}
+
+/// Closes every descriptor from 3 up except `keep`: a new node starts with
+/// its channel and the standard streams only.
+pub fn close_all_but(keep: RawFd) {
+    let ranges = [(3u32, keep as u32 - 1), (keep as u32 + 1, u32::MAX)];
+    for (lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        // SAFETY: closing descriptors the caller no longer uses; their
+        // owners live in frames of the parent's copy that this process
+        // never returns to.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+        if r < 0 {
+            // close_range() is 5.9+: close one by one up to the limit.
+            for fd in lo..hi.min(65536) {
+                // SAFETY: as above.
+                unsafe { libc::close(fd as RawFd) };
+            }
+        }
+    }
+}
+
+/// Re-executes the binary the caller runs (`/proc/self/exe`, opened and
+/// executed with `execveat(AT_EMPTY_PATH)`, so it works for a copy under
+/// /tmp or a deleted file) with `args` and `env`. Returns only on failure.
+pub fn exec_self(args: &[CString], env: &[CString]) -> SysError {
+    // SAFETY: a valid NUL-terminated path; the descriptor is new and ours
+    // (close-on-exec: an ELF binary does not need it after the exec).
+    let fd = unsafe { libc::open(c"/proc/self/exe".as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return last("open(/proc/self/exe, O_PATH)");
+    }
+    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+    // NUL-terminated strings that outlive the call.
+    unsafe {
+        libc::syscall(libc::SYS_execveat, fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+    }
+    let e = last("execveat(/proc/self/exe, AT_EMPTY_PATH)");
+    // SAFETY: our own descriptor, closed once.
+    unsafe { libc::close(fd) };
+    e
 }

@@ -19,21 +19,31 @@
 //! Lifetime: the runner sets `PR_SET_PDEATHSIG(SIGKILL)` on the helper, and
 //! PID 1 sets it too, so the death of the runner — even by SIGKILL — kills
 //! the helper, whose death kills PID 1, whose death makes the kernel kill
-//! every process of the namespace (`zap_pid_ns_processes()`, R6.3). On EOF
+//! every process of the namespace (`zap_pid_ns_processes()`, R6.3) — nested
+//! namespaces and injected processes included, since each has a pid in it
+//! (R6.9). On EOF
 //! of stdin the helper kills PID 1 itself and waits until its pidfd is
 //! readable, which is after the whole namespace is gone (R9.2), before it
 //! exits. Every signal goes through a pidfd the helper holds.
 //!
 //! Settling after a step uses only the kernel's own ordering: pidfd
 //! readiness for every process that died (after which its children have
-//! their new parent, R9.2), EOF on a node's channel for a death nobody
-//! predicted, an answered ping for a node that lives (it has returned to
-//! user space, so every signal sent before has been acted on), and EPOLLHUP
-//! for every zombie that a reaping parent will collect. The one exception
-//! is a stop: the kernel offers no pidfd event for it, so the helper
-//! re-reads `/proc/<pid>/stat` until the state is `T`, yielding the CPU
-//! between reads. Deadlines only turn a hang into a failure that names what
-//! it waited for.
+//! their new parent and every signal the death causes has been generated,
+//! R9.2), EOF on a node's channel for a death nobody predicted, an answered
+//! ping for a node that lives (it has returned to user space, so every
+//! signal sent before has been acted on and its handlers have run; pings go
+//! out again after each round of deaths), and EPOLLHUP for every zombie
+//! that a reaping parent will collect. Three things offer no event, and
+//! are re-read from `/proc`, yielding the CPU between reads: a stop, the
+//! resumption of a process stopped before the step, and a namespace init
+//! held in `zap_pid_ns_processes()` by an injected zombie (R6.4), whose
+//! pidfd never becomes readable — for the first and last the runner says
+//! which processes to expect ([`SettleHints`]). Deadlines only turn a hang
+//! into a failure that names what it waited for.
+//!
+//! Signals to nodes go through the pidfds the helper holds; the helper sits
+//! outside every namespace of the case, so `kill` is always sent from an
+//! ancestor namespace.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -42,10 +52,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::{self, Command, Received, Reply};
+use super::channel::{self, Command, Received, Reply, SpawnOrder};
 use super::observe::{self, Known, ProcStat};
 use super::{node, os, SysError};
-use crate::scenario::{Attrs, Node, Step};
+use crate::scenario::{Attrs, Node, Signal, Step, ThreadRef};
 
 /// A request from the runner.
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,11 +68,25 @@ pub enum Request {
         #[serde(default)]
         init: Option<Vec<String>>,
     },
-    /// Run one step; `stopped` names the processes expected to be stopped
-    /// afterwards (those are waited for by state, not by a ping).
-    Step { step: Step, stopped: Vec<String> },
+    /// Run one step, then settle as `hints` say.
+    Step { step: Step, hints: SettleHints },
     /// Observe the namespace again.
     Observe,
+}
+
+/// What the model predicts about the end of a step that the kernel offers
+/// no event for. Everything else the settle learns from the kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleHints {
+    /// Processes stopped afterwards: a stop wakes no pidfd, so these are
+    /// waited for by state, and never pinged (a stopped process cannot
+    /// answer).
+    pub stopped: Vec<String>,
+    /// Processes `exiting` afterwards: a namespace init held in
+    /// `zap_pid_ns_processes()` by an injected zombie (R6.4). Its channel
+    /// reads EOF but its pidfd never becomes readable, so the settle waits
+    /// instead until it is alone in its dying namespace.
+    pub exiting: Vec<String>,
 }
 
 /// Time spent in each phase, in microseconds.
@@ -85,13 +109,26 @@ pub enum Response {
 /// One node as the helper knows it.
 struct Rec {
     name: String,
-    /// Pid inside the namespace.
+    /// Pid as the sandbox's namespace numbers it.
     pid: i32,
     pidfd: OwnedFd,
-    /// `None` once the node is known to be dead.
+    /// `None` once the node is known to be dead (or exiting).
     chan: Option<OwnedFd>,
     attrs: Attrs,
     seq: usize,
+    /// Signals its handlers reported during the current step (bit n-1).
+    got: u64,
+    /// Its channel is gone but it has not exited: an init waiting in
+    /// `zap_pid_ns_processes()` (R6.4).
+    exiting: bool,
+    /// For a namespace init: its PID namespace (`/proc/self/ns/pid`, which
+    /// it opened itself), for `into=`.
+    nsfd: Option<OwnedFd>,
+    /// The nodes that are the inits of the nested PID namespaces it has a
+    /// pid in, outermost first (empty: only the sandbox's). A `pidns` node
+    /// is in its own list. Known from how each node was created: a
+    /// process never changes namespace.
+    ns: Vec<usize>,
 }
 
 struct Helper {
@@ -107,6 +144,16 @@ struct Helper {
     deadline: Duration,
     userns: bool,
     timings: Timings,
+}
+
+/// One fork the helper asks for.
+struct SpawnJob<'a> {
+    parent: &'a str,
+    name: &'a str,
+    order: SpawnOrder,
+    /// The `into=` init, whose namespace goes with the order.
+    into: Option<&'a str>,
+    seq: usize,
 }
 
 /// Entry point of `reparent __sandbox`. Never returns.
@@ -144,15 +191,15 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             let t = Instant::now();
             h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
-            h.settle_and_observe(&[])
+            h.settle_and_observe(&SettleHints::default())
         }
-        Request::Step { step, stopped } => {
+        Request::Step { step, hints } => {
             let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Step before Build".into()))?;
             h.timings = Timings::default();
             let t = Instant::now();
             h.act(&step)?;
             h.timings.act_us = t.elapsed().as_micros() as u64;
-            h.settle_and_observe(&stopped)
+            h.settle_and_observe(&hints)
         }
         Request::Observe => {
             let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Observe before Build".into()))?;
@@ -184,18 +231,14 @@ fn levels(tree: &Node) -> Vec<Vec<(&str, &Node, usize)>> {
     out
 }
 
-fn attr_bits(a: &Attrs) -> u8 {
-    let mut b = 0;
-    if a.subreaper {
-        b |= channel::ATTR_SUBREAPER;
-    }
-    if a.noreap {
-        b |= channel::ATTR_NOREAP;
-    }
-    if a.sigchld_ignore {
-        b |= channel::ATTR_SIGCHLD_IGNORE;
-    }
-    b
+/// A parent-death signal as `PR_GET_PDEATHSIG` reports it (0: none).
+fn pdeath(sig: i32) -> Option<Signal> {
+    (sig != 0).then_some(Signal(sig))
+}
+
+/// The signals of a `Pong` mask, in number order.
+fn mask_signals(mask: u64) -> Vec<Signal> {
+    (1..=64).filter(|n| mask & (1u64 << (n - 1)) != 0).map(Signal).collect()
 }
 
 impl Helper {
@@ -253,8 +296,8 @@ impl Helper {
         if pid == 0 {
             drop(helper_end);
             match (foreign, first) {
-                (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, attr_bits(&first.attrs)),
-                _ => become_init(node_end, attr_bits(&tree.attrs)),
+                (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, &first.attrs),
+                _ => become_init(node_end, &tree.attrs),
             }
         }
         drop(node_end);
@@ -269,7 +312,7 @@ impl Helper {
             timings: Timings::default(),
         };
         match first {
-            None => h.greet(helper_end, &tree.name, &tree.attrs, 0)?,
+            None => h.greet(helper_end, &tree.name, &tree.attrs, 0, Vec::new())?,
             Some(first) => {
                 // PID 1 is not ours: no channel, only a pidfd (our own
                 // unreaped child, so the pid names exactly it). Its one
@@ -282,8 +325,12 @@ impl Helper {
                     chan: None,
                     attrs: Attrs::default(),
                     seq: 0,
+                    got: 0,
+                    exiting: false,
+                    nsfd: None,
+                    ns: Vec::new(),
                 });
-                h.greet(helper_end, &first.name, &first.attrs, 1)?;
+                h.greet(helper_end, &first.name, &first.attrs, 1, Vec::new())?;
             }
         }
         h.timings.setup_us = t.elapsed().as_micros() as u64;
@@ -295,12 +342,18 @@ impl Helper {
     }
 
     /// Receives a new node's hello on its channel — its pid, its subreaper
-    /// flag as the kernel reads it back, and a pidfd — and records it.
-    fn greet(&mut self, chan: OwnedFd, name: &str, attrs: &Attrs, seq: usize) -> Result<(), SysError> {
-        let (pid, subreaper, pidfd) = match channel::recv_reply(chan.as_fd(), self.deadline())? {
-            Received::Msg(Reply::Hello(pid, subreaper, pidfd)) => (pid, subreaper, pidfd),
-            Received::Msg(Reply::Failed(why)) => return Err(SysError::Node { name: name.into(), message: why }),
-            Received::Msg(other) => {
+    /// flag and parent-death signal as the kernel reads them back, whether
+    /// it is a namespace init, a pidfd and, from an init, its namespace —
+    /// and records it. `ns` lists the
+    /// nested namespaces it was forked into (see [`Rec::ns`]).
+    fn greet(&mut self, chan: OwnedFd, name: &str, attrs: &Attrs, seq: usize, ns: Vec<usize>) -> Result<(), SysError> {
+        let (hello, pidfd, nsfd) = match channel::recv_reply(chan.as_fd(), self.deadline())? {
+            Received::Msg((Reply::Hello(h), fds)) if !fds.is_empty() => {
+                let mut fds = fds.into_iter();
+                (h, fds.next().expect("not empty"), fds.next())
+            }
+            Received::Msg((Reply::Failed(why), _)) => return Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((other, _)) => {
                 return Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}")));
             }
             Received::Eof => {
@@ -311,8 +364,32 @@ impl Helper {
             }
             Received::Timeout => return Err(SysError::Timeout(format!("`{name}` to start and report its pid"))),
         };
-        let attrs = Attrs { subreaper, ..attrs.clone() };
-        self.nodes.push(Rec { name: name.into(), pid, pidfd, chan: Some(chan), attrs, seq });
+        // The sandbox's own init is PID 1 by construction, and its
+        // parent-death SIGKILL is the sandbox's lifeline, not an attribute.
+        let root = seq == 0;
+        let ns_init = hello.ns_init && !root;
+        let mut ns = ns;
+        if ns_init {
+            ns.push(self.nodes.len());
+        }
+        let attrs = Attrs {
+            subreaper: hello.subreaper,
+            pdeathsig: if root { None } else { pdeath(hello.pdeathsig) },
+            pidns: ns_init,
+            ..attrs.clone()
+        };
+        self.nodes.push(Rec {
+            name: name.into(),
+            pid: hello.pid,
+            pidfd,
+            chan: Some(chan),
+            attrs,
+            seq,
+            got: 0,
+            exiting: false,
+            nsfd,
+            ns,
+        });
         Ok(())
     }
 
@@ -323,18 +400,21 @@ impl Helper {
             .ok_or_else(|| SysError::Protocol(format!("no process named `{name}`")))
     }
 
-    fn request(&mut self, name: &str, cmd: Command) -> Result<Reply, SysError> {
+    /// Sends `cmd` to node `name` and waits for its answer; a `Failed`
+    /// answer is an error naming the node.
+    fn request(&mut self, name: &str, cmd: Command) -> Result<(Reply, Vec<OwnedFd>), SysError> {
         let i = self.rec(name)?;
         let deadline = self.deadline();
-        let chan = self.chan(i, &format!("{cmd:?}"))?;
-        if !channel::send_command(chan.as_fd(), cmd)? {
-            return Err(SysError::Node { name: name.into(), message: format!("died before it could run {cmd:?}") });
+        let what = format!("{cmd:?}");
+        let chan = self.chan(i, &what)?;
+        if !channel::send_command(chan.as_fd(), &cmd)? {
+            return Err(SysError::Node { name: name.into(), message: format!("died before it could run {what}") });
         }
         match channel::recv_reply(chan.as_fd(), deadline)? {
-            Received::Msg(Reply::Failed(why)) => Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((Reply::Failed(why), _)) => Err(SysError::Node { name: name.into(), message: why }),
             Received::Msg(r) => Ok(r),
-            Received::Eof => Err(SysError::Node { name: name.into(), message: format!("died while running {cmd:?}") }),
-            Received::Timeout => Err(SysError::Timeout(format!("`{name}` to answer {cmd:?} (is it stopped?)"))),
+            Received::Eof => Err(SysError::Node { name: name.into(), message: format!("died while running {what}") }),
+            Received::Timeout => Err(SysError::Timeout(format!("`{name}` to answer {what} (is it stopped?)"))),
         }
     }
 
@@ -344,12 +424,18 @@ impl Helper {
     fn build(&mut self, tree: &Node) -> Result<(), SysError> {
         for level in levels(tree) {
             // (An init under test already started its one child.)
-            let batch: Vec<(&str, &str, &Attrs, usize)> = level
+            let batch: Vec<SpawnJob<'_>> = level
                 .iter()
                 .filter(|(_, c, _)| self.rec(&c.name).is_err())
-                .map(|(p, c, seq)| (*p, c.name.as_str(), &c.attrs, *seq))
+                .map(|(p, c, seq)| SpawnJob {
+                    parent: p,
+                    name: &c.name,
+                    order: SpawnOrder { attrs: c.attrs.clone(), thread: None, clone_parent: false, into: false },
+                    into: None,
+                    seq: *seq,
+                })
                 .collect();
-            self.spawn_batch(&batch)?;
+            self.spawn_batch(batch)?;
         }
         self.next_seq = tree.preorder().len();
         Ok(())
@@ -368,23 +454,57 @@ impl Helper {
         })
     }
 
-    /// Asks each parent to fork its new node, then collects every hello.
-    fn spawn_batch(&mut self, batch: &[(&str, &str, &Attrs, usize)]) -> Result<(), SysError> {
+    /// Asks each parent to fork its new node, then collects each parent's
+    /// answer and the new node's hello.
+    fn spawn_batch(&mut self, batch: Vec<SpawnJob<'_>>) -> Result<(), SysError> {
         let mut pending = Vec::with_capacity(batch.len());
-        for &(parent, name, attrs, seq) in batch {
-            let i = self.rec(parent)?;
+        for job in batch {
+            let i = self.rec(job.parent)?;
+            let into = job.into.map(|n| self.rec(n)).transpose()?;
+            // The child is born where its forking thread's
+            // pid_ns_for_children points: the `into=` init's namespace, or
+            // its parent's own.
+            let ns = into.map_or_else(|| self.nodes[i].ns.clone(), |n| self.nodes[n].ns.clone());
             let (helper_end, node_end) = channel::pair()?;
-            let chan = self.chan(i, &format!("fork `{name}`"))?;
-            if !channel::send_command_with(chan.as_fd(), Command::Spawn(attr_bits(attrs)), Some(node_end.as_fd()))? {
+            let chan = self.chan(i, &format!("fork `{}`", job.name))?;
+            let mut pass = vec![node_end.as_fd()];
+            if let Some(n) = into {
+                let r = &self.nodes[n];
+                let nsfd = r.nsfd.as_ref().ok_or_else(|| SysError::Node {
+                    name: r.name.clone(),
+                    message: format!("is not the init of a PID namespace: `{}` cannot fork into it", job.parent),
+                })?;
+                pass.push(nsfd.as_fd());
+            }
+            let attrs = job.order.attrs.clone();
+            let order = SpawnOrder { into: into.is_some(), ..job.order };
+            if !channel::send_command_with(chan.as_fd(), &Command::Spawn(order), &pass)? {
                 return Err(SysError::Node {
-                    name: parent.into(),
-                    message: format!("died before it could fork `{name}`"),
+                    name: job.parent.into(),
+                    message: format!("died before it could fork `{}`", job.name),
                 });
             }
-            pending.push((name, attrs, seq, helper_end));
+            pending.push((i, job.name, attrs, job.seq, ns, helper_end));
         }
-        for (name, attrs, seq, chan) in pending {
-            self.greet(chan, name, attrs, seq)?;
+        for (i, name, attrs, seq, ns, chan) in pending {
+            let deadline = self.deadline();
+            let parent = &self.nodes[i];
+            let pchan = self.chan(i, "answer")?;
+            let failed = |message: String| SysError::Node { name: parent.name.clone(), message };
+            match channel::recv_reply(pchan.as_fd(), deadline)? {
+                Received::Msg((Reply::Ack(_), _)) => {}
+                Received::Msg((Reply::Failed(why), _)) => {
+                    return Err(failed(format!("could not fork `{name}`: {why}")))
+                }
+                Received::Msg((other, _)) => {
+                    return Err(SysError::Protocol(format!("{}: expected the fork's ack, got {other:?}", parent.name)))
+                }
+                Received::Eof => return Err(failed(format!("died before it could fork `{name}`"))),
+                Received::Timeout => {
+                    return Err(SysError::Timeout(format!("`{}` to fork `{name}` (is it stopped?)", parent.name)))
+                }
+            }
+            self.greet(chan, name, &attrs, seq, ns)?;
         }
         Ok(())
     }
@@ -393,7 +513,7 @@ impl Helper {
         match step {
             Step::Kill { targets, signal } => {
                 // All signals go out before anything is waited for: the kills
-                // race, as the format says.
+                // race, as the format says. A pidfd signal is process-directed.
                 for t in targets {
                     let i = self.rec(t)?;
                     os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0).map_err(|source| {
@@ -406,40 +526,81 @@ impl Helper {
                 let i = self.rec(target)?;
                 // A node already dying has nothing left to do; the settle
                 // sees its EOF either way.
-                channel::send_command(self.chan(i, "exit")?.as_fd(), Command::Exit(*code))?;
+                channel::send_command(self.chan(i, "exit")?.as_fd(), &Command::Exit(*code))?;
                 Ok(())
             }
             Step::Subreaper { target, on } => {
-                let Reply::Ack(v) = self.request(target, Command::Subreaper(*on))? else {
+                let (Reply::Ack(v), _) = self.request(target, Command::Subreaper(*on))? else {
                     return Err(SysError::Protocol(format!("{target}: expected Ack")));
                 };
                 let i = self.rec(target)?;
                 self.nodes[i].attrs.subreaper = v != 0;
                 Ok(())
             }
-            Step::Spawn { child, parent, attrs, .. } => {
+            Step::Spawn { child, parent, thread, clone_parent, into, attrs } => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.spawn_batch(&[(parent, child, attrs, seq)])
+                let order =
+                    SpawnOrder { attrs: attrs.clone(), thread: *thread, clone_parent: *clone_parent, into: false };
+                self.spawn_batch(vec![SpawnJob { parent, name: child, order, into: into.as_deref(), seq }])
             }
             Step::Reap { target } => self.request(target, Command::Reap).map(|_| ()),
-            other => unimplemented!("TODO(issue 3): {}", other.kind()),
+            Step::ThreadExit { target, thread } => {
+                // Answered once the kernel has finished with the thread (or,
+                // for the last one, just before it exits).
+                self.request(target, Command::ThreadExit(*thread))?;
+                if *thread == ThreadRef::Main {
+                    // No living thread has the main thread's pdeath_signal.
+                    let i = self.rec(target)?;
+                    self.nodes[i].attrs.pdeathsig = None;
+                }
+                Ok(())
+            }
+            Step::Exec { target } => {
+                // The answer is the new image's hello: the exec is complete.
+                let (Reply::Hello(h), _) = self.request(target, Command::Exec)? else {
+                    return Err(SysError::Protocol(format!("{target}: expected the new image's hello")));
+                };
+                let i = self.rec(target)?;
+                let a = &mut self.nodes[i].attrs;
+                a.subreaper = h.subreaper;
+                a.pdeathsig = pdeath(h.pdeathsig);
+                Ok(())
+            }
+            Step::Setpgid { target } => self.request(target, Command::Setpgid).map(|_| ()),
+            Step::Setsid { target } => self.request(target, Command::Setsid).map(|_| ()),
         }
     }
 
     /// Waits until the kernel has finished with the step, then observes.
-    fn settle_and_observe(&mut self, stopped: &[String]) -> Result<Response, SysError> {
+    ///
+    /// 1. Processes predicted stopped: re-read their state until it shows.
+    /// 2. Rounds: ping every node believed alive and not stopped. An answer
+    ///    carries the signals its handlers ran; EOF marks a death. Each
+    ///    death is complete — children moved, and the pdeath, SIGCHLD and
+    ///    orphaned-pgrp signals it causes generated (R9.2) — when its pidfd
+    ///    is readable; then the next round pings everyone again, so that
+    ///    those signals are handled (and their victims found) before the
+    ///    observation. A node stopped before the step that must have been
+    ///    resumed by such a death (SIGCONT, R5) is waited for by state and
+    ///    pinged too. Rounds end when one finds no new death.
+    /// 3. Zombies that a reaping parent will collect: wait until reaped.
+    fn settle_and_observe(&mut self, hints: &SettleHints) -> Result<Response, SysError> {
         let t = Instant::now();
-        let deadline = self.deadline();
-        let stopped_idx: Vec<usize> = stopped.iter().filter_map(|s| self.rec(s).ok()).collect();
+        let mut deadline = self.deadline();
+        for r in &mut self.nodes {
+            r.got = 0;
+        }
+        let named = |names: &[String]| -> Vec<usize> { names.iter().filter_map(|s| self.rec(s).ok()).collect() };
+        let stopped = named(&hints.stopped);
+        let exiting = named(&hints.exiting);
 
-        // 1. Processes expected to stop: no pidfd event exists for a stop, so
-        //    re-read their state until it shows (or they turn out dead).
-        for &i in &stopped_idx {
+        // 1. No pidfd event exists for a stop.
+        for &i in &stopped {
             let r = &self.nodes[i];
             loop {
                 match observe::stat(r.pid) {
-                    Some(s) if matches!(s.state, 'T' | 't' | 'Z' | 'X') => break,
+                    Some(s) if s.is_stopped() || s.is_zombie() => break,
                     None => break,
                     _ if os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive => break,
                     _ => {}
@@ -451,73 +612,96 @@ impl Helper {
             }
         }
 
-        // 2. Everyone else still believed alive answers a ping, or turns out
-        //    dead (EOF). All pings go out first so the waits overlap.
-        let mut pinged = Vec::new();
-        let mut dead = Vec::new();
-        for (i, r) in self.nodes.iter().enumerate() {
-            let Some(chan) = &r.chan else { continue };
-            // A node still stopped cannot answer; whether it should be is for
-            // the comparison to judge, not a reason to hang. (Only a node
-            // stopped at the last observation can still be, unless this
-            // step stopped it, which the model then predicted.)
-            if stopped_idx.contains(&i)
-                || (self.last_stopped.contains(&r.pid)
-                    && observe::stat(r.pid).is_some_and(|s| matches!(s.state, 'T' | 't')))
-            {
-                continue;
-            }
-            if channel::send_command(chan.as_fd(), Command::Ping)? {
-                pinged.push(i);
-            } else {
-                dead.push(i);
-            }
-        }
-        for &i in &pinged {
-            let r = &self.nodes[i];
-            let Some(chan) = &r.chan else { continue };
-            match channel::recv_reply(chan.as_fd(), deadline)? {
-                Received::Msg(Reply::Pong) => {}
-                Received::Msg(other) => {
-                    return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name)))
+        // 2. Inits that were exiting and are no longer predicted to be may
+        //    finish now: they count as deaths of this step.
+        let mut dead: Vec<usize> =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].exiting && !exiting.contains(i)).collect();
+        let mut all_dead = Vec::new();
+        let mut stay_stopped = Vec::new();
+        // Whom to ping: everyone in the first round; after a round of
+        // deaths, those the deaths can have signalled.
+        let mut only: Option<Vec<usize>> = None;
+        let mut round = 0;
+        loop {
+            self.finish_deaths(&dead, &exiting)?;
+            all_dead.append(&mut dead);
+            // Each round may take as long as one wait may.
+            deadline = self.deadline();
+            let mut pinged = Vec::new();
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].chan.is_none()
+                    || stopped.contains(&i)
+                    || stay_stopped.contains(&i)
+                    || only.as_ref().is_some_and(|o| !o.contains(&i))
+                {
+                    continue;
                 }
-                Received::Eof => dead.push(i),
-                Received::Timeout => {
-                    return Err(SysError::Timeout(format!(
-                        "`{}` (pid {}) to answer a ping: it neither lives on nor dies (stopped?)",
-                        r.name, r.pid
-                    )))
+                // Only a node stopped at the last observation can still be
+                // (one this step stops is predicted, or the ping times out).
+                if self.last_stopped.contains(&self.nodes[i].pid)
+                    && observe::stat(self.nodes[i].pid).is_some_and(|s| s.is_stopped())
+                {
+                    // Predicted to run: only a death of this step can
+                    // resume it (SIGCONT to an orphaned group), and after
+                    // round 0 those are behind us. If it stays stopped, the
+                    // comparison will say so.
+                    if round == 0 {
+                        continue;
+                    }
+                    if !self.wait_resumed(i, deadline)? {
+                        stay_stopped.push(i);
+                        continue;
+                    }
+                }
+                let Some(chan) = &self.nodes[i].chan else { continue };
+                if channel::send_command(chan.as_fd(), &Command::Ping)? {
+                    pinged.push(i);
+                } else {
+                    dead.push(i);
                 }
             }
-        }
-        // A node that was not pinged (stopped) but was killed also counts.
-        for (i, r) in self.nodes.iter().enumerate() {
-            if r.chan.is_some()
-                && !pinged.contains(&i)
-                && !dead.contains(&i)
-                && os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive
-            {
-                dead.push(i);
+            for &i in &pinged {
+                let r = &mut self.nodes[i];
+                let Some(chan) = &r.chan else { continue };
+                match channel::recv_reply(chan.as_fd(), deadline)? {
+                    Received::Msg((Reply::Pong(mask), _)) => r.got |= mask,
+                    Received::Msg((other, _)) => {
+                        return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name)))
+                    }
+                    Received::Eof => dead.push(i),
+                    Received::Timeout => {
+                        return Err(SysError::Timeout(format!(
+                            "`{}` (pid {}) to answer a ping: it neither lives on nor dies (stopped?)",
+                            r.name, r.pid
+                        )))
+                    }
+                }
             }
+            // A node that was not pinged (stopped) but was killed also counts.
+            for (i, r) in self.nodes.iter().enumerate() {
+                if r.chan.is_some()
+                    && !pinged.contains(&i)
+                    && !dead.contains(&i)
+                    && os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive
+                {
+                    dead.push(i);
+                }
+            }
+            if dead.is_empty() {
+                break;
+            }
+            only = self.signalled_by(&dead, !stopped.is_empty());
+            round += 1;
         }
 
-        // 3. Each death is complete — its children moved, R9.2 — when its
-        //    pidfd is readable.
-        for &i in &dead {
-            let r = &mut self.nodes[i];
-            r.chan = None;
-            if !os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Exited, deadline)? {
-                return Err(SysError::Timeout(format!(
-                    "`{}` (pid {}) to finish exiting (pidfd readable)",
-                    r.name, r.pid
-                )));
-            }
-        }
-
-        // 4. Zombies that their parent will collect: wait until reaped.
+        // 3. Zombies that their parent will collect: wait until reaped.
+        deadline = self.deadline();
         //    First the nodes that just died, from their own stat, so that
         //    the scan below usually finds nothing left to wait for.
-        for &i in &dead {
+        for &i in &all_dead {
+            if self.nodes[i].exiting {
+                continue;
+            }
             let Some(z) = observe::stat(self.nodes[i].pid) else { continue };
             if let Some(parent) = observe::stat(z.ppid).and_then(|p| self.collector(&p)) {
                 self.await_reap(i, &parent, deadline)?;
@@ -529,7 +713,7 @@ impl Helper {
         let procs = loop {
             let procs = scan()?;
             let mut waited = false;
-            for p in procs.iter().filter(|p| matches!(p.state, 'Z' | 'X')) {
+            for p in procs.iter().filter(|p| p.is_zombie()) {
                 let Some(z) = self.by_pid(p.pid) else { continue };
                 if p.ppid == 0 {
                     // PID 1: its parent is this helper.
@@ -548,17 +732,131 @@ impl Helper {
                 break procs;
             }
         };
-        self.last_stopped = procs.iter().filter(|p| matches!(p.state, 'T' | 't')).map(|p| p.pid).collect();
+        self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
         self.timings.settle_us = t.elapsed().as_micros() as u64;
         self.respond(procs)
     }
 
+    /// The nodes that the deaths of `dead` can have sent a signal to, once
+    /// their pidfds are readable (R9.2): those with a parent-death signal
+    /// (R4), and the other members of a dead init's namespace (zap, R6.3).
+    /// A death sends SIGHUP and SIGCONT to an orphaned process group only
+    /// if it has a stopped member (R5): then anyone (`None`). SIGCHLD, the
+    /// only other signal a death sends, is never reported, and the reap it
+    /// causes is waited for by other means.
+    fn signalled_by(&self, dead: &[usize], stops_predicted: bool) -> Option<Vec<usize>> {
+        if stops_predicted || !self.last_stopped.is_empty() {
+            return None;
+        }
+        let inits: Vec<usize> = dead.iter().copied().filter(|&d| self.nodes[d].ns.last() == Some(&d)).collect();
+        Some(
+            (0..self.nodes.len())
+                .filter(|&i| {
+                    let r = &self.nodes[i];
+                    r.attrs.pdeathsig.is_some() || inits.iter().any(|d| r.ns.contains(d))
+                })
+                .collect(),
+        )
+    }
+
+    /// Marks the nodes in `dead` dead and waits until the kernel is done
+    /// with each: its pidfd readable (R9.2) or, for an init predicted
+    /// `exiting`, alone in its dying namespace.
+    fn finish_deaths(&mut self, dead: &[usize], exiting: &[usize]) -> Result<(), SysError> {
+        for &i in dead {
+            let deadline = self.deadline();
+            let r = &mut self.nodes[i];
+            r.chan = None;
+            // A process that dies in the step reports no signals.
+            r.got = 0;
+            if exiting.contains(&i) {
+                self.wait_exiting(i, deadline)?;
+                continue;
+            }
+            let r = &self.nodes[i];
+            if os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Exited, deadline)? {
+                self.nodes[i].exiting = false;
+                continue;
+            }
+            // Not predicted, but an init may be held in zap all the same:
+            // then the comparison, not a timeout, should say so.
+            if r.attrs.pidns && self.exiting_settled(i)? {
+                self.nodes[i].exiting = true;
+                continue;
+            }
+            return Err(SysError::Timeout(format!("`{}` (pid {}) to finish exiting (pidfd readable)", r.name, r.pid)));
+        }
+        Ok(())
+    }
+
+    /// Waits until init `i`, predicted `exiting`, is held in
+    /// `zap_pid_ns_processes()` with nothing left to change (see
+    /// [`Self::exiting_settled`]) — or has exited after all.
+    fn wait_exiting(&mut self, i: usize, deadline: Instant) -> Result<(), SysError> {
+        loop {
+            if os::pidfd_state(self.nodes[i].pidfd.as_fd())? != os::PidfdState::Alive {
+                self.nodes[i].exiting = false;
+                return Ok(());
+            }
+            if self.exiting_settled(i)? {
+                self.nodes[i].exiting = true;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let r = &self.nodes[i];
+                return Err(SysError::Timeout(format!(
+                    "`{}` (pid {}) to be left exiting with only injected zombies in its namespace",
+                    r.name, r.pid
+                )));
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Whether init `i` is exiting (`PF_EXITING`, not a zombie) and its
+    /// namespace has settled: every other process with a pid in it is a
+    /// zombie whose parent lives outside it, which only that parent can
+    /// reap (R6.4). Anything else — a member still alive, or a zombie that
+    /// zap's `kernel_wait4()` or a dying member will collect — is still to
+    /// change.
+    fn exiting_settled(&self, i: usize) -> Result<bool, SysError> {
+        let init = &self.nodes[i];
+        if !observe::stat(init.pid).is_some_and(|s| s.is_exiting()) {
+            return Ok(false);
+        }
+        let member = |pid: i32| self.by_pid(pid).is_some_and(|j| self.nodes[j].ns.contains(&i));
+        for p in scan()?.iter().filter(|p| p.pid != init.pid && member(p.pid)) {
+            if !p.is_zombie() || p.state == 'X' || p.ppid == init.pid || member(p.ppid) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits (re-reading its state) until node `i` is no longer stopped.
+    /// `false`: it still is at the deadline, or it is gone.
+    fn wait_resumed(&self, i: usize, deadline: Instant) -> Result<bool, SysError> {
+        let r = &self.nodes[i];
+        loop {
+            match observe::stat(r.pid) {
+                None => return Ok(false),
+                Some(s) if !s.is_stopped() => return Ok(true),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The name of `parent` if it will reap its exited children now: a node
-    /// that reaps (or ignores SIGCHLD) and is neither stopped nor dead.
+    /// that reaps (or ignores SIGCHLD) and is neither stopped, exiting nor
+    /// dead. A process whose main thread alone has exited still reaps.
     fn collector(&self, parent: &ProcStat) -> Option<String> {
         let node = &self.nodes[self.by_pid(parent.pid)?];
         let reaps = !node.attrs.noreap || node.attrs.sigchld_ignore;
-        (reaps && !matches!(parent.state, 'T' | 't' | 'Z' | 'X')).then(|| node.name.clone())
+        (reaps && !parent.is_stopped() && !parent.is_zombie() && !parent.is_exiting()).then(|| node.name.clone())
     }
 
     /// Waits until zombie node `z` is reaped by `collector`, or fails naming
@@ -592,7 +890,10 @@ impl Helper {
         for p in &procs {
             if let Some(i) = self.by_pid(p.pid) {
                 let r = &self.nodes[i];
-                known.insert(p.pid, Known { name: &r.name, attrs: r.attrs.clone(), seq: r.seq });
+                known.insert(
+                    p.pid,
+                    Known { name: &r.name, attrs: r.attrs.clone(), seq: r.seq, got: mask_signals(r.got) },
+                );
             }
         }
         let forest = observe::render(&procs, &known);
@@ -661,12 +962,20 @@ fn prepare_pid1() -> Result<(), SysError> {
 }
 
 /// PID 1 of the new namespace as the built-in init node.
-fn become_init(chan: OwnedFd, attrs: u8) -> ! {
-    if let Err(e) = prepare_pid1() {
-        let _ = channel::send_reply(chan.as_fd(), Reply::Failed(e.to_string()));
-        os::exit_now(111);
+fn become_init(chan: OwnedFd, attrs: &Attrs) -> ! {
+    let fail = |e: String| -> ! {
+        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e), &[]);
+        os::exit_now(111)
+    };
+    if attrs.pdeathsig.is_some() || attrs.pidns {
+        // Its parent-death signal is the sandbox's lifeline (SIGKILL when
+        // the helper dies), and it is the namespace's init already.
+        fail("`init` takes neither pdeathsig= nor pidns".into());
     }
-    node::become_node(chan, attrs)
+    if let Err(e) = prepare_pid1() {
+        fail(e.to_string());
+    }
+    node::become_node(chan, attrs.clone(), false)
 }
 
 /// PID 1 of the new namespace as an init under test: execs `cmd`, followed
@@ -674,9 +983,9 @@ fn become_init(chan: OwnedFd, attrs: u8) -> ! {
 /// runs. The agent finds its channel through the environment
 /// (`node::NODE_FD_ENV`), because an init passes its descriptors on but not
 /// its arguments' meaning.
-fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, attrs: u8) -> ! {
+fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, attrs: &Attrs) -> ! {
     let fail = |e: SysError| -> ! {
-        let _ = channel::send_reply(chan.as_fd(), Reply::Failed(e.to_string()));
+        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
         os::exit_now(111)
     };
     if let Err(e) = prepare_pid1() {
@@ -686,7 +995,8 @@ fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, att
         fail(e);
     }
     std::env::set_var(node::NODE_FD_ENV, std::os::fd::AsRawFd::as_raw_fd(&chan).to_string());
-    std::env::set_var(node::NODE_ATTRS_ENV, attrs.to_string());
+    let env = node::NodeEnv { attrs: attrs.clone(), exec: false };
+    std::env::set_var(node::NODE_ATTRS_ENV, serde_json::to_string(&env).unwrap_or_default());
     let mut args: Vec<std::ffi::OsString> = cmd[1..].iter().map(Into::into).collect();
     args.push(exe.into());
     args.push(node::NODE_ARG.into());
