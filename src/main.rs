@@ -1,9 +1,11 @@
 //! `reparent`: the command line of the reparenting conformance suite.
 //!
 //! The same binary is also the sandbox helper: run as `reparent __sandbox`
-//! it serves one case (see `reparent_harness::sys::sandbox`). That is why
-//! the argument is routed before anything else, and why the helper never
-//! starts a thread.
+//! it serves one case (see `reparent_harness::sys::sandbox`), and as
+//! `reparent __probe NAME` it runs one probe of `reparent kernel` (see
+//! `reparent_harness::sys::probe`). That is why these arguments are routed
+//! before anything else, and why those helpers never start a thread before
+//! they create their namespaces.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +13,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use reparent_harness::driver::bench;
+use reparent_harness::driver::conformance;
 use reparent_harness::driver::random::{self, RandomParams};
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
 use reparent_harness::model::{ModelConfig, Mutation, World};
 use reparent_harness::scenario::{render_forest, Scenario};
-use reparent_harness::sys::{client::HELPER_ARG, os, SandboxOptions};
+use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +82,19 @@ enum Cmd {
         #[arg(long)]
         stats: bool,
     },
+    /// A conformance table of the running kernel: one row per rule of
+    /// kernel-rules.md, checked by a probe or a bundled scenario. Exits 0
+    /// only if no row failed.
+    Kernel {
+        /// Print the table as JSON (kernel release, every row with its
+        /// result and, for version-dependent rules, what each range of
+        /// kernels should give), for comparing kernels.
+        #[arg(long)]
+        json: bool,
+        /// Where the bundled scenarios are.
+        #[arg(long, env = "REPARENT_SCENARIOS")]
+        scenarios: Option<PathBuf>,
+    },
     /// A fixed workload: cases per second and where the time goes.
     Bench {
         /// Cases to run.
@@ -108,6 +124,8 @@ fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some(HELPER_ARG) => reparent_harness::sys::sandbox::main(),
         Some(reparent_harness::sys::node::NODE_ARG) => reparent_harness::sys::node::main_from_env(),
+        Some(probe::PROBE_ARG) => probe::main(&std::env::args().collect::<Vec<_>>()),
+        Some(probe::PROBE_EXEC_ARG) => probe::exec_main(&std::env::args().collect::<Vec<_>>()),
         _ => {}
     }
     let cli = Cli::parse();
@@ -138,6 +156,7 @@ fn main() -> ExitCode {
             let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir };
             cmd_check(&opts, cfg, scenarios, &params, stats)
         }
+        Cmd::Kernel { json, scenarios } => cmd_kernel(&opts, cfg, json, scenarios),
         Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
     }
 }
@@ -166,7 +185,8 @@ fn load_all(files: &[PathBuf], cfg: ModelConfig) -> Result<Vec<(PathBuf, Scenari
 /// options, such as `--init`), to print replay commands that use the same.
 fn replay_prefix() -> String {
     let args: Vec<String> = std::env::args().collect();
-    let end = args.iter().position(|a| ["run", "check", "explain", "bench"].contains(&a.as_str())).unwrap_or(1);
+    let end =
+        args.iter().position(|a| ["run", "check", "explain", "bench", "kernel"].contains(&a.as_str())).unwrap_or(1);
     args[..end.max(1)]
         .iter()
         .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
@@ -432,6 +452,53 @@ fn cmd_check(
     } else {
         ExitCode::from(1)
     }
+}
+
+fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Option<PathBuf>) -> ExitCode {
+    let dir = scenarios.unwrap_or_else(default_scenarios_dir);
+    let userns = match conformance::preflight(opts) {
+        Ok(u) => u,
+        Err(why) => {
+            eprintln!("reparent kernel: nothing was checked: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    if !json {
+        println!(
+            "reparent kernel: Linux {} as uid {}{}; scenarios in {}, model of Linux {}.{}",
+            os::kernel_release(),
+            os::uid(),
+            if os::is_root() { " (root)" } else { "" },
+            dir.display(),
+            cfg.kernel.0,
+            cfg.kernel.1
+        );
+        println!("{}", conformance::header_text());
+    }
+    let table = match conformance::run(opts, cfg, &dir, userns, |row| {
+        if !json {
+            println!("{}", conformance::row_text(row));
+        }
+    }) {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("reparent kernel: stopped, no sandbox could be created: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        println!("{}", table.to_json());
+    } else {
+        match table.userns {
+            Some(true) => println!("(each probe ran in fresh user + PID + mount namespaces)"),
+            Some(false) => {
+                println!("(each probe ran in fresh PID + mount namespaces, as root without a user namespace)")
+            }
+            None => {}
+        }
+        print!("{}", table.footer_text(&dir, &replay_prefix()));
+    }
+    ExitCode::from(table.exit_status())
 }
 
 fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> ExitCode {

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod case;
+pub mod conformance;
 pub mod random;
 pub mod report;
 pub mod scenario_run;

@@ -17,6 +17,7 @@ pub mod client;
 pub mod node;
 pub mod observe;
 pub mod os;
+pub mod probe;
 pub mod sandbox;
 
 pub use client::{Observation, Sandbox, SandboxOptions};
