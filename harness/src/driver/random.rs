@@ -51,6 +51,8 @@ pub enum Kind {
     SpawnInto,
     Reap,
     KillInit,
+    /// `kill N` for a `pidns` node: a nested namespace dies.
+    KillNsInit,
     /// `thread-exit A K`
     ThreadExit,
     /// `thread-exit A main`
@@ -160,6 +162,7 @@ fn choice_strategy() -> impl Strategy<Value = Choice> {
         5 => Just(Kind::SpawnInto),
         7 => Just(Kind::Reap),
         3 => Just(Kind::KillInit),
+        4 => Just(Kind::KillNsInit),
         6 => Just(Kind::ThreadExit),
         4 => Just(Kind::ThreadExitMain),
         4 => Just(Kind::Exec),
@@ -220,6 +223,14 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
             let signal = [Signal::KILL, Signal::TERM, Signal::STOP, Signal::CONT][c.picks[0].index(4)];
             Step::Kill { targets: vec![INIT.to_string()], signal }
         }
+        Kind::KillNsInit => {
+            let pool: Vec<&String> = names
+                .iter()
+                .filter(|n| n.as_str() != INIT && world.is_ns_init(n))
+                .filter(|n| !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting)))
+                .collect();
+            Step::Kill { targets: vec![pick(&pool, 0)?], signal: c.signal }
+        }
         Kind::Exit => {
             let pool: Vec<&String> = running.iter().copied().filter(|n| n.as_str() != INIT).collect();
             Step::Exit { target: pick(&pool, 0)?, code: c.picks[1].index(4) as i32 }
@@ -253,6 +264,11 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
                         .filter(main_alive)
                         .filter(|n| !world.joinable_namespaces(n).is_empty())
                         .collect();
+                    // A parent that never reaps is what keeps a dying
+                    // namespace's init `exiting` (R6.4): prefer one.
+                    let keepers: Vec<&String> =
+                        pool.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| a.noreap)).collect();
+                    let pool = if keepers.is_empty() || c.picks[2].index(2) == 0 { pool } else { keepers };
                     let parent = pick(&pool, 0)?;
                     let ns = world.joinable_namespaces(&parent);
                     let into = ns[c.picks[1].index(ns.len())].clone();
@@ -264,7 +280,10 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
                 }
             };
             *spawned += 1;
-            Step::Spawn { child: format!("s{spawned}"), parent, thread, clone_parent, into, attrs: c.attrs.clone() }
+            // CLONE_NEWPID after setns() is refused (EINVAL): the model
+            // rejects it, so the generator never asks.
+            let attrs = Attrs { pidns: c.attrs.pidns && into.is_none(), ..c.attrs.clone() };
+            Step::Spawn { child: format!("s{spawned}"), parent, thread, clone_parent, into, attrs }
         }
         Kind::Reap => {
             let keepers: Vec<&String> =

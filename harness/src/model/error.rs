@@ -96,4 +96,13 @@ pub enum ModelError {
     /// `setsid()` by a process-group leader fails with EPERM.
     #[error("{name} cannot call setsid(): it already leads a process group, and that fails with EPERM")]
     GroupLeader { name: String },
+
+    /// `CLONE_NEWPID` by a thread whose `pid_ns_for_children` is not its
+    /// active namespace (after `setns()`): `copy_pid_ns()` refuses (EINVAL).
+    #[error(
+        "{name} cannot fork a pidns process into {target}'s namespace: after setns(), the \
+         thread's pid_for_children differs from its active namespace, and copy_pid_ns() \
+         refuses CLONE_NEWPID with EINVAL"
+    )]
+    NewPidnsAfterSetns { name: String, target: String },
 }

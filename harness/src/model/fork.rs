@@ -58,6 +58,9 @@ impl World {
             None => None,
             Some(n) => Some(self.check_setns(a, n)?),
         };
+        if let (Some(n), true) = (how.into, attrs.pidns) {
+            return Err(ModelError::NewPidnsAfterSetns { name: actor.to_string(), target: n.to_string() });
+        }
         let forker = Tid { pid: a, thread };
         let parent = if how.clone_parent {
             if self[a].is_init {

@@ -333,6 +333,22 @@ impl Search {
                 }
             }
         }
+        if !self.reduce {
+            // A process that a death in this step may yet kill — through its
+            // parent-death signal, or an orphaned group's SIGHUP — runs its
+            // wait loop until its signal arrives, so it may reap a child that
+            // died earlier in the step before it dies itself.
+            for pid in state.world.pids() {
+                let w = &state.world;
+                let may_die = w[pid].pdeath.is_some()
+                    || w.pgrp_members(w[pid].pgrp).into_iter().any(|m| w[m].state == ProcState::Stopped);
+                if may_die && !state.pending.iter().any(|(p, _)| *p == pid) && w.reaps_promptly(pid) {
+                    for zombie in w.zombie_children(pid) {
+                        moves.push((usize::MAX, Event::ReapFirst { parent: pid, zombie }));
+                    }
+                }
+            }
+        }
         moves
     }
 }

@@ -48,6 +48,9 @@ pub struct ProcStat {
     /// The state of a living thread — the leader's while it lives — or
     /// `None` when no thread lives.
     pub live_state: Option<char>,
+    /// Every living thread, the leader included while it lives, has
+    /// `PF_EXITING`.
+    pub all_exiting: bool,
 }
 
 impl ProcStat {
@@ -62,7 +65,7 @@ impl ProcStat {
 
     /// The leader has exited, other threads live on.
     pub fn main_exited(&self) -> bool {
-        self.leader_dead() && self.threads > 0
+        self.leader_dead() && self.threads > 0 && !self.is_exiting()
     }
 
     /// A living thread is stopped (group stop or trace stop).
@@ -70,9 +73,12 @@ impl ProcStat {
         matches!(self.live_state, Some('T' | 't'))
     }
 
-    /// Begun to exit, not a zombie yet.
+    /// Begun to exit, not a zombie yet: every thread still alive has
+    /// `PF_EXITING`. The last one may be a non-leader thread, with the leader
+    /// already a zombie (R6.3: `zap_pid_ns_processes()` runs in the
+    /// init's *last* thread).
     pub fn is_exiting(&self) -> bool {
-        !self.leader_dead() && self.flags & PF_EXITING != 0
+        self.live_state.is_some() && self.all_exiting
     }
 }
 
@@ -106,8 +112,13 @@ fn parse_stat(text: &str) -> Option<StatLine> {
 
 /// The state of one thread, from `/proc/<pid>/task/<tid>/stat`.
 pub fn task_state(pid: i32, tid: i32) -> Option<char> {
+    task_stat(pid, tid).map(|(s, _)| s)
+}
+
+/// The state and `task->flags` of one thread.
+fn task_stat(pid: i32, tid: i32) -> Option<(char, u32)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    parse_stat(&text).map(|s| s.state)
+    parse_stat(&text).map(|s| (s.state, s.flags))
 }
 
 /// Reads `/proc/<pid>/stat` and its threads: `None` if the process is gone.
@@ -116,6 +127,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     let StatLine { state, ppid, pgid, sid, flags, num_threads } = parse_stat(&text)?;
     let mut threads = 0;
     let mut live_state = (!matches!(state, 'Z' | 'X')).then_some(state);
+    let mut all_exiting = live_state.is_none() || flags & PF_EXITING != 0;
     // `num_threads` counts the tasks not yet released, a zombie leader
     // included: with one, there is nothing more to read.
     if num_threads > 1 {
@@ -124,9 +136,10 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
                 if tid == pid {
                     continue;
                 }
-                match task_state(pid, tid) {
-                    Some(s) if !matches!(s, 'Z' | 'X') => {
+                match task_stat(pid, tid) {
+                    Some((s, f)) if !matches!(s, 'Z' | 'X') => {
                         threads += 1;
+                        all_exiting &= f & PF_EXITING != 0;
                         // Stopped wins: a group stop stops every thread, and
                         // a thread that is not stopped yet will be.
                         if live_state.is_none() || matches!(s, 'T' | 't') {
@@ -138,7 +151,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
             }
         }
     }
-    Some(ProcStat { pid, ppid, state, pgid, sid, flags, threads, live_state })
+    Some(ProcStat { pid, ppid, state, pgid, sid, flags, threads, live_state, all_exiting })
 }
 
 /// Every process of the namespace, in pid order.
@@ -206,7 +219,7 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
             Some(k) => (k.name.to_string(), k.attrs.clone(), k.got.clone()),
             None => (format!("unknown-{pid}"), Attrs::default(), Vec::new()),
         };
-        attrs.threads = p.threads;
+        attrs.threads = if p.is_exiting() { 0 } else { p.threads };
         attrs.session = p.sid == p.pid;
         attrs.pgrp = p.pgid == p.pid && !attrs.session;
         Node {
@@ -240,11 +253,26 @@ mod tests {
 
     #[test]
     fn a_dead_leader_with_living_threads_is_main_exited_not_zombie() {
-        let p = ProcStat { pid: 5, ppid: 1, state: 'Z', pgid: 0, sid: 0, flags: 0, threads: 2, live_state: Some('S') };
+        let p = ProcStat {
+            pid: 5,
+            ppid: 1,
+            state: 'Z',
+            pgid: 0,
+            sid: 0,
+            flags: 0,
+            threads: 2,
+            live_state: Some('S'),
+            all_exiting: false,
+        };
         assert!(p.main_exited() && !p.is_zombie() && !p.is_exiting() && !p.is_stopped());
         let z = ProcStat { threads: 0, live_state: None, ..p.clone() };
         assert!(z.is_zombie() && !z.main_exited());
-        let e = ProcStat { state: 'S', flags: PF_EXITING, threads: 0, ..p };
+        let e = ProcStat { state: 'S', flags: PF_EXITING, threads: 0, all_exiting: true, ..p.clone() };
+        assert!(e.is_exiting() && !e.is_zombie() && !e.main_exited());
+        // The last thread of an init in zap_pid_ns_processes() may be a
+        // non-leader thread, the leader a zombie already.
+        let t = ProcStat { state: 'Z', flags: PF_EXITING, threads: 1, all_exiting: true, ..p };
+        assert!(t.is_exiting() && !t.main_exited() && !t.is_zombie());
         assert!(e.is_exiting() && !e.is_zombie());
     }
 }

@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use super::channel::{self, Command, Received, Reply, SpawnOrder};
 use super::observe::{self, Known, ProcStat};
 use super::{node, os, SysError};
-use crate::scenario::{Attrs, Node, Signal, Step, ThreadRef};
+use crate::scenario::{Attrs, Node, Signal, Step};
 
 /// A request from the runner.
 #[derive(Debug, Serialize, Deserialize)]
@@ -516,9 +516,21 @@ impl Helper {
                 // race, as the format says. A pidfd signal is process-directed.
                 for t in targets {
                     let i = self.rec(t)?;
-                    os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0).map_err(|source| {
-                        SysError::Syscall { call: format!("pidfd_send_signal(`{t}`, {signal})"), source, hint: None }
-                    })?;
+                    match os::pidfd_send_signal(self.nodes[i].pidfd.as_fd(), signal.0) {
+                        Ok(()) => {}
+                        // An earlier target's death took this one with it
+                        // (a namespace init's zap, a parent-death SIGKILL)
+                        // and it is already reaped: the signal has nothing
+                        // left to do, which is what the model predicts too.
+                        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                        Err(source) => {
+                            return Err(SysError::Syscall {
+                                call: format!("pidfd_send_signal(`{t}`, {signal})"),
+                                source,
+                                hint: None,
+                            })
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -548,12 +560,11 @@ impl Helper {
             Step::ThreadExit { target, thread } => {
                 // Answered once the kernel has finished with the thread (or,
                 // for the last one, just before it exits).
+                // The main thread's pdeath_signal outlives it: a delayed
+                // group leader stays on the thread list until the group is
+                // released, and forget_original_parent() sends the signal of
+                // every thread on it (R8.3, R4.2). So the attribute stays.
                 self.request(target, Command::ThreadExit(*thread))?;
-                if *thread == ThreadRef::Main {
-                    // No living thread has the main thread's pdeath_signal.
-                    let i = self.rec(target)?;
-                    self.nodes[i].attrs.pdeathsig = None;
-                }
                 Ok(())
             }
             Step::Exec { target } => {
@@ -562,9 +573,15 @@ impl Helper {
                     return Err(SysError::Protocol(format!("{target}: expected the new image's hello")));
                 };
                 let i = self.rec(target)?;
+                let root = self.nodes[i].seq == 0;
                 let a = &mut self.nodes[i].attrs;
                 a.subreaper = h.subreaper;
-                a.pdeathsig = pdeath(h.pdeathsig);
+                // The scenario's init has the harness's own parent-death
+                // SIGKILL (the lifetime chain), which is not one of its
+                // attributes.
+                if !root {
+                    a.pdeathsig = pdeath(h.pdeathsig);
+                }
                 Ok(())
             }
             Step::Setpgid { target } => self.request(target, Command::Setpgid).map(|_| ()),
