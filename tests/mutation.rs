@@ -45,3 +45,23 @@ fn a_model_taking_the_farthest_subreaper_is_caught_and_shrunk() {
 fn a_model_where_fork_inherits_the_subreaper_flag_is_caught_and_shrunk() {
     caught("subreaper-inherited", 4);
 }
+
+#[test]
+fn a_model_whose_threaded_hop_sends_no_pdeath_signal_is_caught_and_shrunk() {
+    caught("threaded-hop-no-pdeath", 5);
+}
+
+#[test]
+fn a_model_whose_reaper_walk_leaves_the_namespace_is_caught_and_shrunk() {
+    caught("walk-crosses-namespaces", 6);
+}
+
+#[test]
+fn a_model_that_never_signals_an_orphaned_group_is_caught_and_shrunk() {
+    caught("no-orphaned-pgrp-signal", 6);
+}
+
+#[test]
+fn a_model_where_fork_inherits_the_pdeath_signal_is_caught_and_shrunk() {
+    caught("pdeath-inherited", 5);
+}

@@ -455,46 +455,87 @@ impl World {
                  outlives its namespace's init"
             };
             reasons.add(self.name(pid), "R6.3", "zap_pid_ns_processes()", || text.into());
+            // A nested namespace's init runs its own zap as it dies (R6.9).
+            let state = if self[pid].is_init && self[pid].state != ProcState::Zombie {
+                ProcState::Exiting
+            } else {
+                ProcState::Zombie
+            };
             self.update(pid, |p| {
-                p.state = ProcState::Zombie;
+                p.state = state;
                 p.exiting = true;
                 p.main_alive = false;
                 p.threads_alive = 0;
                 p.got = Default::default();
             });
         }
-        for &pid in &members {
-            let inside = self[pid].parent_pid().is_some_and(|q| q == init || members.contains(&q));
-            if inside {
-                reasons.add(self.name(pid), "R6.3", "zap_pid_ns_processes()", || {
-                    "reaped: its parent is in the dying namespace, and everything there ends with the \
-                     init, which ignores SIGCHLD"
-                        .into()
-                });
-                self.release_task(pid);
-            } else if let Some(q) = self[pid].parent_pid() {
-                if let Notified::AutoReaped = self.do_notify_parent(pid) {
-                    reasons.add(self.name(pid), "R3.3", "do_notify_parent()", || {
-                        format!("its parent {}, outside the namespace, ignores SIGCHLD: reaped at once", self.name(q))
-                    });
-                } else {
-                    reasons.add(self.name(pid), "R6.4", "zap_pid_ns_processes()", || {
-                        format!(
-                            "a zombie whose parent {} is outside the dying namespace: only {} can reap \
-                             it, and the namespace's init waits for that; {}",
-                            self.name(q),
-                            self.name(q),
-                            self.waiter_note(q)
-                        )
-                    });
+        // Reaping, until nothing changes: a zombie whose parent is in the
+        // dying namespace is collected (its parent dies too and hands it to
+        // an init that ignores SIGCHLD, or an init's kernel_wait4() takes
+        // it); one whose parent is outside waits for that parent (R6.4); a
+        // nested init finishes once its own namespace is empty.
+        let inside = |q: Option<Pid>| q.is_some_and(|q| q == init || members.contains(&q));
+        let mut told: Vec<Pid> = Vec::new();
+        loop {
+            let mut changed = false;
+            for &pid in &members {
+                if !self.exists(pid) {
+                    continue;
                 }
+                match self[pid].state {
+                    ProcState::Exiting if self.ns_members(pid).is_empty() => {
+                        self.update(pid, |p| p.state = ProcState::Zombie);
+                        changed = true;
+                    }
+                    ProcState::Zombie if inside(self[pid].parent_pid()) => {
+                        reasons.add(self.name(pid), "R6.3", "zap_pid_ns_processes()", || {
+                            "reaped: its parent is in the dying namespace, and everything there ends with \
+                             the init, which ignores SIGCHLD"
+                                .into()
+                        });
+                        self.release_task(pid);
+                        changed = true;
+                    }
+                    ProcState::Zombie if !told.contains(&pid) => {
+                        told.push(pid);
+                        let Some(q) = self[pid].parent_pid() else { continue };
+                        if let Notified::AutoReaped = self.do_notify_parent(pid) {
+                            reasons.add(self.name(pid), "R3.3", "do_notify_parent()", || {
+                                format!(
+                                    "its parent {}, outside the namespace, ignores SIGCHLD: reaped at once",
+                                    self.name(q)
+                                )
+                            });
+                            changed = true;
+                        } else {
+                            reasons.add(self.name(pid), "R6.4", "zap_pid_ns_processes()", || {
+                                format!(
+                                    "a zombie whose parent {} is outside the dying namespace: only {} can \
+                                     reap it, and the namespace's init waits for that; {}",
+                                    self.name(q),
+                                    self.name(q),
+                                    self.waiter_note(q)
+                                )
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !changed {
+                break;
             }
         }
         let empty = self.ns_members(init).is_empty();
         if !empty {
-            reasons.add(self.name(init), "R6.4", "zap_pid_ns_processes()", || {
-                "exiting: waits in zap_pid_ns_processes() until every pid of its namespace is freed".into()
-            });
+            for pid in self.ns_members(init).into_iter().chain([init]) {
+                if self[pid].state == ProcState::Exiting {
+                    reasons.add(self.name(pid), "R6.4", "zap_pid_ns_processes()", || {
+                        "exiting: waits in zap_pid_ns_processes() until every pid of its namespace is freed"
+                            .into()
+                    });
+                }
+            }
         }
         empty
     }

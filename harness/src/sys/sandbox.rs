@@ -843,6 +843,15 @@ impl Helper {
         }
         let member = |pid: i32| self.by_pid(pid).is_some_and(|j| self.nodes[j].ns.contains(&i));
         for p in scan()?.iter().filter(|p| p.pid != init.pid && member(p.pid)) {
+            // A nested namespace's init that waits the same way for its own
+            // injected zombie holds this one up too: this init's
+            // kernel_wait4() waits for it (R6.3, R6.9).
+            let nested_init = self.by_pid(p.pid).filter(|&j| j != i && self.nodes[j].ns.last() == Some(&j));
+            if let Some(j) = nested_init {
+                if p.is_exiting() && self.exiting_settled(j)? {
+                    continue;
+                }
+            }
             if !p.is_zombie() || p.state == 'X' || p.ppid == init.pid || member(p.ppid) {
                 return Ok(false);
             }
