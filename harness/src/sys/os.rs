@@ -167,6 +167,16 @@ pub fn set_sigchld_ignored(ignore: bool) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Sets SIGHUP to `SIG_IGN` (for the sandbox helper).
+pub fn ignore_sighup() -> Result<(), SysError> {
+    // SAFETY: installing SIG_IGN runs no code of ours in signal context.
+    let r = unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    if r == libc::SIG_ERR {
+        return Err(last("signal(SIGHUP, SIG_IGN)".to_string()));
+    }
+    Ok(())
+}
+
 /// Puts every catchable signal back to `SIG_DFL`. A node is a fork of a
 /// Rust program, and the Rust runtime installs a SIGSEGV/SIGBUS handler (stack
 /// overflow detection) and ignores SIGPIPE; a node must show the kernel's

@@ -301,6 +301,12 @@ impl Helper {
             }
         }
         drop(node_end);
+        // The helper leads the process group init starts in. When a death
+        // orphans that group with a stopped member, the kernel sends SIGHUP
+        // and SIGCONT to every member, the helper included (R5.2, R5.3):
+        // the helper must survive it. (Set after the fork, so that PID 1 —
+        // an init under test above all — starts with SIGHUP at SIG_DFL.)
+        os::ignore_sighup()?;
         let mut h = Helper {
             nodes: Vec::new(),
             next_seq: 1,
