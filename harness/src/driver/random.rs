@@ -740,9 +740,16 @@ mod tests {
             let cfg = ModelConfig::default();
             let mut world = World::new(&spec.tree, cfg).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let mut spawned = 0;
+            let mut done = Vec::new();
             for c in &spec.choices {
                 let Some(step) = resolve(&world, c, &mut spawned) else { continue };
-                let prediction = world.apply(&step).map_err(|e| TestCaseError::fail(format!("`{step}`: {e}")))?;
+                done.push(step.to_string());
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.apply(&step)));
+                let Ok(applied) = applied else {
+                    let tree = scenario::render_forest(std::slice::from_ref(&spec.tree));
+                    return Err(TestCaseError::fail(format!("the model panicked:\n{tree}\n{}", done.join("\n"))));
+                };
+                let prediction = applied.map_err(|e| TestCaseError::fail(format!("`{step}`: {e}")))?;
                 prop_assert!(!prediction.outcomes.is_empty());
                 world = prediction.outcomes[0].world.clone();
             }

@@ -493,6 +493,12 @@ impl World {
                              the init, which ignores SIGCHLD"
                                 .into()
                         });
+                        // What it leaves behind (a nested init still in its
+                        // own zap) went to the child reaper, the dying init,
+                        // when it exited (R6.3: "may be a dying init").
+                        for c in self.children(pid) {
+                            self.update(c, |c| c.real_parent = Some(Tid { pid: init, thread: 0 }));
+                        }
                         self.release_task(pid);
                         changed = true;
                     }
@@ -531,8 +537,7 @@ impl World {
             for pid in self.ns_members(init).into_iter().chain([init]) {
                 if self[pid].state == ProcState::Exiting {
                     reasons.add(self.name(pid), "R6.4", "zap_pid_ns_processes()", || {
-                        "exiting: waits in zap_pid_ns_processes() until every pid of its namespace is freed"
-                            .into()
+                        "exiting: waits in zap_pid_ns_processes() until every pid of its namespace is freed".into()
                     });
                 }
             }
