@@ -191,7 +191,9 @@ impl World {
         if self[tsk].is_init {
             // find_child_reaper(): the init's last thread is dying. Unless
             // zap_pid_ns_processes() could finish, the init waits in it.
-            if !self.zap_pid_ns_processes(tsk, reasons) {
+            let (empty, orphaned) = self.zap_pid_ns_processes(tsk, reasons);
+            victims.extend(orphaned);
+            if !empty {
                 return victims;
             }
         } else {
@@ -444,9 +446,20 @@ impl World {
     /// dying init, which ignores SIGCHLD); one whose parent is outside waits
     /// for that parent (R6.4). Returns whether the namespace emptied, so
     /// that init goes on to become a zombie; otherwise it stays `Exiting`.
-    fn zap_pid_ns_processes(&mut self, init: Pid, reasons: &mut Reasons) -> bool {
+    fn zap_pid_ns_processes(&mut self, init: Pid, reasons: &mut Reasons) -> (bool, Vec<Victim>) {
         self.update(init, |p| p.state = ProcState::Exiting);
         let members = self.ns_members(init);
+        // The killed members' exits run kill_orphaned_pgrp() (R5.2) one by
+        // one, in an order the kernel does not fix; whatever the order, a
+        // group that one of them kept connected to its session is orphaned
+        // when the last such member dies.
+        let mut groups: Vec<Option<Pid>> = Vec::new();
+        for &m in &members {
+            let g = self[m].pgrp;
+            if !groups.contains(&g) && !self.is_pgrp_orphaned(g) {
+                groups.push(g);
+            }
+        }
         for &pid in &members {
             let text = if self[pid].state == ProcState::Zombie {
                 "already a zombie as its namespace's init exits"
@@ -468,6 +481,11 @@ impl World {
                 p.threads_alive = 0;
                 p.got = Default::default();
             });
+        }
+        let mut victims = Vec::new();
+        for g in groups {
+            let why = "the namespace's processes that kept it connected to its session were killed".to_string();
+            victims.extend(self.kill_orphaned_pgrp_after_zap(g, &why, reasons));
         }
         // Reaping, until nothing changes: a zombie whose parent is in the
         // dying namespace is collected (its parent dies too and hands it to
@@ -542,7 +560,7 @@ impl World {
                 }
             }
         }
-        empty
+        (empty, victims)
     }
 
     /// A namespace init left waiting in `zap_pid_ns_processes()` finishes its

@@ -121,6 +121,20 @@ impl World {
         self.hup_and_cont(g, "R5.3", &why, reasons)
     }
 
+    /// R5.2 for a group whose connecting members `zap_pid_ns_processes()`
+    /// killed: signalled if it is orphaned now and has a stopped member.
+    pub(super) fn kill_orphaned_pgrp_after_zap(
+        &mut self,
+        g: Option<Pid>,
+        why: &str,
+        reasons: &mut Reasons,
+    ) -> Vec<Victim> {
+        if !self.will_become_orphaned_pgrp(g, None) || !self.has_stopped_jobs(g) {
+            return Vec::new();
+        }
+        self.hup_and_cont(g, "R5.2", why, reasons)
+    }
+
     /// `__kill_pgrp_info(SIGHUP)` then `(SIGCONT)`, both `SEND_SIG_PRIV`.
     fn hup_and_cont(&mut self, g: Option<Pid>, rule: &'static str, why: &str, reasons: &mut Reasons) -> Vec<Victim> {
         if self.config().mutation == Some(Mutation::NoOrphanedPgrpSignal) {
