@@ -182,6 +182,13 @@ impl World {
                     Sender::Outside => (DEFAULT_ACTION, "complete_signal()"),
                 };
                 reasons.add(&name, rule, kernel_fn, move || text);
+                // complete_signal() replaces the group's flags with
+                // SIGNAL_GROUP_EXIT: it is no longer a stopped job (R5.1).
+                self.update(pid, |p| {
+                    if p.state == ProcState::Stopped {
+                        p.state = ProcState::Running;
+                    }
+                });
                 victim(state == ProcState::Running && from == Sender::Outside)
             }
             DefaultAction::Stop if sig == Signal::STOP => {
@@ -279,6 +286,11 @@ impl World {
                 "send_signal_locked()",
                 move || text,
             );
+            self.update(pid, |p| {
+                if p.state == ProcState::Stopped {
+                    p.state = ProcState::Running;
+                }
+            });
             return Some(Victim { pid, may_reap_first: state == ProcState::Running && from == Sender::Outside });
         }
         if sig == Signal::STOP {
