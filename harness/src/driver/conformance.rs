@@ -374,6 +374,36 @@ pub const RULES: &[Rule] = &[
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "ns-init-exiting-injected-zombie.tree",
     ),
+    scenario(
+        "R6.4",
+        "a nested dying init waits, and the outer init waits for it",
+        "zap_pid_ns_processes() kernel/pid_namespace.c",
+        "nested-ns-exiting-chain.tree",
+    ),
+    scenario(
+        "R6.3",
+        "a namespace's death can orphan a process group outside it",
+        "kill_orphaned_pgrp() kernel/exit.c",
+        "zap-orphans-group.tree",
+    ),
+    scenario(
+        "R5.2",
+        "init's own group orphaned while init is stopped: SIGCONT resumes",
+        "kill_orphaned_pgrp() kernel/exit.c",
+        "init-group-orphaned.tree",
+    ),
+    scenario(
+        "R5.1",
+        "a stopped process killed by SIGKILL is no stopped job",
+        "complete_signal() kernel/signal.c",
+        "killed-stopped-no-stopped-job.tree",
+    ),
+    scenario(
+        "R8.3",
+        "a main-exited process still gets its main thread's pdeath signal",
+        "forget_original_parent() kernel/exit.c",
+        "main-exited-keeps-pdeath.tree",
+    ),
     probe(
         "R6.5",
         "reboot(RESTART) in a namespace: init killed by SIGHUP [N8]",
