@@ -116,8 +116,8 @@ fn attrs_strategy(init: bool) -> impl Strategy<Value = Attrs> {
             },
             pdeathsig,
             catch,
-            pgrp: !init && (90..95).contains(&group),
-            session: group >= 95,
+            pgrp: !init && (84..92).contains(&group),
+            session: group >= 92,
             pidns: !init && ns >= 90,
         }
     })
@@ -133,6 +133,15 @@ fn tree_strategy(max_nodes: usize) -> impl Strategy<Value = Node> {
             for (k, (p, a)) in rest.into_iter().enumerate() {
                 parents.push(p.index(k + 1));
                 attrs.push(a);
+            }
+            // A child of a session leader leading a group of its own is the
+            // shape whose group a death can orphan (R5.2, R5.3): make it
+            // common rather than a coincidence of two rare draws.
+            for k in 1..attrs.len() {
+                let p = parents[k];
+                if attrs[p].session && !attrs[k].session && k % 2 == 1 {
+                    attrs[k].pgrp = true;
+                }
             }
             fn build(i: usize, parents: &[usize], attrs: &[Attrs]) -> Node {
                 Node {
