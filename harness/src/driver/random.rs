@@ -355,21 +355,8 @@ pub struct Stats {
 
 impl Stats {
     fn count_attrs(&mut self, a: &Attrs) {
-        let words = [
-            (a.subreaper, "subreaper"),
-            (a.noreap, "noreap"),
-            (a.sigchld_ignore, "sigchld=ignore"),
-            (a.threads > 0, "threads="),
-            (a.pdeathsig.is_some(), "pdeathsig="),
-            (!a.catch.is_empty(), "catch="),
-            (a.pgrp, "pgrp"),
-            (a.session, "session"),
-            (a.pidns, "pidns"),
-        ];
-        for (on, w) in words {
-            if on {
-                *self.attrs.entry(w.to_string()).or_default() += 1;
-            }
+        for w in a.words() {
+            *self.attrs.entry(word_key(&w)).or_default() += 1;
         }
     }
 
@@ -395,18 +382,8 @@ impl Stats {
     fn count_markers(&mut self, forest: &[Node]) {
         for root in forest {
             for n in root.preorder() {
-                let m = &n.markers;
-                let words = [
-                    (m.main_exited, "main-exited"),
-                    (m.exiting, "exiting"),
-                    (m.zombie, "zombie"),
-                    (m.stopped, "stopped"),
-                    (!m.got.is_empty(), "got="),
-                ];
-                for (on, w) in words {
-                    if on {
-                        *self.markers.entry(w.to_string()).or_default() += 1;
-                    }
+                for w in n.markers.words() {
+                    *self.markers.entry(word_key(&w)).or_default() += 1;
                 }
             }
         }
@@ -423,6 +400,15 @@ impl Stats {
         self.moved += o.moved;
         self.racing += o.racing;
         self.total_steps += o.total_steps;
+    }
+}
+
+/// A word of a node line without its value: `threads=2` counts as
+/// `threads=`.
+fn word_key(word: &str) -> String {
+    match word.split_once('=') {
+        Some((key, _)) if key != "sigchld" => format!("{key}="),
+        _ => word.to_string(),
     }
 }
 

@@ -300,15 +300,7 @@ impl World {
             return Err(ModelError::RootNotInit { found: tree.name.clone() });
         }
         if let Some(marked) = tree.preorder().into_iter().find(|n| n.markers != Markers::default()) {
-            let m = &marked.markers;
-            let words = [
-                (m.main_exited, "main-exited"),
-                (m.exiting, "exiting"),
-                (m.zombie, "zombie"),
-                (m.stopped, "stopped"),
-                (!m.got.is_empty(), "got="),
-            ];
-            let markers: Vec<&str> = words.iter().filter(|(on, _)| *on).map(|(_, w)| *w).collect();
+            let markers = marked.markers.words();
             return Err(ModelError::MarkersInTree { name: marked.name.clone(), markers: markers.join(" ") });
         }
         let mut world = World { config: cfg, names: Arc::new(Vec::new()), procs: Vec::new() };

@@ -81,6 +81,22 @@ pub fn render_node_line(node: &Node) -> String {
     line
 }
 
+impl Attrs {
+    /// The words of the attributes that are set, in canonical order
+    /// (`subreaper`, `threads=2`, `catch=SIGHUP,SIGUSR1`, ...).
+    pub fn words(&self) -> Vec<String> {
+        attribute_words(self)
+    }
+}
+
+impl Markers {
+    /// The words of the markers that are set, in canonical order
+    /// (`main-exited`, ..., `got=SIGUSR1`).
+    pub fn words(&self) -> Vec<String> {
+        marker_words(self)
+    }
+}
+
 /// The words of the attributes that are set, in canonical order.
 fn attribute_words(a: &Attrs) -> Vec<String> {
     let mut words = Vec::new();

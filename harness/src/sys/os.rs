@@ -628,3 +628,34 @@ pub fn exec_self(args: &[CString], env: &[CString]) -> SysError {
     unsafe { libc::close(fd) };
     e
 }
+
+/// The namespaces every sandbox (a case's, or a kernel probe's) lives in:
+/// a session of its own, then user + PID + mount namespaces — PID + mount
+/// only, for root on a kernel that refuses the user namespace — with root
+/// inside mapped to the caller's ids, and every mount private. Only the
+/// caller's *next* child is in the new PID namespace, as its PID 1. Returns
+/// whether there is a user namespace. The caller must be single-threaded.
+pub fn enter_sandbox_namespaces() -> Result<bool, SysError> {
+    setsid()?;
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let userns = match unshare(
+        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS,
+        "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS",
+    ) {
+        Ok(()) => true,
+        Err(e) if uid == 0 => {
+            // Root can do without a user namespace.
+            unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWPID|CLONE_NEWNS").map_err(|_| e)?;
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    if userns {
+        write_file("/proc/self/setgroups", "deny")?;
+        write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+        write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    }
+    mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
+    Ok(userns)
+}

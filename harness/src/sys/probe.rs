@@ -233,7 +233,7 @@ fn helper(args: &[String]) -> ProbeReport {
         Ok(p) => p,
         Err(e) => return fail(format!("readlink(/proc/self/exe) failed: {e}")),
     };
-    let userns = match enter_namespaces() {
+    let userns = match os::enter_sandbox_namespaces() {
         Ok(u) => u,
         Err(e) => return ProbeReport { outcome: ProbeOutcome::Unavailable(e.to_string()), userns: None },
     };
@@ -243,33 +243,6 @@ fn helper(args: &[String]) -> ProbeReport {
         Err(e) => ProbeOutcome::Fail(e.to_string()),
     };
     ProbeReport { outcome, userns: Some(userns) }
-}
-
-/// The sandbox helper's namespaces, made the same way: a session of our
-/// own, then user + PID + mount namespaces (PID + mount only for root on a
-/// kernel that refuses the user namespace), root inside mapped to our ids,
-/// all mounts private. Returns whether there is a user namespace.
-fn enter_namespaces() -> Result<bool, SysError> {
-    os::setsid()?;
-    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
-    let userns = match os::unshare(
-        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS,
-        "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS",
-    ) {
-        Ok(()) => true,
-        Err(e) if uid == 0 => {
-            os::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWPID|CLONE_NEWNS").map_err(|_| e)?;
-            false
-        }
-        Err(e) => return Err(e),
-    };
-    if userns {
-        os::write_file("/proc/self/setgroups", "deny")?;
-        os::write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-        os::write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
-    }
-    os::mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
-    Ok(userns)
 }
 
 /// Forks PID 1, lets it run the probe, and waits until its namespace is

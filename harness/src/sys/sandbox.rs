@@ -267,27 +267,7 @@ impl Helper {
                 Some(&tree.children[0])
             }
         };
-        os::setsid()?;
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let userns = match os::unshare(
-            libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS,
-            "CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS",
-        ) {
-            Ok(()) => true,
-            Err(e) if uid == 0 => {
-                // Root can do without a user namespace.
-                os::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWPID|CLONE_NEWNS").map_err(|_| e)?;
-                false
-            }
-            Err(e) => return Err(e),
-        };
-        if userns {
-            os::write_file("/proc/self/setgroups", "deny")?;
-            os::write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-            os::write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
-        }
-        os::mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
+        let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
         // SAFETY: the helper is single-threaded (it was just exec'd and has
