@@ -309,6 +309,18 @@ pub const RULES: &[Rule] = &[
         "pdeath-kept-across-exec.tree",
     ),
     scenario(
+        "R5.1",
+        "a stopped process killed by SIGKILL is no stopped job",
+        "complete_signal() kernel/signal.c",
+        "killed-stopped-no-stopped-job.tree",
+    ),
+    scenario(
+        "R5.2",
+        "init's own group orphaned while init is stopped: SIGCONT resumes",
+        "kill_orphaned_pgrp() kernel/exit.c",
+        "init-group-orphaned.tree",
+    ),
+    scenario(
         "R5.2",
         "an exit orphans a stopped pgrp: SIGHUP, SIGCONT [A]",
         "kill_orphaned_pgrp() kernel/exit.c",
@@ -369,6 +381,12 @@ pub const RULES: &[Rule] = &[
         "init-exits.tree",
     ),
     scenario(
+        "R6.3",
+        "a namespace's death can orphan a process group outside it",
+        "kill_orphaned_pgrp() kernel/exit.c",
+        "zap-orphans-group.tree",
+    ),
+    scenario(
         "R6.4",
         "an unreaped injected zombie holds the dying init [N3]",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
@@ -379,30 +397,6 @@ pub const RULES: &[Rule] = &[
         "a nested dying init waits, and the outer init waits for it",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "nested-ns-exiting-chain.tree",
-    ),
-    scenario(
-        "R6.3",
-        "a namespace's death can orphan a process group outside it",
-        "kill_orphaned_pgrp() kernel/exit.c",
-        "zap-orphans-group.tree",
-    ),
-    scenario(
-        "R5.2",
-        "init's own group orphaned while init is stopped: SIGCONT resumes",
-        "kill_orphaned_pgrp() kernel/exit.c",
-        "init-group-orphaned.tree",
-    ),
-    scenario(
-        "R5.1",
-        "a stopped process killed by SIGKILL is no stopped job",
-        "complete_signal() kernel/signal.c",
-        "killed-stopped-no-stopped-job.tree",
-    ),
-    scenario(
-        "R8.3",
-        "a main-exited process still gets its main thread's pdeath signal",
-        "forget_original_parent() kernel/exit.c",
-        "main-exited-keeps-pdeath.tree",
     ),
     probe(
         "R6.5",
@@ -484,6 +478,12 @@ pub const RULES: &[Rule] = &[
         "CLONE_PARENT: the parent is the caller's parent",
         "copy_process() kernel/fork.c",
         "clone-parent.tree",
+    ),
+    scenario(
+        "R8.3",
+        "a main-exited process still gets its main thread's pdeath signal",
+        "forget_original_parent() kernel/exit.c",
+        "main-exited-keeps-pdeath.tree",
     ),
     scenario(
         "R8.4",
