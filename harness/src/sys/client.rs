@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,24 +73,9 @@ impl Sandbox {
     /// Starts a helper and builds `tree` (rooted at `init`) in a fresh
     /// namespace.
     pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
-        // SAFETY: getpid cannot fail.
-        let me = unsafe { libc::getpid() };
         let mut cmd = Command::new(&opts.exe);
         cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        // SAFETY: the closure runs between fork and exec and calls only
-        // async-signal-safe functions (prctl, getppid, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
-                // The helper dies with the thread that spawned it; if the
-                // runner died before the prctl took effect, give up now.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0
-                    || libc::getppid() != me
-                {
-                    libc::_exit(112);
-                }
-                Ok(())
-            });
-        }
+        os::die_with_spawner(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| SysError::Syscall {
             call: format!("spawn {} {HELPER_ARG}", opts.exe.display()),
             source: e,

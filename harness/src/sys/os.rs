@@ -659,3 +659,23 @@ pub fn enter_sandbox_namespaces() -> Result<bool, SysError> {
     mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
     Ok(userns)
 }
+
+/// Makes the child that `cmd` spawns die (SIGKILL) with the thread that
+/// spawns it: the first link of the chain that ends every sandbox with its
+/// runner. If the runner is already gone when the child sets it up, the
+/// child exits at once (status 112).
+pub fn die_with_spawner(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let me = getpid();
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 || libc::getppid() != me
+            {
+                libc::_exit(112);
+            }
+            Ok(())
+        });
+    }
+}

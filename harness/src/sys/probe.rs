@@ -152,7 +152,6 @@ fn run_helper(opts: &SandboxOptions, name: &str) -> Result<ProbeReport, SysError
     if !names().any(|n| n == name) {
         return Err(SysError::Protocol(format!("no probe named `{name}`")));
     }
-    let me = os::getpid();
     let mut cmd = Command::new(&opts.exe);
     cmd.arg(PROBE_ARG)
         .arg(name)
@@ -160,19 +159,7 @@ fn run_helper(opts: &SandboxOptions, name: &str) -> Result<ProbeReport, SysError
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (prctl, getppid, _exit).
-    unsafe {
-        cmd.pre_exec(move || {
-            // The helper dies with the thread that spawned it; if the
-            // runner died before the prctl took effect, give up now.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 || libc::getppid() != me
-            {
-                libc::_exit(112);
-            }
-            Ok(())
-        });
-    }
+    os::die_with_spawner(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| SysError::Syscall {
         call: format!("spawn {} {PROBE_ARG} {name}", opts.exe.display()),
         source: e,
