@@ -7,7 +7,7 @@
 
 use std::os::fd::AsFd;
 
-use reparent_harness::scenario::{Attrs, Node, Signal, Step, ThreadRef};
+use reparent_harness::scenario::{render_forest, Attrs, Node, Signal, Step, ThreadRef};
 use reparent_harness::sys::{os, Sandbox, SandboxOptions, SettleHints};
 
 mod common;
@@ -31,46 +31,10 @@ fn plain() -> Attrs {
     Attrs::default()
 }
 
-/// The tree in the format's notation (attributes and markers in canonical
-/// order), one node a line, two spaces per level.
+/// The tree in the format's notation, as the library renders it, but with
+/// the roots at the left margin.
 fn show(forest: &[Node]) -> String {
-    fn sigs(v: &[Signal]) -> String {
-        v.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")
-    }
-    fn go(n: &Node, depth: usize, out: &mut String) {
-        let (a, m) = (&n.attrs, &n.markers);
-        let mut words = vec![n.name.clone()];
-        let flags = [(a.subreaper, "subreaper"), (a.noreap, "noreap"), (a.sigchld_ignore, "sigchld=ignore")];
-        words.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
-        if a.threads > 0 {
-            words.push(format!("threads={}", a.threads));
-        }
-        if let Some(s) = a.pdeathsig {
-            words.push(format!("pdeathsig={}", s.name()));
-        }
-        if !a.catch.is_empty() {
-            words.push(format!("catch={}", sigs(&a.catch)));
-        }
-        let flags = [(a.pgrp, "pgrp"), (a.session, "session"), (a.pidns, "pidns")];
-        words.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
-        let marks =
-            [(m.main_exited, "main-exited"), (m.exiting, "exiting"), (m.zombie, "zombie"), (m.stopped, "stopped")];
-        words.extend(marks.iter().filter(|f| f.0).map(|f| f.1.to_string()));
-        if !m.got.is_empty() {
-            words.push(format!("got={}", sigs(&m.got)));
-        }
-        out.push_str(&"  ".repeat(depth));
-        out.push_str(&words.join(" "));
-        out.push('\n');
-        for c in &n.children {
-            go(c, depth + 1, out);
-        }
-    }
-    let mut s = String::new();
-    for n in forest {
-        go(n, 0, &mut s);
-    }
-    s
+    render_forest(forest).lines().map(|l| format!("{}\n", &l[2..])).collect()
 }
 
 /// Runs a step with no stop or exiting predicted and renders the result.

@@ -72,13 +72,12 @@ impl World {
             Some(forker)
         };
         let fork = Fork { forker: how.clone_parent.then_some(a), into_ns };
-        let pid = self.copy_process(parent, child, attrs, fork, &mut reasons)?;
+        self.copy_process(parent, child, attrs, fork, &mut reasons)?;
         if how.clone_parent {
             reasons.add(child, "R8.1", "copy_process()", || {
                 format!("forked by {actor} with CLONE_PARENT: its real_parent is {actor}'s own parent")
             });
         }
-        let _ = pid;
         Ok(Prediction::one(self, reasons))
     }
 
