@@ -13,10 +13,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use reparent_harness::driver::bench;
-use reparent_harness::driver::conformance;
+use reparent_harness::driver::kernel_table;
 use reparent_harness::driver::random::{self, RandomParams};
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
+use reparent_harness::kernel;
 use reparent_harness::model::{ModelConfig, Mutation, World};
 use reparent_harness::scenario::{render_forest, Scenario};
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
@@ -456,7 +457,7 @@ fn cmd_check(
 
 fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Option<PathBuf>) -> ExitCode {
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
-    let userns = match conformance::preflight(opts) {
+    let userns = match kernel_table::preflight(opts) {
         Ok(u) => u,
         Err(why) => {
             eprintln!("reparent kernel: nothing was checked: {why}");
@@ -473,11 +474,11 @@ fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Op
             cfg.kernel.0,
             cfg.kernel.1
         );
-        println!("{}", conformance::header_text());
+        println!("{}", kernel::header_text());
     }
-    let table = match conformance::run(opts, cfg, &dir, userns, |row| {
+    let table = match kernel_table::run(opts, cfg, &dir, userns, |row| {
         if !json {
-            println!("{}", conformance::row_text(row));
+            println!("{}", kernel::row_text(row));
         }
     }) {
         Ok(t) => t,

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use reparent_harness::driver::conformance::{self, Verdict};
+use reparent_harness::kernel::{self, Verdict};
 
 const EXE: &str = env!("CARGO_BIN_EXE_reparent");
 
@@ -67,7 +67,7 @@ fn kernel_table_in_text_and_json() {
     // --- JSON
     let stderr = String::from_utf8_lossy(&json_out.stderr);
     let json = String::from_utf8_lossy(&json_out.stdout);
-    let t = conformance::parse_json(&json).unwrap_or_else(|e| panic!("{e}: {json}{stderr}"));
+    let t = kernel::parse_json(&json).unwrap_or_else(|e| panic!("{e}: {json}{stderr}"));
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(t.kernel, release.trim());
     assert!(t.rows.len() >= 25, "{} rows", t.rows.len());
@@ -128,7 +128,7 @@ fn a_missing_scenarios_dir_fails_every_scenario_row_but_runs_the_probes() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("none");
     let out = kernel(&["--json"], &empty);
-    let t = conformance::parse_json(&String::from_utf8_lossy(&out.stdout)).expect("JSON");
+    let t = kernel::parse_json(&String::from_utf8_lossy(&out.stdout)).expect("JSON");
     assert_eq!(out.status.code(), Some(1));
     for r in t.rows.iter().filter(|r| !r.check.starts_with("probe ")) {
         assert_eq!(r.result, Verdict::Fail, "{r:?}");

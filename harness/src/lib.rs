@@ -12,6 +12,7 @@
 //! [`scenario`] is the `.tree` format all three share.
 
 pub mod driver;
+pub mod kernel;
 pub mod model;
 pub mod scenario;
 pub mod sys;

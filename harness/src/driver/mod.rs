@@ -11,7 +11,7 @@
 
 pub mod bench;
 pub mod case;
-pub mod conformance;
+pub mod kernel_table;
 pub mod random;
 pub mod report;
 pub mod scenario_run;

@@ -1,0 +1,106 @@
+//! Runs the conformance table of `reparent kernel` on the running kernel:
+//! each probe row in a sandbox of its own (`sys::probe`), each scenario row
+//! through the model and the kernel as `reparent run` does. What a row
+//! should give is the kernel layer's business ([`crate::kernel`]); this
+//! module only carries each row to the system layer and back.
+
+use std::path::Path;
+
+use crate::kernel::{self, Check, Outcome, Row, Table};
+use crate::model::ModelConfig;
+use crate::sys::probe::{self, ProbeOutcome};
+use crate::sys::{os, SandboxOptions};
+
+use super::scenario_run::{self, LoadError, Verdict as RunVerdict};
+
+/// The running kernel and user, as a table records them.
+pub fn machine() -> kernel::Machine {
+    kernel::Machine { release: os::kernel_release(), version: os::kernel_version(), uid: os::uid() }
+}
+
+/// Whether a probe sandbox can be created here: `Ok(userns)` (whether it
+/// had a user namespace), or why not and how to fix it. One cheap probe,
+/// so that a machine where no namespace can be made says so once, before
+/// any row runs.
+pub fn preflight(opts: &SandboxOptions) -> Result<Option<bool>, String> {
+    let first = probe::run(opts, "init-may-be-subreaper");
+    match first.outcome {
+        ProbeOutcome::Unavailable(why) => Err(why),
+        _ => Ok(first.userns),
+    }
+}
+
+/// Checks every row of [`kernel::RULES`] on the running kernel: probes in their own
+/// sandboxes, scenarios from `scenarios_dir` through the model (`cfg`) and
+/// the kernel. `userns` is what [`preflight`] found. Should a sandbox
+/// become impossible midway, the error says why.
+pub fn run(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    scenarios_dir: &Path,
+    userns: Option<bool>,
+    progress: impl FnMut(&Row),
+) -> Result<Table, String> {
+    let mut userns = userns;
+    let rows = kernel::evaluate(
+        kernel::RULES,
+        os::kernel_version(),
+        |rule| match rule.check {
+            Check::Probe(name) => {
+                let report = probe::run(opts, name);
+                userns = userns.or(report.userns);
+                match report.outcome {
+                    ProbeOutcome::Pass(d) => Outcome::Pass(d),
+                    ProbeOutcome::Fail(d) => Outcome::Fail(d),
+                    ProbeOutcome::Skipped(d) => Outcome::Skipped(d),
+                    ProbeOutcome::Unavailable(d) => Outcome::Unavailable(d),
+                }
+            }
+            Check::Scenario(file) => scenario_outcome(opts, cfg, scenarios_dir, file),
+        },
+        progress,
+    )?;
+    Ok(kernel::table(rows, &machine(), userns))
+}
+
+/// Runs one bundled scenario as `reparent run` does.
+fn scenario_outcome(opts: &SandboxOptions, cfg: ModelConfig, dir: &Path, file: &str) -> Outcome {
+    let path = dir.join(file);
+    let s = match scenario_run::load(&path, cfg) {
+        Ok(s) => s,
+        Err(LoadError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::Fail(format!("scenario file missing: {}", path.display()));
+        }
+        Err(e) => return Outcome::Fail(format!("the scenario does not load: {e}")),
+    };
+    let report = scenario_run::run(opts, cfg, &s, |_| {});
+    match report.verdict {
+        RunVerdict::Passed => {
+            let expects = s.steps.iter().filter(|e| e.expect.is_some()).count();
+            Outcome::Pass(format!(
+                "{} step(s) checked against the model and {expects} expect block(s)",
+                report.steps.len()
+            ))
+        }
+        RunVerdict::Skipped(why) => Outcome::Skipped(why),
+        RunVerdict::Failed(e) => Outcome::Fail(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_has_a_row_and_every_row_a_known_probe() {
+        let rows: Vec<&str> =
+            kernel::RULES.iter().filter_map(|r| if let Check::Probe(n) = r.check { Some(n) } else { None }).collect();
+        for name in probe::names() {
+            assert!(rows.contains(&name), "probe {name} has no row");
+        }
+        for name in &rows {
+            assert!(probe::names().any(|n| n == *name), "row names unknown probe {name}");
+        }
+        assert!(kernel::RULES.len() >= 25);
+    }
+}
