@@ -13,12 +13,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use reparent_harness::driver::bench;
+use reparent_harness::driver::calibrate;
 use reparent_harness::driver::kernel_table;
 use reparent_harness::driver::random::{self, RandomParams};
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
 use reparent_harness::kernel;
-use reparent_harness::model::{ModelConfig, Mutation, World};
+use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup, World};
 use reparent_harness::scenario::{render_forest, Scenario};
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
 
@@ -36,6 +37,11 @@ struct Cli {
     /// farthest-subreaper or subreaper-inherited.
     #[arg(long, global = true, env = "REPARENT_MODEL_MUTATION", value_parser = parse_mutation)]
     model_mutation: Option<Mutation>,
+    /// Who gets a newly orphaned process group's SIGHUP on this kernel
+    /// build: `all` members (mainline) or `stopped-only`. Default: observed
+    /// on the running kernel (`explain`: all).
+    #[arg(long, global = true, env = "REPARENT_MODEL_ORPHAN_HUP", value_parser = parse_orphan_hup)]
+    model_orphan_hup: Option<OrphanHup>,
     /// Run this init under test as PID 1 instead of the built-in init, e.g.
     /// "/usr/bin/tini --". It is given `reparent __node` as the command to
     /// run, which becomes `init`'s only child in `tree:`.
@@ -114,6 +120,13 @@ fn parse_version(s: &str) -> Result<(u32, u32), String> {
     ))
 }
 
+fn parse_orphan_hup(s: &str) -> Result<OrphanHup, String> {
+    OrphanHup::from_word(s).ok_or_else(|| {
+        let words: Vec<&str> = OrphanHup::ALL.iter().map(|(w, _)| *w).collect();
+        format!("unknown value {s:?}; expected one of: {}", words.join(", "))
+    })
+}
+
 fn parse_mutation(s: &str) -> Result<Mutation, String> {
     Mutation::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Mutation::ALL.iter().map(|(n, _)| *n).collect();
@@ -130,7 +143,11 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
-    let cfg = ModelConfig { kernel: cli.model_kernel.unwrap_or_else(os::kernel_version), mutation: cli.model_mutation };
+    let mut cfg = ModelConfig {
+        kernel: cli.model_kernel.unwrap_or_else(os::kernel_version),
+        mutation: cli.model_mutation,
+        build: BuildTraits { orphan_hup: cli.model_orphan_hup.unwrap_or_default() },
+    };
     if let Some(m) = cfg.mutation {
         eprintln!("reparent: the model is deliberately wrong ({m:?}): failures are expected");
     }
@@ -147,9 +164,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every command that runs the kernel first fits the model to this
+    // kernel build (one small sandbox), unless a flag pins it.
+    if !matches!(cli.cmd, Cmd::Explain { .. }) {
+        match calibrate::build_traits(&opts, cli.model_orphan_hup) {
+            Ok(b) => cfg.build = b,
+            Err(e) => {
+                eprintln!("reparent: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match cli.cmd {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &files, quiet),
-        Cmd::Explain { file } => cmd_explain(cfg, &file),
+        Cmd::Explain { file } => cmd_explain(cfg, cli.model_orphan_hup.is_some(), &file),
         Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats } => {
             let seed = seed.unwrap_or_else(|| {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
@@ -313,13 +341,14 @@ fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, files: &[PathBuf], quiet: bo
     }
 }
 
-fn cmd_explain(cfg: ModelConfig, file: &Path) -> ExitCode {
+fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
     let loaded = match load_all(&[file.to_path_buf()], cfg) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let s = &loaded[0].1;
-    println!("{} (model of Linux {}.{}; no process is created)", file.display(), cfg.kernel.0, cfg.kernel.1);
+    let cfg = if pinned { cfg } else { scenario_run::model_for_needs(s, cfg) };
+    println!("{} (model of {}; no process is created)", file.display(), model_text(cfg));
     let mut world = match World::new(&s.tree, cfg) {
         Ok(w) => w,
         Err(e) => {
@@ -358,6 +387,11 @@ fn cmd_explain(cfg: ModelConfig, file: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `Linux 6.18 (orphan-hup all)`: what the model predicts for.
+fn model_text(cfg: ModelConfig) -> String {
+    format!("Linux {}.{} (orphan-hup {})", cfg.kernel.0, cfg.kernel.1, cfg.build.orphan_hup.word())
+}
+
 fn default_scenarios_dir() -> PathBuf {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     if bundled.is_dir() {
@@ -386,12 +420,11 @@ fn cmd_check(
     let start = Instant::now();
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     println!(
-        "reparent check: Linux {} as uid {}{}; model of Linux {}.{}",
+        "reparent check: Linux {} as uid {}{}; model of {}",
         os::kernel_release(),
         os::uid(),
         if os::is_root() { " (root)" } else { "" },
-        cfg.kernel.0,
-        cfg.kernel.1
+        model_text(cfg)
     );
     let files = match scenario_files(&dir) {
         Ok(f) => f,
@@ -466,13 +499,12 @@ fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Op
     };
     if !json {
         println!(
-            "reparent kernel: Linux {} as uid {}{}; scenarios in {}, model of Linux {}.{}",
+            "reparent kernel: Linux {} as uid {}{}; scenarios in {}, model of {}",
             os::kernel_release(),
             os::uid(),
             if os::is_root() { " (root)" } else { "" },
             dir.display(),
-            cfg.kernel.0,
-            cfg.kernel.1
+            model_text(cfg)
         );
         println!("{}", kernel::header_text());
     }

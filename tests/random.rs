@@ -2,9 +2,9 @@
 //! kernel, checked against the model after every step. `REPARENT_CASES`
 //! (default 64) scales it; `REPARENT_SEED` fixes the seed.
 
+use reparent_harness::driver::calibrate;
 use reparent_harness::driver::random::{self, RandomParams};
-use reparent_harness::model::ModelConfig;
-use reparent_harness::sys::{os, SandboxOptions};
+use reparent_harness::sys::SandboxOptions;
 
 fn env_num(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -25,7 +25,8 @@ fn random_cases_agree_with_the_model() {
         failures_dir: dir.path().to_path_buf(),
     };
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).unwrap();
-    let summary = random::run(&opts, ModelConfig { kernel: os::kernel_version(), mutation: None }, &params);
+    let cfg = calibrate::running_kernel_model(&opts).unwrap();
+    let summary = random::run(&opts, cfg, &params);
     if let Some(f) = summary.failure {
         panic!("seed {seed}: {}\nminimal case:\n{}", f.message, f.text);
     }

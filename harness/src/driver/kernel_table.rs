@@ -11,6 +11,7 @@ use crate::model::ModelConfig;
 use crate::sys::probe::{self, ProbeOutcome};
 use crate::sys::{os, SandboxOptions};
 
+use super::calibrate;
 use super::scenario_run::{self, LoadError, Verdict as RunVerdict};
 
 /// The running kernel and user, as a table records them.
@@ -57,10 +58,22 @@ pub fn run(
                 }
             }
             Check::Scenario(file) => scenario_outcome(opts, cfg, scenarios_dir, file),
+            Check::Build(name) => build_outcome(opts, name),
         },
         progress,
     )?;
     Ok(kernel::table(rows, &machine(), userns))
+}
+
+/// Observes one build-dependent behaviour, as the model was fitted to it.
+fn build_outcome(opts: &SandboxOptions, name: &str) -> Outcome {
+    match name {
+        "orphan-hup" => match calibrate::orphan_hup(opts) {
+            Ok(v) => Outcome::Pass(format!("orphan-hup {}: {}", v.word(), kernel::build::orphan_hup_text(v))),
+            Err(e) => Outcome::Fail(e.to_string()),
+        },
+        other => Outcome::Fail(format!("no case tells build behaviour {other:?} apart")),
+    }
 }
 
 /// Runs one bundled scenario as `reparent run` does.

@@ -3,6 +3,7 @@
 //! model's) and makes no syscalls of its own (those are the system
 //! layer's).
 //!
+//! - [`calibrate`]: fits the model to the running kernel build.
 //! - [`case`]: one case, checked step by step.
 //! - [`scenario_run`]: `.tree` files — load, validate, run, trace.
 //! - [`random`]: proptest-generated cases, shrunk and written out on failure.
@@ -10,6 +11,7 @@
 //! - [`report`]: how a mismatch is shown.
 
 pub mod bench;
+pub mod calibrate;
 pub mod case;
 pub mod kernel_table;
 pub mod random;

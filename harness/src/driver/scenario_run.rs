@@ -96,8 +96,21 @@ pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadEr
     Ok(())
 }
 
-/// Whether this machine meets the scenario's `needs:`; `Some(reason)` if not.
-pub fn unmet_need(s: &Scenario) -> Option<String> {
+/// `cfg` with the build traits a scenario's `needs:` names, for checking
+/// it against the model alone (`explain`, the model-only tests): there is
+/// no kernel to observe, and its `expect:` blocks hold on such a build.
+pub fn model_for_needs(s: &Scenario, mut cfg: ModelConfig) -> ModelConfig {
+    for need in &s.needs {
+        if let Need::OrphanHup(v) = need {
+            cfg.build.orphan_hup = *v;
+        }
+    }
+    cfg
+}
+
+/// Whether this machine, and the kernel build the model was fitted to
+/// (`cfg.build`), meet the scenario's `needs:`; `Some(reason)` if not.
+pub fn unmet_need(s: &Scenario, cfg: ModelConfig) -> Option<String> {
     for need in &s.needs {
         match need {
             Need::Kernel { major, minor } => {
@@ -109,6 +122,16 @@ pub fn unmet_need(s: &Scenario) -> Option<String> {
             Need::Root => {
                 if !os::is_root() {
                     return Some("needs root".into());
+                }
+            }
+            Need::OrphanHup(want) => {
+                if cfg.build.orphan_hup != *want {
+                    return Some(format!(
+                        "needs orphan-hup {}; this kernel build is orphan-hup {} ({})",
+                        want.word(),
+                        cfg.build.orphan_hup.word(),
+                        crate::kernel::build::orphan_hup_text(cfg.build.orphan_hup),
+                    ));
                 }
             }
         }
@@ -132,7 +155,7 @@ pub fn run(
     s: &Scenario,
     mut progress: impl FnMut(Progress<'_>),
 ) -> ScenarioReport {
-    if let Some(why) = unmet_need(s) {
+    if let Some(why) = unmet_need(s, cfg) {
         return ScenarioReport {
             verdict: Verdict::Skipped(why),
             initial: vec![],

@@ -23,6 +23,11 @@ pub enum Check {
     Probe(&'static str),
     /// A bundled scenario file, by name in the scenarios directory.
     Scenario(&'static str),
+    /// A behaviour that differs between kernel builds of one version
+    /// ([`super::build`]): the row records which one it saw, and fails only
+    /// if the case that tells them apart breaks. Scenario rows whose
+    /// `needs:` name the other behaviour are skipped, their twins run.
+    Build(&'static str),
 }
 
 impl std::fmt::Display for Check {
@@ -30,6 +35,7 @@ impl std::fmt::Display for Check {
         match self {
             Check::Probe(n) => write!(f, "probe {n}"),
             Check::Scenario(n) => write!(f, "{n}"),
+            Check::Build(n) => write!(f, "build {n}"),
         }
     }
 }
@@ -310,11 +316,37 @@ pub const RULES: &[Rule] = &[
         "kill_orphaned_pgrp() kernel/exit.c",
         "init-group-orphaned.tree",
     ),
+    Rule {
+        by_version: &[
+            Expectation {
+                kernels: "mainline builds",
+                result: "pass: orphan-hup all, every member gets SIGHUP then SIGCONT",
+            },
+            Expectation {
+                kernels: "6.18.44-fc-v1252",
+                result: "pass: orphan-hup stopped-only, only stopped members get SIGHUP; all get SIGCONT",
+            },
+        ],
+        ..Rule {
+            id: "R5.2",
+            what: "which members of an orphaned group get its SIGHUP (recorded)",
+            function: "kill_orphaned_pgrp() kernel/exit.c",
+            check: Check::Build("orphan-hup"),
+            since: None,
+            by_version: &[],
+        }
+    },
     scenario(
         "R5.2",
         "an exit orphans a stopped pgrp: SIGHUP, SIGCONT [A]",
         "kill_orphaned_pgrp() kernel/exit.c",
         "orphaned-pgrp-exit.tree",
+    ),
+    scenario(
+        "R5.2",
+        "the same, on a build whose SIGHUP reaches stopped members only",
+        "kill_orphaned_pgrp() kernel/exit.c",
+        "orphaned-pgrp-exit-stopped-only.tree",
     ),
     scenario(
         "R5.3",
@@ -323,10 +355,22 @@ pub const RULES: &[Rule] = &[
         "orphaned-pgrp-reparent.tree",
     ),
     scenario(
+        "R5.3",
+        "the same, on a build whose SIGHUP reaches stopped members only",
+        "reparent_leader() kernel/exit.c",
+        "orphaned-pgrp-reparent-stopped-only.tree",
+    ),
+    scenario(
         "R5.4",
         "a same-session subreaper keeps a pgrp connected [B]",
         "will_become_orphaned_pgrp() kernel/exit.c",
         "pgrp-subreaper-connects.tree",
+    ),
+    scenario(
+        "R5.4",
+        "the same, on a build whose SIGHUP reaches stopped members only",
+        "will_become_orphaned_pgrp() kernel/exit.c",
+        "pgrp-subreaper-connects-stopped-only.tree",
     ),
     scenario(
         "R5.4",

@@ -11,10 +11,13 @@
 //!
 //! - [`catalogue`]: every row — rule, kernel function, how it is checked,
 //!   since which version, and what each version range should give.
+//! - [`build`]: behaviours that differ between builds of one version,
+//!   read from what a fixed case showed on the running kernel.
 //! - [`table`]: checked rows, the table, its text and JSON forms.
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod catalogue;
 pub mod table;
 

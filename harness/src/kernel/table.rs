@@ -47,6 +47,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// Whether the row runs a scenario file (and so has a replay command),
+    /// rather than a probe or a build case.
+    pub fn runs_a_scenario(&self) -> bool {
+        !self.check.starts_with("probe ") && !self.check.starts_with("build ")
+    }
+
     /// The result column: `pass`, `FAIL (…)` or `skipped (…)`, on one line.
     pub fn result_text(&self) -> String {
         let first = self.detail.lines().next().unwrap_or("").trim();
@@ -106,9 +112,9 @@ impl Table {
         let mut out = format!("{}\n", self.summary_line());
         let w = id_width();
         let probes: Vec<&Row> =
-            self.rows.iter().filter(|r| r.check.starts_with("probe ") && r.result == Verdict::Pass).collect();
+            self.rows.iter().filter(|r| !r.runs_a_scenario() && r.result == Verdict::Pass).collect();
         if !probes.is_empty() {
-            out.push_str("\nwhat the probes saw:\n");
+            out.push_str("\nwhat the probes and build cases saw:\n");
             for r in probes {
                 out.push_str(&format!("  {:<w$}  {}\n", r.id, r.detail));
             }
@@ -131,7 +137,7 @@ impl Table {
                 for l in r.detail.lines() {
                     out.push_str(&format!("    {l}\n"));
                 }
-                if !r.check.starts_with("probe ") && !r.detail.starts_with("scenario file missing") {
+                if r.runs_a_scenario() && !r.detail.starts_with("scenario file missing") {
                     out.push_str(&format!("    replay: {replay} run {}\n", scenarios_dir.join(&r.check).display()));
                 }
             }

@@ -50,6 +50,7 @@ mod world;
 #[cfg(test)]
 mod tests;
 
+pub use crate::scenario::OrphanHup;
 pub use error::ModelError;
 pub use prediction::{Outcome, Prediction, Reason};
-pub use world::{ModelConfig, Mutation, ProcState, World};
+pub use world::{BuildTraits, ModelConfig, Mutation, ProcState, World};

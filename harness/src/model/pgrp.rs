@@ -24,7 +24,7 @@ use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
 use super::signal::Sender;
 use super::world::{Mutation, Pid, ProcState, World};
-use crate::scenario::Signal;
+use crate::scenario::{OrphanHup, Signal};
 
 impl World {
     /// `setpgid A`: `setpgid(0, 0)`, A leads a new group in its session.
@@ -136,18 +136,34 @@ impl World {
     }
 
     /// `__kill_pgrp_info(SIGHUP)` then `(SIGCONT)`, both `SEND_SIG_PRIV`.
+    /// On a build that sends the SIGHUP to stopped members only
+    /// ([`OrphanHup::StoppedMembers`]), "stopped" is as it was when the
+    /// SIGHUP went out, before the SIGCONT.
     fn hup_and_cont(&mut self, g: Option<Pid>, rule: &'static str, why: &str, reasons: &mut Reasons) -> Vec<Victim> {
         if self.config().mutation == Some(Mutation::NoOrphanedPgrpSignal) {
             return Vec::new();
         }
         let members: Vec<Pid> = self.pgrp_members(g);
+        let hup_to: Vec<Pid> = match self.config().build.orphan_hup {
+            OrphanHup::AllMembers => members.clone(),
+            OrphanHup::StoppedMembers => {
+                members.iter().copied().filter(|&m| self[m].state == ProcState::Stopped).collect()
+            }
+        };
         let mut victims = Vec::new();
         for &m in &members {
-            let text = format!("gets SIGHUP then SIGCONT: its process group is newly orphaned ({why})");
+            let text = if hup_to.contains(&m) {
+                format!("gets SIGHUP then SIGCONT: its process group is newly orphaned ({why})")
+            } else {
+                format!(
+                    "gets SIGCONT but no SIGHUP: its process group is newly orphaned ({why}), and this kernel \
+                     build sends that SIGHUP to stopped members only"
+                )
+            };
             reasons.add(self.name(m), rule, "kill_orphaned_pgrp()", move || text);
         }
-        for sig in [Signal::HUP, Signal::CONT] {
-            for &m in &members {
+        for (sig, to) in [(Signal::HUP, &hup_to), (Signal::CONT, &members)] {
+            for &m in to {
                 if !self.exists(m) {
                     continue;
                 }

@@ -499,7 +499,7 @@ mod tests {
             }
             n
         }
-        let cfg = ModelConfig { kernel: case.kernel, mutation: None };
+        let cfg = ModelConfig { kernel: case.kernel, ..ModelConfig::default() };
         let mut world = World::new(&node(0, case), cfg).ok()?;
         let only = |w: &World, step: Step| w.apply(&step).ok().map(|p| p.outcomes[0].world.clone());
         for &i in &case.exited {

@@ -90,7 +90,7 @@ fn world(text: &str) -> World {
 }
 
 fn world_on(kernel: (u32, u32), text: &str) -> World {
-    World::new(&tree(text), ModelConfig { kernel, mutation: None }).unwrap()
+    World::new(&tree(text), ModelConfig { kernel, ..ModelConfig::default() }).unwrap()
 }
 
 fn names(list: &str) -> Vec<String> {
@@ -195,7 +195,7 @@ fn start_tree_errors_name_the_problem() {
     );
     assert_eq!(World::new(&tree("init\n  a\n    init"), cfg), Err(ModelError::NameTaken { name: "init".into() }));
     assert_eq!(
-        World::new(&tree("init\n  s subreaper"), ModelConfig { kernel: (3, 2), mutation: None }),
+        World::new(&tree("init\n  s subreaper"), ModelConfig { kernel: (3, 2), ..ModelConfig::default() }),
         Err(ModelError::NoSubreapers { name: "s".into(), major: 3, minor: 2 })
     );
 }

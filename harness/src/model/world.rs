@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
-use crate::scenario::{Attrs, Markers, Node, Signal, Step, INIT};
+use crate::scenario::{Attrs, Markers, Node, OrphanHup, Signal, Step, INIT};
 
 /// The kernel the model predicts for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +41,19 @@ pub struct ModelConfig {
     /// A deliberate bug, to show that the suite catches it (mutation
     /// testing). `None` for every real use.
     pub mutation: Option<Mutation>,
+    /// What this kernel *build* does where builds of one version differ
+    /// (observed, not derived from the version).
+    pub build: BuildTraits,
+}
+
+/// Behaviours that differ between kernel builds of the same version. The
+/// model cannot derive them from `kernel`; the driver observes them once
+/// on the running kernel (`driver::calibrate`), or a flag pins them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BuildTraits {
+    /// Who gets the SIGHUP that `kill_orphaned_pgrp()` sends a newly
+    /// orphaned process group with a stopped member (R5.2, R5.3).
+    pub orphan_hup: OrphanHup,
 }
 
 /// Deliberate bugs the model can be asked to make, so that a test can prove
@@ -87,7 +100,7 @@ impl Mutation {
 impl Default for ModelConfig {
     /// Linux 6.18, the kernel `kernel-rules.md` was checked against.
     fn default() -> Self {
-        ModelConfig { kernel: (6, 18), mutation: None }
+        ModelConfig { kernel: (6, 18), mutation: None, build: BuildTraits::default() }
     }
 }
 

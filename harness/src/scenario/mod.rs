@@ -47,6 +47,46 @@ pub enum Need {
     Kernel { major: u32, minor: u32 },
     /// `needs: root`
     Root,
+    /// `needs: orphan-hup all|stopped-only`: the scenario's `expect:`
+    /// blocks hold only on kernel builds whose orphaned-group SIGHUP
+    /// reaches these members.
+    OrphanHup(OrphanHup),
+}
+
+/// The members of a newly orphaned process group that its SIGHUP reaches.
+/// SIGCONT reaches every member on every build seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OrphanHup {
+    /// Every member: mainline `kill_orphaned_pgrp()` calls
+    /// `__kill_pgrp_info(SIGHUP, SEND_SIG_PRIV, pgrp)`, as kernel-rules.md
+    /// R5.2 says.
+    #[default]
+    AllMembers,
+    /// Only the stopped members: seen on the 6.18.44 build
+    /// `6.18.44-fc-v1252`, where a running member, whether it catches,
+    /// blocks or defaults SIGHUP, never sees it, while every member gets
+    /// SIGCONT.
+    StoppedMembers,
+}
+
+impl OrphanHup {
+    /// Every value, with the word `needs: orphan-hup WORD` and
+    /// `--model-orphan-hup` use.
+    pub const ALL: [(&'static str, OrphanHup); 2] =
+        [("all", OrphanHup::AllMembers), ("stopped-only", OrphanHup::StoppedMembers)];
+
+    /// The word for this value.
+    pub fn word(self) -> &'static str {
+        match self {
+            OrphanHup::AllMembers => "all",
+            OrphanHup::StoppedMembers => "stopped-only",
+        }
+    }
+
+    /// Parses a word of [`OrphanHup::ALL`].
+    pub fn from_word(word: &str) -> Option<OrphanHup> {
+        OrphanHup::ALL.iter().find(|(w, _)| *w == word).map(|(_, v)| *v)
+    }
 }
 
 /// One process of a tree, with its attributes, its markers (only in

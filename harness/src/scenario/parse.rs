@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Attrs, Markers, Name, Need, Node, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
+use super::{Attrs, Markers, Name, Need, Node, OrphanHup, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
 
 /// A parse error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -310,7 +310,9 @@ impl<'f> Parser<'f> {
 
     fn needs(&mut self, words: &[Word]) -> Result<(), ParseError> {
         let Some((what, rest)) = words.split_first() else {
-            return Err(self.err_eol("expected `kernel >= X.Y` or `root` after `needs:`, found the end of the line"));
+            return Err(self.err_eol(
+                "expected `kernel >= X.Y`, `root` or `orphan-hup` after `needs:`, found the end of the line",
+            ));
         };
         match what.text {
             "root" => {
@@ -357,12 +359,45 @@ impl<'f> Parser<'f> {
                 self.kernel_line = Some(self.line);
                 self.needs.push(Need::Kernel { major, minor });
             }
+            "orphan-hup" => {
+                if self.needs.iter().any(|n| matches!(n, Need::OrphanHup(_))) {
+                    return Err(self.err(what.col, "found a second `needs: orphan-hup`; expected one".to_string()));
+                }
+                let words: Vec<&str> = OrphanHup::ALL.iter().map(|(w, _)| *w).collect();
+                let Some(value) = rest.first() else {
+                    return Err(self.err_eol(format!(
+                        "expected {} after `needs: orphan-hup`, found the end of the line",
+                        quoted_list(&words)
+                    )));
+                };
+                let Some(v) = OrphanHup::from_word(value.text) else {
+                    return Err(self.err(
+                        value.col,
+                        format!(
+                            "expected {} after `needs: orphan-hup`, found `{}`{}",
+                            quoted_list(&words),
+                            value.text,
+                            did_you_mean(value.text, words.iter().copied())
+                        ),
+                    ));
+                };
+                if let Some(extra) = rest.get(1) {
+                    return Err(self.err(
+                        extra.col,
+                        format!(
+                            "unexpected `{}` after `needs: orphan-hup {}`; expected the end of the line",
+                            extra.text, value.text
+                        ),
+                    ));
+                }
+                self.needs.push(Need::OrphanHup(v));
+            }
             other => {
                 return Err(self.err(
                     what.col,
                     format!(
-                        "expected `kernel >= X.Y` or `root` after `needs:`, found `{other}`{}",
-                        did_you_mean(other, ["kernel", "root"])
+                        "expected `kernel >= X.Y`, `root` or `orphan-hup` after `needs:`, found `{other}`{}",
+                        did_you_mean(other, ["kernel", "root", "orphan-hup"])
                     ),
                 ));
             }
@@ -1167,6 +1202,15 @@ fn first_word(body: &str) -> &str {
 
 /// " (did you mean `x`?)" for the candidate closest to `found`, if one is
 /// close enough to be a typo; otherwise "".
+/// `` `a` or `b` `` for an error message.
+fn quoted_list(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
 fn did_you_mean<'c>(found: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
     if found.chars().count() > 64 {
         return String::new();
@@ -1573,7 +1617,16 @@ expect:
             8,
             "second `needs: kernel`",
         );
-        assert_error(&["needs: cgroup2", "tree:", "  init"], 1, 8, "expected `kernel >= X.Y` or `root`");
+        assert_error(&["needs: cgroup2", "tree:", "  init"], 1, 8, "expected `kernel >= X.Y`, `root` or `orphan-hup`");
+        assert_error(&["needs: orphan-hup", "tree:", "  init"], 1, 18, "expected `all` or `stopped-only`");
+        assert_error(&["needs: orphan-hup stoped-only", "tree:", "  init"], 1, 19, "did you mean `stopped-only`?");
+        assert_error(&["needs: orphan-hup all x", "tree:", "  init"], 1, 23, "unexpected `x`");
+        assert_error(
+            &["needs: orphan-hup all", "needs: orphan-hup all", "tree:", "  init"],
+            2,
+            8,
+            "second `needs: orphan-hup`",
+        );
         assert_error(&["needs:", "tree:", "  init"], 1, 7, "found the end of the line");
         assert_error(&["needs: kernel > 5.10", "tree:", "  init"], 1, 15, "expected `>=`");
         assert_error(&["needs: kernel >=", "tree:", "  init"], 1, 17, "expected a kernel version");

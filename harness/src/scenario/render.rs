@@ -32,6 +32,7 @@ pub fn render(s: &Scenario) -> String {
         match need {
             Need::Kernel { major, minor } => out.push_str(&format!("needs: kernel >= {major}.{minor}\n")),
             Need::Root => out.push_str("needs: root\n"),
+            Need::OrphanHup(v) => out.push_str(&format!("needs: orphan-hup {}\n", v.word())),
         }
     }
     if s.about.is_some() || !s.needs.is_empty() {
