@@ -11,22 +11,6 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Signal(pub i32);
 
-/// What a signal does to a process that left its disposition at `SIG_DFL`
-/// (`signal(7)`, "Standard signals"; kernel/signal.c `SIG_KERNEL_*_MASK`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DefaultAction {
-    /// Terminate the process.
-    Term,
-    /// Terminate the process with a core dump (`sig_kernel_coredump()`).
-    Core,
-    /// Ignore the signal.
-    Ign,
-    /// Stop the process.
-    Stop,
-    /// Continue the process if it is stopped (SIGCONT).
-    Cont,
-}
-
 const NAMES: [(&str, i32); 31] = [
     ("SIGHUP", 1),
     ("SIGINT", 2),
@@ -126,23 +110,6 @@ impl Signal {
     pub fn all() -> impl Iterator<Item = Signal> {
         (1..=31).chain(Signal::RTMIN..=Signal::RTMAX).map(Signal)
     }
-
-    /// The action of `SIG_DFL` for this signal (`signal(7)`).
-    pub fn default_action(self) -> DefaultAction {
-        match self.0 {
-            3 | 4 | 5 | 6 | 7 | 8 | 11 | 24 | 25 | 31 => DefaultAction::Core,
-            17 | 23 | 28 => DefaultAction::Ign,
-            18 => DefaultAction::Cont,
-            19..=22 => DefaultAction::Stop,
-            _ => DefaultAction::Term,
-        }
-    }
-
-    /// Whether the default action ends the process (`sig_fatal()` for an
-    /// unhandled signal).
-    pub fn kills_by_default(self) -> bool {
-        matches!(self.default_action(), DefaultAction::Term | DefaultAction::Core)
-    }
 }
 
 impl fmt::Display for Signal {
@@ -171,15 +138,5 @@ mod tests {
         assert_eq!(Signal::from_name("SIGRTMIN+"), None);
         assert_eq!(Signal::from_name("SIGKILLX"), None);
         assert_eq!(Signal::from_name("sigkill"), None);
-    }
-
-    #[test]
-    fn default_actions_match_signal_7() {
-        assert_eq!(Signal::KILL.default_action(), DefaultAction::Term);
-        assert_eq!(Signal::from_name("SIGSEGV").unwrap().default_action(), DefaultAction::Core);
-        assert_eq!(Signal::CHLD.default_action(), DefaultAction::Ign);
-        assert_eq!(Signal::TSTP.default_action(), DefaultAction::Stop);
-        assert_eq!(Signal::CONT.default_action(), DefaultAction::Cont);
-        assert_eq!(Signal(40).default_action(), DefaultAction::Term);
     }
 }
