@@ -203,136 +203,138 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
     if !world.namespace_alive() {
         return None;
     }
-    let names = world.names();
-    let running: Vec<&String> = names.iter().filter(|n| world.state(n) == Some(ProcState::Running)).collect();
-    let pick =
-        |v: &[&String], i: usize| -> Option<String> { (!v.is_empty()).then(|| v[c.picks[i].index(v.len())].clone()) };
-    Some(match c.kind {
-        Kind::Kill => {
-            let mut pool: Vec<&String> = names
-                .iter()
-                .filter(|n| {
-                    n.as_str() != INIT && !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting))
-                })
-                .collect();
-            let mut targets = Vec::new();
-            for i in 0..c.width.min(3) {
-                if pool.is_empty() {
-                    break;
-                }
-                let t = pool.remove(c.picks[i].index(pool.len()));
-                targets.push(t.clone());
-            }
-            if targets.is_empty() {
-                return None;
-            }
-            Step::Kill { targets, signal: c.signal }
-        }
+    let r = Resolver::new(world, c);
+    match c.kind {
+        Kind::Kill => r.kill(),
         Kind::KillInit => {
             let signal = [Signal::KILL, Signal::TERM, Signal::STOP, Signal::CONT][c.picks[0].index(4)];
-            Step::Kill { targets: vec![INIT.to_string()], signal }
+            Some(Step::Kill { targets: vec![INIT.to_string()], signal })
         }
         Kind::KillNsInit => {
-            let pool: Vec<&String> = names
-                .iter()
-                .filter(|n| n.as_str() != INIT && world.is_ns_init(n))
-                .filter(|n| !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting)))
-                .collect();
-            Step::Kill { targets: vec![pick(&pool, 0)?], signal: c.signal }
+            let pool = r.among(&r.names, |n| {
+                n != INIT
+                    && world.is_ns_init(n)
+                    && !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting))
+            });
+            Some(Step::Kill { targets: vec![r.pick(&pool, 0)?], signal: c.signal })
         }
         Kind::Exit => {
-            let pool: Vec<&String> = running.iter().copied().filter(|n| n.as_str() != INIT).collect();
-            Step::Exit { target: pick(&pool, 0)?, code: c.picks[1].index(4) as i32 }
+            let pool = r.among(&r.running, |n| n != INIT);
+            Some(Step::Exit { target: r.pick(&pool, 0)?, code: c.picks[1].index(4) as i32 })
         }
         Kind::SubreaperOn | Kind::SubreaperOff => {
-            Step::Subreaper { target: pick(&running, 0)?, on: c.kind == Kind::SubreaperOn }
+            Some(Step::Subreaper { target: r.pick(&r.running, 0)?, on: c.kind == Kind::SubreaperOn })
         }
-        Kind::Spawn | Kind::SpawnThread | Kind::SpawnCloneParent | Kind::SpawnInto => {
-            let main_alive = |n: &&String| world.threads(n).is_some_and(|(main, _)| main);
-            let (parent, thread, clone_parent, into) = match c.kind {
-                Kind::SpawnThread => {
-                    let pool: Vec<&String> = running
-                        .iter()
-                        .copied()
-                        .filter(|n| world.threads(n).is_some_and(|(_, t)| !t.is_empty()))
-                        .collect();
-                    let parent = pick(&pool, 0)?;
-                    let (_, extra) = world.threads(&parent)?;
-                    let k = extra[c.picks[1].index(extra.len())];
-                    (parent, Some(k), false, None)
-                }
-                Kind::SpawnCloneParent => {
-                    let pool: Vec<&String> =
-                        running.iter().copied().filter(|n| !world.is_ns_init(n)).filter(main_alive).collect();
-                    (pick(&pool, 0)?, None, true, None)
-                }
-                Kind::SpawnInto => {
-                    let pool: Vec<&String> = running
-                        .iter()
-                        .copied()
-                        .filter(main_alive)
-                        .filter(|n| !world.joinable_namespaces(n).is_empty())
-                        .collect();
-                    // A parent that never reaps is what keeps a dying
-                    // namespace's init `exiting` (R6.4): prefer one.
-                    let keepers: Vec<&String> =
-                        pool.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| a.noreap)).collect();
-                    let pool = if keepers.is_empty() || c.picks[2].index(2) == 0 { pool } else { keepers };
-                    let parent = pick(&pool, 0)?;
-                    let ns = world.joinable_namespaces(&parent);
-                    let into = ns[c.picks[1].index(ns.len())].clone();
-                    (parent, None, false, Some(into))
-                }
-                _ => {
-                    let pool: Vec<&String> = running.iter().copied().filter(main_alive).collect();
-                    (pick(&pool, 0)?, None, false, None)
-                }
-            };
-            *spawned += 1;
-            // CLONE_NEWPID after setns() is refused (EINVAL): the model
-            // rejects it, so the generator never asks.
-            let attrs = Attrs { pidns: c.attrs.pidns && into.is_none(), ..c.attrs.clone() };
-            Step::Spawn { child: format!("s{spawned}"), parent, thread, clone_parent, into, attrs }
-        }
+        Kind::Spawn | Kind::SpawnThread | Kind::SpawnCloneParent | Kind::SpawnInto => r.spawn(spawned),
         Kind::Reap => {
-            let keepers: Vec<&String> =
-                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| a.noreap)).collect();
-            let pool = if keepers.is_empty() { &running } else { &keepers };
-            Step::Reap { target: pick(pool, 0)? }
+            let keepers = r.among(&r.running, |n| world.attrs(n).is_some_and(|a| a.noreap));
+            let pool = if keepers.is_empty() { &r.running } else { &keepers };
+            Some(Step::Reap { target: r.pick(pool, 0)? })
         }
         Kind::ThreadExit => {
-            let pool: Vec<&String> =
-                running.iter().copied().filter(|n| world.threads(n).is_some_and(|(_, t)| !t.is_empty())).collect();
-            let target = pick(&pool, 0)?;
+            let pool = r.among(&r.running, |n| world.threads(n).is_some_and(|(_, t)| !t.is_empty()));
+            let target = r.pick(&pool, 0)?;
             let (_, extra) = world.threads(&target)?;
-            Step::ThreadExit { target, thread: ThreadRef::Extra(extra[c.picks[1].index(extra.len())]) }
+            Some(Step::ThreadExit { target, thread: ThreadRef::Extra(extra[c.picks[1].index(extra.len())]) })
         }
         Kind::ThreadExitMain => {
             // Only where another thread lives on: the main thread of a
             // single-threaded process is its plain `exit`.
-            let pool: Vec<&String> = running
-                .iter()
-                .copied()
-                .filter(|n| world.threads(n).is_some_and(|(main, t)| main && !t.is_empty()))
-                .collect();
-            Step::ThreadExit { target: pick(&pool, 0)?, thread: ThreadRef::Main }
+            let pool = r.among(&r.running, |n| world.threads(n).is_some_and(|(main, t)| main && !t.is_empty()));
+            Some(Step::ThreadExit { target: r.pick(&pool, 0)?, thread: ThreadRef::Main })
         }
         Kind::Exec => {
-            let pool: Vec<&String> =
-                running.iter().copied().filter(|n| world.threads(n).is_some_and(|(main, _)| main)).collect();
-            Step::Exec { target: pick(&pool, 0)? }
+            let pool = r.among(&r.running, |n| world.threads(n).is_some_and(|(main, _)| main));
+            Some(Step::Exec { target: r.pick(&pool, 0)? })
         }
-        Kind::Setpgid => {
-            let pool: Vec<&String> =
-                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| !a.session && !a.pgrp)).collect();
-            Step::Setpgid { target: pick(&pool, 0)? }
+        Kind::Setpgid | Kind::Setsid => {
+            let pool = r.among(&r.running, |n| world.attrs(n).is_some_and(|a| !a.session && !a.pgrp));
+            let target = r.pick(&pool, 0)?;
+            Some(if c.kind == Kind::Setpgid { Step::Setpgid { target } } else { Step::Setsid { target } })
         }
-        Kind::Setsid => {
-            let pool: Vec<&String> =
-                running.iter().copied().filter(|n| world.attrs(n).is_some_and(|a| !a.session && !a.pgrp)).collect();
-            Step::Setsid { target: pick(&pool, 0)? }
+    }
+}
+
+/// What [`resolve`] draws from: the world's processes, and the choice's
+/// picks, which index into whatever pool a step kind allows.
+struct Resolver<'a> {
+    world: &'a World,
+    c: &'a Choice,
+    names: Vec<String>,
+    running: Vec<String>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(world: &'a World, c: &'a Choice) -> Self {
+        let names = world.names();
+        let running = names.iter().filter(|n| world.state(n) == Some(ProcState::Running)).cloned().collect();
+        Resolver { world, c, names, running }
+    }
+
+    /// The names of `pool` that `keep` accepts.
+    fn among(&self, pool: &[String], keep: impl Fn(&str) -> bool) -> Vec<String> {
+        pool.iter().filter(|n| keep(n)).cloned().collect()
+    }
+
+    /// The name the choice's `i`th pick lands on in `pool`, if it has any.
+    fn pick(&self, pool: &[String], i: usize) -> Option<String> {
+        (!pool.is_empty()).then(|| pool[self.c.picks[i].index(pool.len())].clone())
+    }
+
+    /// `kill A [B C]`: up to three distinct living targets, init aside.
+    fn kill(&self) -> Option<Step> {
+        let world = self.world;
+        let mut pool = self.among(&self.names, |n| {
+            n != INIT && !matches!(world.state(n), Some(ProcState::Zombie | ProcState::Exiting))
+        });
+        let mut targets = Vec::new();
+        for i in 0..self.c.width.min(3) {
+            if pool.is_empty() {
+                break;
+            }
+            targets.push(pool.remove(self.c.picks[i].index(pool.len())));
         }
-    })
+        (!targets.is_empty()).then_some(Step::Kill { targets, signal: self.c.signal })
+    }
+
+    /// The four kinds of `spawn`: who forks, from which thread, and how.
+    fn spawn(&self, spawned: &mut usize) -> Option<Step> {
+        let (world, c) = (self.world, self.c);
+        let main_alive = |n: &str| world.threads(n).is_some_and(|(main, _)| main);
+        let (parent, thread, clone_parent, into) = match c.kind {
+            Kind::SpawnThread => {
+                let pool = self.among(&self.running, |n| world.threads(n).is_some_and(|(_, t)| !t.is_empty()));
+                let parent = self.pick(&pool, 0)?;
+                let (_, extra) = world.threads(&parent)?;
+                let k = extra[c.picks[1].index(extra.len())];
+                (parent, Some(k), false, None)
+            }
+            Kind::SpawnCloneParent => {
+                let pool = self.among(&self.running, |n| !world.is_ns_init(n) && main_alive(n));
+                (self.pick(&pool, 0)?, None, true, None)
+            }
+            Kind::SpawnInto => {
+                let pool = self.among(&self.running, |n| main_alive(n) && !world.joinable_namespaces(n).is_empty());
+                // A parent that never reaps is what keeps a dying
+                // namespace's init `exiting` (R6.4): prefer one.
+                let keepers = self.among(&pool, |n| world.attrs(n).is_some_and(|a| a.noreap));
+                let pool = if keepers.is_empty() || c.picks[2].index(2) == 0 { pool } else { keepers };
+                let parent = self.pick(&pool, 0)?;
+                let ns = world.joinable_namespaces(&parent);
+                let into = ns[c.picks[1].index(ns.len())].clone();
+                (parent, None, false, Some(into))
+            }
+            _ => {
+                let pool = self.among(&self.running, main_alive);
+                (self.pick(&pool, 0)?, None, false, None)
+            }
+        };
+        *spawned += 1;
+        // CLONE_NEWPID after setns() is refused (EINVAL): the model
+        // rejects it, so the generator never asks.
+        let attrs = Attrs { pidns: c.attrs.pidns && into.is_none(), ..c.attrs.clone() };
+        Some(Step::Spawn { child: format!("s{spawned}"), parent, thread, clone_parent, into, attrs })
+    }
 }
 
 /// How often the random cases exercised each step kind, attribute and
