@@ -13,13 +13,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use reparent_harness::driver::bench;
+use reparent_harness::driver::explain;
 use reparent_harness::driver::kernel_table;
 use reparent_harness::driver::random::{self, RandomParams};
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
 use reparent_harness::kernel;
-use reparent_harness::model::{ModelConfig, Mutation, World};
-use reparent_harness::scenario::{render_forest, Scenario};
+use reparent_harness::model::{ModelConfig, Mutation};
+use reparent_harness::scenario::Scenario;
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
 
 #[derive(Parser)]
@@ -318,44 +319,16 @@ fn cmd_explain(cfg: ModelConfig, file: &Path) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let s = &loaded[0].1;
-    println!("{} (model of Linux {}.{}; no process is created)", file.display(), cfg.kernel.0, cfg.kernel.1);
-    let mut world = match World::new(&s.tree, cfg) {
-        Ok(w) => w,
+    match explain::explain_text(&file.display().to_string(), &loaded[0].1, cfg) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    println!("tree:");
-    print!("{}", render_forest(&world.render()));
-    for (i, entry) in s.steps.iter().enumerate() {
-        let p = match world.apply(&entry.step) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: step {} `{}`: {e}", i + 1, entry.step);
-                return ExitCode::from(2);
-            }
-        };
-        println!("\nstep {}: {}", i + 1, entry.step);
-        let n = p.outcomes.len();
-        if n > 1 {
-            println!("  the outcome depends on the order in which the racing deaths reach exit_notify() (R1.8): {n} possible trees");
-        }
-        for (k, o) in p.outcomes.iter().enumerate() {
-            if n > 1 {
-                println!("  outcome {} of {n}:", k + 1);
-            }
-            print!("{}", report::tree_text(&o.world.render()));
-            println!("  because:");
-            print!("{}", report::reasons_text(&o.reasons));
-        }
-        if n > 1 {
-            println!("  (explain continues from outcome 1; `reparent run` continues from the one the kernel took)");
-        }
-        world = p.outcomes[0].world.clone();
     }
-    ExitCode::SUCCESS
 }
 
 fn default_scenarios_dir() -> PathBuf {
