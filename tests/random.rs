@@ -3,6 +3,7 @@
 //! (default 64) scales it; `REPARENT_SEED` fixes the seed.
 
 use reparent_harness::driver::random::{self, RandomParams};
+use reparent_harness::driver::replay::Replay;
 use reparent_harness::model::ModelConfig;
 use reparent_harness::sys::{os, SandboxOptions};
 
@@ -23,6 +24,7 @@ fn random_cases_agree_with_the_model() {
         max_nodes: 24,
         max_steps: 8,
         failures_dir: dir.path().to_path_buf(),
+        replay: Replay { exe: env!("CARGO_BIN_EXE_reparent").into(), ..Replay::default() },
     };
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).unwrap();
     let summary = random::run(&opts, ModelConfig { kernel: os::kernel_version(), mutation: None }, &params);

@@ -8,6 +8,7 @@
 //! - [`explain`]: what the model predicts for a scenario, and why
 //!   (`reparent explain`).
 //! - [`random`]: proptest-generated cases, shrunk and written out on failure.
+//! - [`replay`]: the one command that replays a failure.
 //! - [`kernel_table`]: runs the rows of `reparent kernel`'s table.
 //! - [`bench`]: the fixed benchmark workload.
 //! - [`report`]: how a mismatch is shown.
@@ -17,6 +18,7 @@ pub mod case;
 pub mod explain;
 pub mod kernel_table;
 pub mod random;
+pub mod replay;
 pub mod report;
 pub mod scenario_run;
 
