@@ -14,13 +14,15 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use reparent_harness::driver::bench;
 use reparent_harness::driver::calibrate;
+use reparent_harness::driver::explain;
 use reparent_harness::driver::kernel_table;
 use reparent_harness::driver::random::{self, RandomParams};
+use reparent_harness::driver::replay::Replay;
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
 use reparent_harness::kernel;
-use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup, World};
-use reparent_harness::scenario::{render_forest, Scenario};
+use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup};
+use reparent_harness::scenario::Scenario;
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
 
 #[derive(Parser)]
@@ -175,17 +177,21 @@ fn main() -> ExitCode {
             }
         }
     }
+    // argv[0]: the binary as it was invoked, so the replay runs the same.
+    let exe = std::env::args().next().unwrap_or_else(|| "reparent".into());
+    let replay =
+        Replay::new(exe, cfg, cli.model_kernel.is_some(), cli.init.clone()).with_orphan_hup(cli.model_orphan_hup);
     match cli.cmd {
-        Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &files, quiet),
+        Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &replay, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, cli.model_orphan_hup.is_some(), &file),
         Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats } => {
             let seed = seed.unwrap_or_else(|| {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
             });
-            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir };
-            cmd_check(&opts, cfg, scenarios, &params, stats)
+            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone() };
+            cmd_check(&opts, cfg, &replay, scenarios, &params, stats)
         }
-        Cmd::Kernel { json, scenarios } => cmd_kernel(&opts, cfg, json, scenarios),
+        Cmd::Kernel { json, scenarios } => cmd_kernel(&opts, cfg, &replay, json, scenarios),
         Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
     }
 }
@@ -208,19 +214,6 @@ fn load_all(files: &[PathBuf], cfg: ModelConfig) -> Result<Vec<(PathBuf, Scenari
         return Err(ExitCode::from(2));
     }
     Ok(out)
-}
-
-/// The command line up to the subcommand (the binary and the global
-/// options, such as `--init`), to print replay commands that use the same.
-fn replay_prefix() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let end =
-        args.iter().position(|a| ["run", "check", "explain", "bench", "kernel"].contains(&a.as_str())).unwrap_or(1);
-    args[..end.max(1)]
-        .iter()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `check --stats`: what the passing random cases exercised.
@@ -261,7 +254,13 @@ struct Tally {
 }
 
 /// Runs loaded scenarios, printing as it goes.
-fn run_scenarios(opts: &SandboxOptions, cfg: ModelConfig, loaded: &[(PathBuf, Scenario)], verbose: bool) -> Tally {
+fn run_scenarios(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    replay: &Replay,
+    loaded: &[(PathBuf, Scenario)],
+    verbose: bool,
+) -> Tally {
     let mut t = Tally::default();
     for (path, s) in loaded {
         if verbose {
@@ -304,7 +303,7 @@ fn run_scenarios(opts: &SandboxOptions, cfg: ModelConfig, loaded: &[(PathBuf, Sc
                 t.failed += 1;
                 println!("  FAIL  {}", path.display());
                 print!("{}", indent(&e.to_string(), "    "));
-                println!("    replay: {} run {}\n", replay_prefix(), path.display());
+                println!("    replay: {}\n", replay.command(path));
             }
         }
     }
@@ -320,12 +319,12 @@ fn expects(s: &Scenario) -> String {
     }
 }
 
-fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, files: &[PathBuf], quiet: bool) -> ExitCode {
+fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, replay: &Replay, files: &[PathBuf], quiet: bool) -> ExitCode {
     let loaded = match load_all(files, cfg) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let t = run_scenarios(opts, cfg, &loaded, !quiet);
+    let t = run_scenarios(opts, cfg, replay, &loaded, !quiet);
     println!(
         "{} scenario(s): {} passed, {} failed, {} skipped; {} steps checked",
         loaded.len(),
@@ -348,48 +347,16 @@ fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
     };
     let s = &loaded[0].1;
     let cfg = if pinned { cfg } else { scenario_run::model_for_needs(s, cfg) };
-    println!("{} (model of {}; no process is created)", file.display(), model_text(cfg));
-    let mut world = match World::new(&s.tree, cfg) {
-        Ok(w) => w,
+    match explain::explain_text(&file.display().to_string(), s, cfg) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    println!("tree:");
-    print!("{}", render_forest(&world.render()));
-    for (i, entry) in s.steps.iter().enumerate() {
-        let p = match world.apply(&entry.step) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: step {} `{}`: {e}", i + 1, entry.step);
-                return ExitCode::from(2);
-            }
-        };
-        println!("\nstep {}: {}", i + 1, entry.step);
-        let n = p.outcomes.len();
-        if n > 1 {
-            println!("  the outcome depends on the order in which the racing deaths reach exit_notify() (R1.8): {n} possible trees");
-        }
-        for (k, o) in p.outcomes.iter().enumerate() {
-            if n > 1 {
-                println!("  outcome {} of {n}:", k + 1);
-            }
-            print!("{}", report::tree_text(&o.world.render()));
-            println!("  because:");
-            print!("{}", report::reasons_text(&o.reasons));
-        }
-        if n > 1 {
-            println!("  (explain continues from outcome 1; `reparent run` continues from the one the kernel took)");
-        }
-        world = p.outcomes[0].world.clone();
     }
-    ExitCode::SUCCESS
-}
-
-/// `Linux 6.18 (orphan-hup all)`: what the model predicts for.
-fn model_text(cfg: ModelConfig) -> String {
-    format!("Linux {}.{} (orphan-hup {})", cfg.kernel.0, cfg.kernel.1, cfg.build.orphan_hup.word())
 }
 
 fn default_scenarios_dir() -> PathBuf {
@@ -413,6 +380,7 @@ fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 fn cmd_check(
     opts: &SandboxOptions,
     cfg: ModelConfig,
+    replay: &Replay,
     scenarios: Option<PathBuf>,
     params: &RandomParams,
     stats: bool,
@@ -424,7 +392,7 @@ fn cmd_check(
         os::kernel_release(),
         os::uid(),
         if os::is_root() { " (root)" } else { "" },
-        model_text(cfg)
+        explain::model_text(cfg)
     );
     let files = match scenario_files(&dir) {
         Ok(f) => f,
@@ -438,7 +406,7 @@ fn cmd_check(
         Err(code) => return code,
     };
     println!("scenarios in {}:", dir.display());
-    let t = run_scenarios(opts, cfg, &loaded, false);
+    let t = run_scenarios(opts, cfg, replay, &loaded, false);
     println!(
         "random cases: {} (seed {}, up to {} processes, up to {} steps each)",
         params.cases, params.seed, params.max_nodes, params.max_steps
@@ -446,21 +414,20 @@ fn cmd_check(
     let rstart = Instant::now();
     let r = random::run(opts, cfg, params);
     let rsecs = rstart.elapsed().as_secs_f64();
+    let mut write_failed = false;
     if let Some(f) = &r.failure {
         println!("  FAIL  random case (shrunk after {} runs):", r.runs);
         print!("{}", indent(&f.message, "    "));
         match &f.path {
-            Some(p) => {
+            Ok(p) => {
                 println!("    minimal case written to {}", p.display());
-                println!(
-                    "    replay: {} run {}",
-                    std::env::args().next().unwrap_or_else(|| "reparent".into()),
-                    p.display()
-                );
+                println!("    replay: {}", replay.command(p));
             }
-            None => {
-                println!("    (could not write it to {}; here it is:)", params.failures_dir.display());
+            Err(e) => {
+                println!("    (it could not be written; here it is:)");
                 print!("{}", indent(&f.text, "    "));
+                eprintln!("error: {e}");
+                write_failed = true;
             }
         }
     } else {
@@ -481,14 +448,23 @@ fn cmd_check(
         r.runs as f64 / rsecs.max(1e-9),
         start.elapsed().as_secs_f64()
     );
-    if t.failed == 0 && random_ok {
+    if write_failed {
+        // An error of the tool, beyond the failure it found.
+        ExitCode::from(2)
+    } else if t.failed == 0 && random_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
 }
 
-fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Option<PathBuf>) -> ExitCode {
+fn cmd_kernel(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    replay: &Replay,
+    json: bool,
+    scenarios: Option<PathBuf>,
+) -> ExitCode {
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     let userns = match kernel_table::preflight(opts) {
         Ok(u) => u,
@@ -504,7 +480,7 @@ fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Op
             os::uid(),
             if os::is_root() { " (root)" } else { "" },
             dir.display(),
-            model_text(cfg)
+            explain::model_text(cfg)
         );
         println!("{}", kernel::header_text());
     }
@@ -529,7 +505,7 @@ fn cmd_kernel(opts: &SandboxOptions, cfg: ModelConfig, json: bool, scenarios: Op
             }
             None => {}
         }
-        print!("{}", table.footer_text(&dir, &replay_prefix()));
+        print!("{}", table.footer_text(&dir, |f| replay.command(f)));
     }
     ExitCode::from(table.exit_status())
 }
@@ -561,7 +537,7 @@ fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -
     println!("  where the time goes, per case:");
     for (name, d) in [
         ("namespace set-up (helper, unshare, PID 1)", r.times.setup),
-        ("building the tree (16 forks)", r.times.build),
+        ("building the tree (a fork per process)", r.times.build),
         ("kill and wait (pidfds, pings, /proc scan)", r.times.act_and_wait),
         ("render the observed tree", r.times.observe),
         ("model and compare", r.times.model),

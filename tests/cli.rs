@@ -84,13 +84,61 @@ fn a_wrong_expect_block_fails_with_both_trees_side_by_side() {
     assert!(text.contains(&format!("replay: {EXE} run {f}")), "{text}");
 }
 
+/// The replay line names the binary as invoked and every option that
+/// changes the outcome, quoted for the shell: run as printed, it fails the
+/// same way.
+#[test]
+fn the_replay_command_carries_the_options_and_reproduces_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("with space");
+    std::fs::create_dir(&sub).unwrap();
+    let wrong = GOOD.replace("    sub subreaper\n      sleep\n", "    sub subreaper\n    sleep\n");
+    let f = write(&sub, "wrong.tree", &wrong);
+    let out = reparent(&["--model-kernel", "6.18", "--model-mutation", "farthest-subreaper", "run", &f]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let command = format!("{EXE} --model-kernel 6.18 --model-mutation farthest-subreaper run '{f}'");
+    assert!(text.contains(&format!("    replay: {command}\n")), "{text}");
+    let again = Command::new("sh").arg("-c").arg(&command).output().unwrap();
+    let again_text = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{again_text}");
+    assert!(again_text.contains("the `expect:` block disagrees with the kernel"), "{again_text}");
+    assert!(again_text.contains(&format!("    replay: {command}\n")), "{again_text}");
+}
+
+/// A shrunk failing case that cannot be written is an error the user sees,
+/// not a silent loss: the case is shown instead, and the exit status is 2.
+#[test]
+fn a_failure_file_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-scenarios");
+    std::fs::create_dir(&empty).unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let failures = blocker.join("failures");
+    let out = Command::new(EXE)
+        .args(["--model-mutation", "farthest-subreaper", "check", "--cases", "500", "--seed", "1"])
+        .args(["--scenarios", empty.to_str().unwrap(), "--failures-dir", failures.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{text}{err}");
+    assert!(err.contains(&format!("error: cannot write the failing case to {}: ", failures.display())), "{err}");
+    assert!(text.contains("(it could not be written; here it is:)") && text.contains("tree:"), "{text}");
+}
+
 #[test]
 fn explain_gives_the_reason_for_every_move() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "ok.tree", GOOD);
-    let out = reparent(&["explain", &f]);
+    let out = reparent(&["--model-kernel", "6.18", "explain", &f]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
+    // The command prints what the library renders (whose every line
+    // tests/explain.rs snapshots for the bundled scenarios).
+    let s = reparent_harness::scenario::parse(&f, GOOD).unwrap();
+    let cfg = reparent_harness::model::ModelConfig::default();
+    assert_eq!(text, reparent_harness::driver::explain::explain_text(&f, &s, cfg).unwrap());
     assert!(text.contains("step 1: kill bash"), "{text}");
     assert!(text.contains("sleep:") && text.contains("find_new_reaper()"), "{text}");
 }

@@ -1,7 +1,8 @@
 //! The suite checks itself: with a deliberate bug in the model, the random
 //! cases must fail, shrink the failure to a few processes, write it out as a
-//! `.tree` file and print the command that replays it. Replayed with the
-//! bug the file fails again; replayed with the real model it passes.
+//! `.tree` file and print the command that replays it (the file holds it
+//! too). Replayed as printed, with the bug, the file fails again;
+//! replayed with the real model it passes.
 
 use std::process::Command;
 
@@ -29,17 +30,19 @@ fn caught_within(mutation: &str, max_nodes: usize, cases: u32) {
     assert_eq!(out.status.code(), Some(1), "the bug went unnoticed:\n{text}");
     let file = std::fs::read_dir(&failures).unwrap().next().expect("a shrunk case was written").unwrap().path();
     let shown = file.display().to_string();
-    assert!(text.contains(&format!("replay: {EXE} run {shown}")), "{text}");
+    let replay = format!("{EXE} --model-mutation {mutation} run {shown}");
+    assert!(text.contains(&format!("replay: {replay}\n")), "{text}");
 
     let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains(&format!("\n# replay: {replay}\n")), "the file says how to replay it:\n{written}");
     let s = scenario::parse(&shown, &written).expect("the shrunk case is a valid scenario");
     let nodes = s.tree.preorder().len();
     assert!(nodes <= max_nodes, "shrunk to {nodes} processes, more than {max_nodes}:\n{written}");
 
-    let replay =
-        |extra: &[&str]| Command::new(EXE).args(extra).args(["run", "-q", &shown]).output().unwrap().status.code();
-    assert_eq!(replay(&["--model-mutation", mutation]), Some(1), "replaying with the bug fails again");
-    assert_eq!(replay(&[]), Some(0), "the real model passes the shrunk case:\n{written}");
+    let printed = Command::new("sh").arg("-c").arg(&replay).output().unwrap().status.code();
+    assert_eq!(printed, Some(1), "replaying as printed, with the bug, fails again");
+    let real = Command::new(EXE).args(["run", "-q", &shown]).output().unwrap().status.code();
+    assert_eq!(real, Some(0), "the real model passes the shrunk case:\n{written}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use reparent_harness::driver::calibrate;
 use reparent_harness::driver::random::{self, RandomParams};
+use reparent_harness::driver::replay::Replay;
 use reparent_harness::sys::SandboxOptions;
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -23,6 +24,7 @@ fn random_cases_agree_with_the_model() {
         max_nodes: 24,
         max_steps: 8,
         failures_dir: dir.path().to_path_buf(),
+        replay: Replay { exe: env!("CARGO_BIN_EXE_reparent").into(), ..Replay::default() },
     };
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).unwrap();
     let cfg = calibrate::running_kernel_model(&opts).unwrap();

@@ -1,14 +1,22 @@
 //! Every bundled scenario, one test each (named after its file), run in a
 //! real sandbox and checked step by step against the model and the file's
-//! `expect:` blocks. The trace — the observed tree after every step — is
-//! compared with its snapshot in `snapshots/`: a missing or changed
-//! snapshot fails (in CI insta never writes one).
+//! `expect:` blocks.
+//!
+//! A scenario with a step that has no `expect:` block also has its trace —
+//! the observed tree after every step — compared with a snapshot in
+//! `snapshots/`: a missing or changed snapshot fails (in CI insta never
+//! writes one). A scenario with an `expect:` block after every step has no
+//! trace snapshot (it would only repeat the file); a stale one left in
+//! `snapshots/` fails, so that it is deleted. What the model predicts, and
+//! why, is snapshotted for every scenario by `tests/explain.rs`.
 
 use std::path::Path;
 
 use reparent_harness::driver::calibrate;
 use reparent_harness::driver::scenario_run::{self, Verdict};
 use reparent_harness::sys::SandboxOptions;
+
+const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
 
 fn scenario(path: &Path) -> datatest_stable::Result<()> {
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent"))?;
@@ -30,9 +38,20 @@ fn scenario(path: &Path) -> datatest_stable::Result<()> {
     }
     assert_eq!(report.steps.len(), s.steps.len(), "every step must have been checked");
     let name = path.file_stem().and_then(|s| s.to_str()).ok_or("bad file name")?.to_string();
+    let snap = Path::new(SNAPSHOTS).join(format!("{name}.snap"));
+    if s.steps.iter().all(|e| e.expect.is_some()) {
+        if snap.exists() {
+            return Err(format!(
+                "{} is stale: every step of scenarios/{name}.tree has an `expect:` block; delete it",
+                snap.display()
+            )
+            .into());
+        }
+        return Ok(());
+    }
     let trace = report.trace(&s);
     insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
+        snapshot_path => SNAPSHOTS,
         prepend_module_to_snapshot => false,
         description => format!("trace of scenarios/{name}.tree"),
         omit_expression => true,

@@ -1,11 +1,12 @@
 //! The benchmark workload: a fixed shape of case, run many times, with the
 //! time split by phase so a reader can see where it goes.
 //!
-//! Each case is a random tree of exactly 16 processes (init included), a
-//! quarter of them subreapers, then 4 sequential SIGKILLs of random living
-//! non-init processes, the whole tree observed and checked against the model
-//! after each. The random choices come from a fixed seed, so two runs on the
-//! same machine do the same work.
+//! Each case is a random tree of exactly [`NODES`] processes (init
+//! included), [`SUBREAPERS`] of them (never init) subreapers, then up to
+//! [`KILLS`] sequential SIGKILLs of random running non-init processes (fewer
+//! if none is left), the whole tree observed and checked against the model
+//! after each. The random choices come from the seed (`reparent bench
+//! --seed`, 1 by default), so two runs with the same seed do the same work.
 
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ pub const NODES: usize = 16;
 pub const SUBREAPERS: usize = NODES / 4;
 pub const KILLS: usize = 4;
 
-/// The tree of case `i`.
+/// The next case's tree, drawn from `rng`.
 fn tree(rng: &mut Rng) -> Node {
     let mut parents = vec![usize::MAX];
     for k in 1..NODES {

@@ -22,6 +22,7 @@ use crate::scenario::{self, Attrs, Node, Scenario, Signal, Step, StepEntry, Thre
 use crate::sys::SandboxOptions;
 
 use super::case::{Case, CaseError, PhaseTimes};
+use super::replay::Replay;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct RandomParams {
     pub max_steps: usize,
     /// Where a shrunk failing case is written.
     pub failures_dir: PathBuf,
+    /// How to replay a written case (its header says).
+    pub replay: Replay,
 }
 
 /// The kinds of step a choice can become.
@@ -432,12 +435,20 @@ pub struct RandomSummary {
 /// A shrunk failing case.
 #[derive(Debug)]
 pub struct RandomFailure {
-    /// Where the `.tree` file was written (None if writing failed).
-    pub path: Option<PathBuf>,
+    /// Where the `.tree` file was written, or why it could not be.
+    pub path: Result<PathBuf, WriteError>,
     /// The explanation of the minimal case's failure.
     pub message: String,
     /// The minimal case as a scenario file.
     pub text: String,
+}
+
+/// A failing case that could not be written out.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the failing case to {dir}: {source}")]
+pub struct WriteError {
+    pub dir: String,
+    pub source: std::io::Error,
 }
 
 /// One resolved and executed case.
@@ -675,8 +686,7 @@ pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> Ra
                 e.to_string(),
             ),
         };
-        let text = failure_file(&scenario, &message, params.seed);
-        let path = write_failure(&params.failures_dir, params.seed, &text);
+        let (path, text) = write_failure(&params.failures_dir, &params.replay, &scenario, &message, params.seed);
         summary.failure = Some(RandomFailure { path, message, text });
     }
     summary
@@ -689,33 +699,52 @@ fn strip_expect(mut s: Scenario) -> Scenario {
     s
 }
 
-/// The minimal case as a `.tree` file: the mismatch in comments at the top,
-/// `expect:` blocks for the steps that passed, none for the failing step
-/// (replaying it checks it against the model again).
-fn failure_file(s: &Scenario, message: &str, seed: u64) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# A random case that failed, shrunk (reparent check --seed {seed}).");
-    for line in message.lines() {
-        let _ = writeln!(out, "# {line}");
-    }
+/// The minimal case as a `.tree` file's body: `expect:` blocks for the
+/// steps that passed, none for the failing step (replaying it checks it
+/// against the model again).
+fn failure_body(s: &Scenario, seed: u64) -> String {
     let mut s = s.clone();
     s.about = Some(format!("shrunk random case (seed {seed})"));
     if let Some(last) = s.steps.last_mut() {
         last.expect = None;
     }
-    out.push_str(&scenario::render(&s));
+    scenario::render(&s)
+}
+
+/// The whole file: the mismatch and the replay command in comments at the
+/// top, then the body.
+fn failure_file(body: &str, message: &str, replay: &str) -> String {
+    let mut out = String::from("# A random case that failed, shrunk.\n");
+    for line in message.lines() {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = writeln!(out, "# replay: {replay}");
+    out.push_str(body);
     out
 }
 
-fn write_failure(dir: &Path, seed: u64, text: &str) -> Option<PathBuf> {
-    std::fs::create_dir_all(dir).ok()?;
+/// Writes the failing case to `dir` (named after the seed and a hash of the
+/// case) and returns where, with the file's text (shown instead should it
+/// not be written).
+fn write_failure(
+    dir: &Path,
+    replay: &Replay,
+    s: &Scenario,
+    message: &str,
+    seed: u64,
+) -> (Result<PathBuf, WriteError>, String) {
+    let body = failure_body(s, seed);
     let mut hash: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
+    for b in message.bytes().chain(body.bytes()) {
         hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
     }
     let path = dir.join(format!("seed-{seed}-{:08x}.tree", hash as u32));
-    std::fs::write(&path, text).ok()?;
-    Some(path)
+    let text = failure_file(&body, message, &replay.command(&path));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, &text))
+        .map(|()| path)
+        .map_err(|source| WriteError { dir: dir.display().to_string(), source });
+    (written, text)
 }
 
 #[cfg(test)]
@@ -728,6 +757,39 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    fn failing_case() -> Scenario {
+        let mut tree = Node::new(INIT);
+        tree.children.push(Node::new("a"));
+        let step = Step::Exit { target: "a".into(), code: 0 };
+        Scenario { about: None, needs: vec![], tree, steps: vec![StepEntry { step, line: 0, expect: None }] }
+    }
+
+    #[test]
+    fn the_failure_file_holds_the_mismatch_and_its_own_replay_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let replay = Replay { exe: "/bin/reparent".into(), ..Replay::default() };
+        let (path, text) = write_failure(dir.path(), &replay, &failing_case(), "mismatch\n  here", 7);
+        let path = path.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let header = format!("# mismatch\n#   here\n# replay: /bin/reparent run {}\n", path.display());
+        assert!(text.contains(&header), "{text}");
+        scenario::parse("written", &text).unwrap();
+    }
+
+    #[test]
+    fn a_failure_file_that_cannot_be_written_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let (path, text) = write_failure(&file.join("sub"), &Replay::default(), &failing_case(), "m", 7);
+        let e = path.unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!("cannot write the failing case to {}/sub: ", file.display())),
+            "{e}"
+        );
+        assert!(text.contains("exit a"), "{text}");
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]

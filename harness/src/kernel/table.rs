@@ -106,9 +106,9 @@ impl Table {
 
     /// What follows the rows in the text output: the summary, what each
     /// probe saw, the version-dependent rows, and every failure in full
-    /// (with the command that replays a failed scenario: `replay` is the
-    /// command line up to the subcommand).
-    pub fn footer_text(&self, scenarios_dir: &Path, replay: &str) -> String {
+    /// (with the command that replays a failed scenario: `replay` gives it
+    /// for the scenario's file).
+    pub fn footer_text(&self, scenarios_dir: &Path, replay: impl Fn(&Path) -> String) -> String {
         let mut out = format!("{}\n", self.summary_line());
         let w = id_width();
         let probes: Vec<&Row> =
@@ -138,7 +138,7 @@ impl Table {
                     out.push_str(&format!("    {l}\n"));
                 }
                 if r.runs_a_scenario() && !r.detail.starts_with("scenario file missing") {
-                    out.push_str(&format!("    replay: {replay} run {}\n", scenarios_dir.join(&r.check).display()));
+                    out.push_str(&format!("    replay: {}\n", replay(&scenarios_dir.join(&r.check))));
                 }
             }
         }
@@ -297,7 +297,7 @@ mod tests {
         assert!(row_text(row).starts_with("R2.1"), "{}", row_text(row));
         assert_eq!(t.summary.fail, 1);
         assert_eq!(t.exit_status(), 1);
-        let footer = t.footer_text(Path::new("scenarios"), "reparent");
+        let footer = t.footer_text(Path::new("scenarios"), |f| format!("reparent run {}", f.display()));
         assert!(footer.contains("fail"), "{footer}");
         assert!(footer.contains("failures:\n  R2.1 probe subreaper-readback:\n"), "{footer}");
     }
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(t.exit_status(), 1);
         let row = t.rows.iter().find(|r| r.check == "zombie-renotified.tree").unwrap();
         assert_eq!(row.result_text(), "FAIL (mismatch after step 1)");
-        let footer = t.footer_text(Path::new("scenarios"), "reparent");
+        let footer = t.footer_text(Path::new("scenarios"), |f| format!("reparent run {}", f.display()));
         assert!(footer.contains("    replay: reparent run scenarios/zombie-renotified.tree\n"), "{footer}");
         assert!(footer.contains("      trees\n"), "the whole failure is shown: {footer}");
     }

@@ -97,9 +97,12 @@ impl Sandbox {
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?);
         let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };
         let deadline_ms = opts.deadline.as_millis() as u64;
+        // A node that fails, or a wait that times out, while the tree is
+        // built is that; any other failure means the sandbox itself could
+        // not be made.
         let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone() }).map_err(
             |e| match e {
-                SysError::Node { .. } | SysError::Timeout(_) => e,
+                SysError::Node { .. } | SysError::Timeout(_) | SysError::Setup(_) => e,
                 other => SysError::Setup(other.to_string()),
             },
         )?;
@@ -132,7 +135,7 @@ impl Sandbox {
                 self.userns = userns;
                 Ok(Observation { forest, procs, timings })
             }
-            Response::Failed { message } => Err(SysError::Helper(message)),
+            Response::Failed(e) => Err(SysError::from(e)),
         }
     }
 

@@ -38,10 +38,91 @@ pub enum SysError {
     /// The helper and the runner, or a node, misunderstood each other.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// The sandbox helper reported a failure (its message says what failed).
-    #[error("{0}")]
-    Helper(String),
     /// The sandbox could not be set up; the message says why and how to fix it.
     #[error("cannot create the sandbox: {0}")]
     Setup(String),
+}
+
+/// A [`SysError`] as the sandbox helper sends it to the runner, which
+/// rebuilds the same variant ([`SysError::from`]): a node's failure stays a
+/// node's failure, with its name, across the process boundary.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WireError {
+    /// [`SysError::Syscall`]: the error's errno when it has one, else its text.
+    Syscall {
+        call: String,
+        errno: Option<i32>,
+        message: String,
+        hint: Option<String>,
+    },
+    Node {
+        name: String,
+        message: String,
+    },
+    Timeout(String),
+    Protocol(String),
+    Setup(String),
+}
+
+impl From<&SysError> for WireError {
+    fn from(e: &SysError) -> WireError {
+        match e {
+            SysError::Syscall { call, source, hint } => WireError::Syscall {
+                call: call.clone(),
+                errno: source.raw_os_error(),
+                message: source.to_string(),
+                hint: hint.clone(),
+            },
+            SysError::Node { name, message } => WireError::Node { name: name.clone(), message: message.clone() },
+            SysError::Timeout(what) => WireError::Timeout(what.clone()),
+            SysError::Protocol(m) => WireError::Protocol(m.clone()),
+            SysError::Setup(m) => WireError::Setup(m.clone()),
+        }
+    }
+}
+
+impl From<WireError> for SysError {
+    fn from(e: WireError) -> SysError {
+        match e {
+            WireError::Syscall { call, errno, message, hint } => SysError::Syscall {
+                call,
+                source: errno.map_or_else(|| std::io::Error::other(message), std::io::Error::from_raw_os_error),
+                hint,
+            },
+            WireError::Node { name, message } => SysError::Node { name, message },
+            WireError::Timeout(what) => SysError::Timeout(what),
+            WireError::Protocol(m) => SysError::Protocol(m),
+            WireError::Setup(m) => SysError::Setup(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_crosses_the_helper_boundary_as_itself() {
+        let errors = [
+            SysError::Syscall {
+                call: "fork()".into(),
+                source: std::io::Error::from_raw_os_error(libc::EAGAIN),
+                hint: Some("RLIMIT_NPROC".into()),
+            },
+            SysError::Syscall { call: "read /proc".into(), source: std::io::Error::other("odd"), hint: None },
+            SysError::Node { name: "a".into(), message: "could not fork `b`".into() },
+            SysError::Timeout("`a` to stop".into()),
+            SysError::Protocol("Step before Build".into()),
+            SysError::Setup("--init needs a command".into()),
+        ];
+        for e in errors {
+            let wire = serde_json::to_string(&WireError::from(&e)).unwrap();
+            let back = SysError::from(serde_json::from_str::<WireError>(&wire).unwrap());
+            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&e), "{e:?} came back as {back:?}");
+            assert_eq!(back.to_string(), e.to_string());
+            if let (SysError::Syscall { source: a, .. }, SysError::Syscall { source: b, .. }) = (&e, &back) {
+                assert_eq!(a.raw_os_error(), b.raw_os_error());
+            }
+        }
+    }
 }

@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{self, Command, Received, Reply, SpawnOrder};
 use super::observe::{self, Known, ProcStat};
-use super::{node, os, SysError};
+use super::{node, os, SysError, WireError};
 use crate::scenario::{Attrs, Node, Signal, Step};
 
 /// A request from the runner.
@@ -102,8 +102,14 @@ pub struct Timings {
 /// The helper's answer to a request.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Response {
-    Done { forest: Vec<Node>, procs: Vec<ProcStat>, timings: Timings, userns: bool },
-    Failed { message: String },
+    Done {
+        forest: Vec<Node>,
+        procs: Vec<ProcStat>,
+        timings: Timings,
+        userns: bool,
+    },
+    /// The error, which the runner rebuilds as the same [`SysError`].
+    Failed(WireError),
 }
 
 /// One node as the helper knows it.
@@ -164,10 +170,10 @@ pub fn main() -> ! {
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         let resp = match serde_json::from_str::<Request>(&line) {
-            Err(e) => Response::Failed { message: format!("bad request from runner: {e}") },
+            Err(e) => Response::Failed(WireError::Protocol(format!("bad request from runner: {e}"))),
             Ok(req) => match handle(&mut helper, req) {
                 Ok(r) => r,
-                Err(e) => Response::Failed { message: e.to_string() },
+                Err(e) => Response::Failed(WireError::from(&e)),
             },
         };
         let Ok(text) = serde_json::to_string(&resp) else { break };
