@@ -268,6 +268,15 @@ pub const RULES: &[Rule] = &[
         "zombie-renotified.tree",
         Mutation::MovedZombieNotRenotified,
     ),
+    // That the dying parent does not reap them (R3.9) this tree cannot
+    // show: init would reap them either way. It shows their move (R3.2).
+    scenario(
+        "R3.2",
+        "a dying noreap parent's zombies move to init, which reaps them",
+        "reparent_leader() kernel/exit.c",
+        "noreap-parent-dies.tree",
+        Mutation::MovedZombieNotRenotified,
+    ),
     probe(
         "R3.3",
         "SIG_IGN adopter: zombie auto-reaped, no SIGCHLD [Z3]",
@@ -293,15 +302,6 @@ pub const RULES: &[Rule] = &[
         "do_notify_parent() kernel/signal.c",
         "init-sigchld-ignore.tree",
         Mutation::SigchldIgnoreNoAutoreap,
-    ),
-    // That the dying parent does not reap them (R3.9) this tree cannot
-    // show: init would reap them either way. It shows their move (R3.2).
-    scenario(
-        "R3.2",
-        "a dying noreap parent's zombies move to init, which reaps them",
-        "reparent_leader() kernel/exit.c",
-        "noreap-parent-dies.tree",
-        Mutation::MovedZombieNotRenotified,
     ),
     probe("R4.1", "PR_SET_PDEATHSIG takes 0..64, rejects 65 with EINVAL", "prctl() kernel/sys.c", "pdeathsig-range"),
     scenario(

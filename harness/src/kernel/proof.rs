@@ -155,14 +155,14 @@ pub fn summary(proofs: &[RowProof]) -> (usize, usize, usize) {
 /// The proof as a table, one row a line.
 pub fn proof_text(proofs: &[RowProof]) -> String {
     let mut out =
-        format!("{:<6} {:<40} {:<32} {:<7} {}\n", "ID", "CHECKED BY", "MUTATION OR VIOLATION", "KILLED", "HOW");
+        format!("{:<6} {:<40} {:<36} {:<7} {}\n", "ID", "CHECKED BY", "MUTATION OR VIOLATION", "KILLED", "HOW");
     for p in proofs {
         let killed = match (p.killed, p.check) {
             (true, _) => "yes",
             (false, Check::Probe(_)) if p.how == "not wired yet" => "not yet",
             (false, _) => "NO",
         };
-        out += &format!("{:<6} {:<40} {:<32} {:<7} {}\n", p.id, p.check.to_string(), p.proof, killed, p.how);
+        out += &format!("{:<6} {:<40} {:<36} {:<7} {}\n", p.id, p.check.to_string(), p.proof, killed, p.how);
     }
     out
 }
