@@ -99,13 +99,8 @@ pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadEr
 /// `cfg` with the build traits a scenario's `needs:` names, for checking
 /// it against the model alone (`explain`, the model-only tests): there is
 /// no kernel to observe, and its `expect:` blocks hold on such a build.
-pub fn model_for_needs(s: &Scenario, mut cfg: ModelConfig) -> ModelConfig {
-    for need in &s.needs {
-        if let Need::OrphanHup(v) = need {
-            cfg.build.orphan_hup = *v;
-        }
-    }
-    cfg
+pub fn model_for_needs(s: &Scenario, cfg: ModelConfig) -> ModelConfig {
+    cfg.for_needs(s)
 }
 
 /// Whether this machine, and the kernel build the model was fitted to

@@ -15,6 +15,8 @@
 //! member; the build this suite first met deviating (6.18.44-fc-v1252)
 //! sends it to stopped members only, while SIGCONT still reaches all.
 
+use super::catalogue::Rule;
+use super::proof::RowProof;
 use crate::scenario::{self, Node, OrphanHup, Scenario, Signal};
 
 /// The case that tells the SIGHUP's reach: `z` stops, `y` exits and orphans
@@ -55,6 +57,27 @@ pub fn orphan_hup_text(v: OrphanHup) -> &'static str {
     match v {
         OrphanHup::AllMembers => "every member gets SIGHUP then SIGCONT (mainline)",
         OrphanHup::StoppedMembers => "only stopped members get SIGHUP; every member gets SIGCONT",
+    }
+}
+
+/// The proof that a build row can fail: the case's observation with `w`
+/// lost — what a kernel that kills a running member with the orphaned
+/// group's SIGHUP although it catches it would show — must be a failure,
+/// not an answer.
+pub fn prove(rule: &Rule, name: &str) -> RowProof {
+    let mut init = Node::new("init");
+    init.children = vec![Node::new("x")];
+    let (killed, how) = match (name, orphan_hup_from(&[init])) {
+        ("orphan-hup", Err(e)) => (true, format!("`w` lost: {}", e.lines().next().unwrap_or(""))),
+        ("orphan-hup", Ok(v)) => (false, format!("`w` lost, yet read as orphan-hup {}", v.word())),
+        (other, _) => (false, format!("no violation data for build behaviour {other:?}")),
+    };
+    RowProof {
+        id: rule.id,
+        check: rule.check,
+        proof: "violation: `w` dies of the SIGHUP it catches".into(),
+        killed,
+        how,
     }
 }
 

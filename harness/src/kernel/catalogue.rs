@@ -16,6 +16,8 @@
 
 use serde::Serialize;
 
+use crate::model::Mutation;
+
 /// How a row is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -64,14 +66,26 @@ pub struct Rule {
     pub since: Option<((u32, u32), &'static str)>,
     /// For version-dependent rows: what each range of kernels should give.
     pub by_version: &'static [Expectation],
+    /// For a scenario row: a deliberate bug of the model that breaks this
+    /// row's rule and that the scenario's `expect:` blocks catch with the
+    /// model alone (see [`super::proof`]). A row that nothing can make fail
+    /// would hide regressions. `None` for probe rows, which are proven by
+    /// violating observation data instead.
+    pub killed_by: Option<Mutation>,
 }
 
 const fn probe(id: &'static str, what: &'static str, function: &'static str, name: &'static str) -> Rule {
-    Rule { id, what, function, check: Check::Probe(name), since: None, by_version: &[] }
+    Rule { id, what, function, check: Check::Probe(name), since: None, by_version: &[], killed_by: None }
 }
 
-const fn scenario(id: &'static str, what: &'static str, function: &'static str, file: &'static str) -> Rule {
-    Rule { id, what, function, check: Check::Scenario(file), since: None, by_version: &[] }
+const fn scenario(
+    id: &'static str,
+    what: &'static str,
+    function: &'static str,
+    file: &'static str,
+    killed_by: Mutation,
+) -> Rule {
+    Rule { id, what, function, check: Check::Scenario(file), since: None, by_version: &[], killed_by: Some(killed_by) }
 }
 
 /// Every row, in the order of kernel-rules.md.
@@ -81,66 +95,90 @@ pub const RULES: &[Rule] = &[
         "the nearest living subreaper adopts; then the next one up",
         "find_new_reaper() kernel/exit.c",
         "nested-subreapers-nearest-wins.tree",
+        Mutation::FarthestSubreaper,
     ),
     scenario(
         "R1.3",
         "the walk climbs any number of non-subreapers",
         "find_new_reaper() kernel/exit.c",
         "deep-chain.tree",
+        Mutation::FarthestSubreaper,
     ),
     scenario(
         "R1.3c",
         "no subreaper above: the namespace's init adopts",
         "find_child_reaper() kernel/exit.c",
         "container-init-adopts.tree",
+        Mutation::OrphanToGrandparent,
     ),
+    // A subreaper's own children go to the next subreaper up when it dies.
+    // That "a dead subreaper adopts nothing" (R1.4) no tree can show: a
+    // zombie has no descendants left for an orphan to walk through.
     scenario(
-        "R1.4",
-        "an exiting subreaper is skipped, the walk goes on up",
-        "find_alive_thread() kernel/exit.c",
-        "dying-subreaper-race.tree",
-    ),
-    scenario(
-        "R1.4",
-        "a dead subreaper adopts nothing",
-        "find_alive_thread() kernel/exit.c",
+        "R1.3",
+        "a dying subreaper's children go to the next subreaper up",
+        "find_new_reaper() kernel/exit.c",
         "zombie-subreaper-adopts-nothing.tree",
+        Mutation::NoSubreaperWalk,
+    ),
+    // Skipping a subreaper that is exiting (R1.4) shows only in a race, and
+    // no final tree can tell it from the order where the subreaper exits
+    // first: the row checks the race itself (R1.8).
+    scenario(
+        "R1.8",
+        "a subreaper and its child killed at once: one outcome, at the next subreaper up",
+        "exit_notify() kernel/exit.c",
+        "dying-subreaper-race.tree",
+        Mutation::RaceDropsVictims,
+    ),
+    scenario(
+        "R1.4",
+        "a stopped subreaper with a fatal signal pending still adopts",
+        "find_alive_thread() kernel/exit.c",
+        "subreaper-fatal-pending-adopts.tree",
+        Mutation::PendingFatalNotLiving,
     ),
     scenario(
         "R1.5",
         "an orphan in a nested namespace goes to its init",
         "find_new_reaper() kernel/exit.c",
         "nested-ns-orphan-to-inner-init.tree",
+        Mutation::WalkCrossesNamespaces,
     ),
     scenario(
         "R1.5",
         "orphans of a setns-injected process go to the inner init",
         "find_new_reaper() kernel/exit.c",
         "setns-orphans-to-inner-init.tree",
+        Mutation::WalkCrossesNamespaces,
     ),
     scenario(
         "R1.5",
         "an orphaned injected process goes to its parent's reaper",
         "find_new_reaper() kernel/exit.c",
         "setns-orphan-to-outer-reaper.tree",
+        Mutation::ChildReaperOfOrphan,
     ),
     scenario(
         "R1.7",
         "a thread's exit: threaded reparent, pdeath signal sent",
         "forget_original_parent() kernel/exit.c",
         "thread-exit-pdeath.tree",
+        Mutation::ThreadedHopNoPdeath,
     ),
     scenario(
         "R1.8",
         "unrelated processes killed at once: one outcome",
         "exit_notify() kernel/exit.c",
         "racing-leaves.tree",
+        Mutation::RaceDropsVictims,
     ),
     scenario(
         "R1.9",
         "a multi-threaded parent dies: children hop threads",
         "forget_original_parent() kernel/exit.c",
         "threaded-parent-killed.tree",
+        Mutation::PdeathMainThreadChildrenOnly,
     ),
     probe(
         "R1.10",
@@ -166,6 +204,7 @@ pub const RULES: &[Rule] = &[
         "a stopped orphan stays stopped when adopted",
         "forget_original_parent() kernel/exit.c",
         "stopped-adopted.tree",
+        Mutation::AdoptedStoppedResumed,
     ),
     probe(
         "R2.1",
@@ -178,6 +217,7 @@ pub const RULES: &[Rule] = &[
         "PR_SET_CHILD_SUBREAPER(0): orphans skip the process [T4]",
         "find_new_reaper() kernel/exit.c",
         "subreaper-off-skipped.tree",
+        Mutation::SubreaperOffIgnored,
     ),
     probe(
         "R2.4",
@@ -190,6 +230,7 @@ pub const RULES: &[Rule] = &[
         "a subreaper's child is no subreaper itself",
         "copy_signal() kernel/fork.c",
         "subreaper-flag-not-inherited.tree",
+        Mutation::SubreaperInherited,
     ),
     probe(
         "R2.5",
@@ -211,6 +252,7 @@ pub const RULES: &[Rule] = &[
             "a new subreaper adopts orphans of older descendants [T2]",
             "propagate_has_child_subreaper() kernel/sys.c",
             "subreaper-on-existing-tree.tree",
+            Mutation::NoSubreaperPropagation,
         )
     },
     probe(
@@ -230,6 +272,16 @@ pub const RULES: &[Rule] = &[
         "a moved zombie is re-notified to its new parent [Z2]",
         "reparent_leader() kernel/exit.c",
         "zombie-renotified.tree",
+        Mutation::MovedZombieNotRenotified,
+    ),
+    // That the dying parent does not reap them (R3.9) this tree cannot
+    // show: init would reap them either way. It shows their move (R3.2).
+    scenario(
+        "R3.2",
+        "a dying noreap parent's zombies move to init, which reaps them",
+        "reparent_leader() kernel/exit.c",
+        "noreap-parent-dies.tree",
+        Mutation::MovedZombieNotRenotified,
     ),
     probe(
         "R3.3",
@@ -248,18 +300,14 @@ pub const RULES: &[Rule] = &[
         "a SIG_IGN subreaper never holds an adopted zombie",
         "do_notify_parent() kernel/signal.c",
         "sigchld-ignore-subreaper.tree",
+        Mutation::SigchldIgnoreNoAutoreap,
     ),
     scenario(
         "R3.3",
         "a SIG_IGN namespace init never holds a zombie",
         "do_notify_parent() kernel/signal.c",
         "init-sigchld-ignore.tree",
-    ),
-    scenario(
-        "R3.9",
-        "a dying process never reaps its zombies; they move",
-        "reparent_leader() kernel/exit.c",
-        "noreap-parent-dies.tree",
+        Mutation::SigchldIgnoreNoAutoreap,
     ),
     probe("R4.1", "PR_SET_PDEATHSIG takes 0..64, rejects 65 with EINVAL", "prctl() kernel/sys.c", "pdeathsig-range"),
     scenario(
@@ -267,18 +315,21 @@ pub const RULES: &[Rule] = &[
         "the main thread exits: its children get their pdeath signal",
         "forget_original_parent() kernel/exit.c",
         "main-exit-pdeath.tree",
+        Mutation::ThreadedHopNoPdeath,
     ),
     scenario(
         "R4.4",
         "the pdeath signal is sent again on every hop",
         "forget_original_parent() kernel/exit.c",
         "pdeath-every-hop.tree",
+        Mutation::PdeathOnce,
     ),
     scenario(
         "R4.6",
         "pdeath signals follow the receiver's signal rules",
         "get_signal() kernel/signal.c",
         "pdeath-kill-cascade.tree",
+        Mutation::PdeathNoDefaultAction,
     ),
     probe(
         "R4.7",
@@ -297,24 +348,28 @@ pub const RULES: &[Rule] = &[
         "the pdeath signal is not inherited by a fork child",
         "copy_process() kernel/fork.c",
         "pdeath-not-inherited.tree",
+        Mutation::PdeathInherited,
     ),
     scenario(
         "R4.7",
         "the pdeath signal is kept across execve",
         "begin_new_exec() fs/exec.c",
         "pdeath-kept-across-exec.tree",
+        Mutation::ExecClearsPdeath,
     ),
     scenario(
         "R5.1",
         "a stopped process killed by SIGKILL is no stopped job",
         "complete_signal() kernel/signal.c",
         "killed-stopped-no-stopped-job.tree",
+        Mutation::SigkillKeepsStoppedJob,
     ),
     scenario(
         "R5.2",
         "init's own group orphaned while init is stopped: SIGCONT resumes",
         "kill_orphaned_pgrp() kernel/exit.c",
         "init-group-orphaned.tree",
+        Mutation::NoOrphanedPgrpSignal,
     ),
     Rule {
         by_version: &[
@@ -334,6 +389,7 @@ pub const RULES: &[Rule] = &[
             check: Check::Build("orphan-hup"),
             since: None,
             by_version: &[],
+            killed_by: None,
         }
     },
     scenario(
@@ -341,60 +397,70 @@ pub const RULES: &[Rule] = &[
         "an exit orphans a stopped pgrp: SIGHUP, SIGCONT [A]",
         "kill_orphaned_pgrp() kernel/exit.c",
         "orphaned-pgrp-exit.tree",
+        Mutation::NoOrphanedPgrpSignal,
     ),
     scenario(
         "R5.2",
         "the same, on a build whose SIGHUP reaches stopped members only",
         "kill_orphaned_pgrp() kernel/exit.c",
         "orphaned-pgrp-exit-stopped-only.tree",
+        Mutation::NoOrphanedPgrpSignal,
     ),
     scenario(
         "R5.3",
         "a reparent orphans a stopped pgrp: SIGHUP, SIGCONT [D]",
         "reparent_leader() kernel/exit.c",
         "orphaned-pgrp-reparent.tree",
+        Mutation::NoOrphanedPgrpSignal,
     ),
     scenario(
         "R5.3",
         "the same, on a build whose SIGHUP reaches stopped members only",
         "reparent_leader() kernel/exit.c",
         "orphaned-pgrp-reparent-stopped-only.tree",
+        Mutation::NoOrphanedPgrpSignal,
     ),
     scenario(
         "R5.4",
         "a same-session subreaper keeps a pgrp connected [B]",
         "will_become_orphaned_pgrp() kernel/exit.c",
         "pgrp-subreaper-connects.tree",
+        Mutation::ReparentSkipsOrphanTest,
     ),
     scenario(
         "R5.4",
         "the same, on a build whose SIGHUP reaches stopped members only",
         "will_become_orphaned_pgrp() kernel/exit.c",
         "pgrp-subreaper-connects-stopped-only.tree",
+        Mutation::ReparentSkipsOrphanTest,
     ),
     scenario(
         "R5.4",
         "a same-session namespace init keeps a pgrp connected [C]",
         "will_become_orphaned_pgrp() kernel/exit.c",
         "pgrp-ns-init-connects.tree",
+        Mutation::ReparentSkipsOrphanTest,
     ),
     scenario(
         "R5.7",
         "SIGTSTP is discarded in an orphaned pgrp [TSTP]",
         "get_signal() kernel/signal.c",
         "tstp-discarded.tree",
+        Mutation::TstpStopsInOrphanedPgrp,
     ),
     scenario(
         "R5.9",
         "an orphaned pgrp with no stopped member gets nothing [E]",
         "has_stopped_jobs() kernel/exit.c",
         "pgrp-no-stopped.tree",
+        Mutation::HupWithoutStoppedJobs,
     ),
     scenario(
         "R6.2",
         "after init's main thread exits, a live thread adopts [N2]",
         "find_child_reaper() kernel/exit.c",
         "ns-init-main-exited-adopts.tree",
+        Mutation::InitMainExitEndsNamespace,
     ),
     probe(
         "R6.3",
@@ -407,30 +473,35 @@ pub const RULES: &[Rule] = &[
         "killing the namespace's init empties the namespace",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "init-killed.tree",
+        Mutation::ZapWaitsForInsideZombies,
     ),
     scenario(
         "R6.3",
         "the namespace's init exiting empties the namespace",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "init-exits.tree",
+        Mutation::ZapWaitsForInsideZombies,
     ),
     scenario(
         "R6.3",
         "a namespace's death can orphan a process group outside it",
         "kill_orphaned_pgrp() kernel/exit.c",
         "zap-orphans-group.tree",
+        Mutation::ZapNoOrphanedPgrpCheck,
     ),
     scenario(
         "R6.4",
         "an unreaped injected zombie holds the dying init [N3]",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "ns-init-exiting-injected-zombie.tree",
+        Mutation::ZapReleasesInjectedZombies,
     ),
     scenario(
         "R6.4",
         "a nested dying init waits, and the outer init waits for it",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "nested-ns-exiting-chain.tree",
+        Mutation::ZapReleasesInjectedZombies,
     ),
     probe(
         "R6.5",
@@ -461,8 +532,15 @@ pub const RULES: &[Rule] = &[
         "PID 1's shield from the parent namespace, STOP and CONT",
         "sig_task_ignored() kernel/signal.c",
         "init-shield.tree",
+        Mutation::InitUnshielded,
     ),
-    scenario("R6.6", "a nested namespace init's shield", "sig_task_ignored() kernel/signal.c", "ns-init-shield.tree"),
+    scenario(
+        "R6.6",
+        "a nested namespace init's shield",
+        "sig_task_ignored() kernel/signal.c",
+        "ns-init-shield.tree",
+        Mutation::InitUnshielded,
+    ),
     Rule {
         by_version: &[
             Expectation {
@@ -500,30 +578,35 @@ pub const RULES: &[Rule] = &[
         "a nested namespace dies with the outer init [N7]",
         "zap_pid_ns_processes() kernel/pid_namespace.c",
         "nested-ns-dies-with-init.tree",
+        Mutation::ZapSparesNestedNamespaces,
     ),
     scenario(
         "R6.10",
         "pdeath SIGTERM to an init is dropped, SIGKILL kills [N6]",
         "send_signal_locked() kernel/signal.c",
         "ns-init-pdeath.tree",
+        Mutation::InitUnshielded,
     ),
     scenario(
         "R8.1",
         "CLONE_PARENT: the parent is the caller's parent",
         "copy_process() kernel/fork.c",
         "clone-parent.tree",
+        Mutation::CloneParentIgnored,
     ),
     scenario(
         "R8.3",
         "a main-exited process still gets its main thread's pdeath signal",
         "forget_original_parent() kernel/exit.c",
         "main-exited-keeps-pdeath.tree",
+        Mutation::MainExitClearsPdeath,
     ),
     scenario(
         "R8.4",
         "execve in a thread: the other threads' children move",
         "de_thread() fs/exec.c",
         "exec-kills-threads.tree",
+        Mutation::ExecSparesThreads,
     ),
     probe(
         "R8.5",

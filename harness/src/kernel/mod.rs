@@ -14,14 +14,18 @@
 //! - [`build`]: behaviours that differ between builds of one version,
 //!   read from what a fixed case showed on the running kernel.
 //! - [`table`]: checked rows, the table, its text and JSON forms.
+//! - [`proof`]: the table checks itself — each scenario row is made to
+//!   fail by a deliberate bug of the model that breaks its rule.
 
 #![forbid(unsafe_code)]
 
 pub mod build;
 pub mod catalogue;
+pub mod proof;
 pub mod table;
 
 pub use catalogue::{Check, Expectation, Rule, RULES};
+pub use proof::{probe_not_wired, prove, prove_scenario, RowProof};
 pub use table::{
     evaluate, header_text, parse_json, row_text, table, Machine, Outcome, Row, SavedTable, Summary, Table, Verdict,
 };

@@ -88,7 +88,8 @@ impl World {
             return Err(ModelError::NoSuchThread { name: target.to_string(), thread: label });
         }
         let mut reasons = Reasons::new();
-        if self[pid].living_threads() == 1 {
+        let init_main = k == 0 && self[pid].is_init && self.config().mutated(Mutation::InitMainExitEndsNamespace);
+        if self[pid].living_threads() == 1 || init_main {
             reasons.add(target, "R1.2", "do_exit()", || {
                 format!("thread {label}, its last living thread, exits: the process exits with it (group_dead)")
             });
@@ -115,8 +116,12 @@ impl World {
             "calls execve(): every other thread is killed, the subreaper flag and pdeath signal stay".into()
         });
         let mut victims = Vec::new();
+        let spares = self.config().mutated(Mutation::ExecSparesThreads);
+        if self.config().mutated(Mutation::ExecClearsPdeath) {
+            self.update(pid, |p| p.pdeath = None);
+        }
         for k in 1..16u8 {
-            if self[pid].thread_alive(k) {
+            if self[pid].thread_alive(k) && !spares {
                 victims.extend(self.exit_thread(Tid { pid, thread: k }, &mut reasons));
             }
         }
@@ -129,9 +134,13 @@ impl World {
     /// check — but their parent-death signals fire (R4.3 [P1, P2]).
     pub(super) fn exit_thread(&mut self, thread: Tid, reasons: &mut Reasons) -> Vec<Victim> {
         let pid = thread.pid;
+        let clears_pdeath = self.config().mutated(Mutation::MainExitClearsPdeath);
         self.update(pid, |p| {
             if thread.thread == 0 {
                 p.main_alive = false;
+                if clears_pdeath {
+                    p.pdeath = None;
+                }
             } else {
                 p.threads_alive &= !(1 << thread.thread);
             }
@@ -249,18 +258,35 @@ impl World {
             return victims;
         }
         let found = self.find_new_reaper(father);
+        let cfg = self.config();
         for child in children {
             // Described before the move, as the walk saw the world.
             reasons.add_reason(|| {
                 let (rule, text) = self.describe(father, &found);
                 Reason::new(self.name(child), rule, "find_new_reaper()", text)
             });
-            self.update(child, |c| c.real_parent = Some(found.reaper));
-            if !found.threaded || self.config().mutation != Some(Mutation::ThreadedHopNoPdeath) {
+            let mut reaper = found.reaper;
+            let c = &self[child];
+            if cfg.mutated(Mutation::ChildReaperOfOrphan) && !found.threaded && !c.is_init && c.ns != self[father].ns {
+                // The deliberate bug: the orphan's own namespace decides.
+                reaper = self[c.ns].alive_thread(c.ns).unwrap_or(Tid { pid: c.ns, thread: 0 });
+            }
+            let by_extra_thread = c.real_parent.is_some_and(|t| t.thread != 0);
+            self.update(child, |c| c.real_parent = Some(reaper));
+            if cfg.mutated(Mutation::AdoptedStoppedResumed) && !found.threaded {
+                self.update(child, |c| {
+                    if c.state == ProcState::Stopped {
+                        c.state = ProcState::Running;
+                    }
+                });
+            }
+            let no_pdeath = (found.threaded && cfg.mutated(Mutation::ThreadedHopNoPdeath))
+                || (by_extra_thread && cfg.mutated(Mutation::PdeathMainThreadChildrenOnly));
+            if !no_pdeath {
                 victims.extend(self.send_pdeath(child, reasons));
             }
             if !found.threaded {
-                victims.extend(self.reparent_leader(child, father, found.reaper.pid, reasons));
+                victims.extend(self.reparent_leader(child, father, reaper.pid, reasons));
             }
         }
         victims
@@ -271,6 +297,12 @@ impl World {
     fn send_pdeath(&mut self, child: Pid, reasons: &mut Reasons) -> Option<Victim> {
         let sig = self[child].pdeath?;
         if self[child].state == ProcState::Zombie {
+            return None;
+        }
+        if self.config().mutated(Mutation::PdeathOnce) {
+            self.update(child, |c| c.pdeath = None);
+        }
+        if self.config().mutated(Mutation::PdeathNoDefaultAction) && !self[child].catch.has(sig) {
             return None;
         }
         reasons.add(self.name(child), "R4.2", "forget_original_parent()", || {
@@ -311,7 +343,9 @@ impl World {
                 }
                 let p = &self[pid];
                 if p.is_child_subreaper {
-                    if p.is_living() {
+                    let fatal_pending =
+                        p.pending_fatal.is_some() && self.config().mutated(Mutation::PendingFatalNotLiving);
+                    if p.is_living() && !fatal_pending {
                         if !farthest {
                             return Some(pid);
                         }
@@ -327,7 +361,7 @@ impl World {
             found
         };
         let mut passed = Vec::new();
-        let skipped_walk = if dying.has_child_subreaper {
+        let skipped_walk = if dying.has_child_subreaper && !self.config().mutated(Mutation::NoSubreaperWalk) {
             if let Some(reaper) = walk(&mut passed) {
                 let t = self[reaper].alive_thread(reaper).unwrap_or(Tid { pid: reaper, thread: 0 });
                 return NewReaper {
@@ -345,6 +379,11 @@ impl World {
         };
         // (c) child_reaper: the init of the father's namespace, through a
         // living thread of it (R6.2), even if it is exiting itself (R6.3).
+        let grandparent = dying.parent_pid().filter(|&p| self[p].is_living());
+        let child_reaper = match grandparent {
+            Some(p) if self.config().mutated(Mutation::OrphanToGrandparent) => p,
+            _ => child_reaper,
+        };
         let t = self[child_reaper].alive_thread(child_reaper).unwrap_or(Tid { pid: child_reaper, thread: 0 });
         NewReaper { reaper: t, threaded: false, by_walk: false, passed, skipped_walk, stopped_at_level }
     }
@@ -420,6 +459,10 @@ impl World {
         // The child's group is checked before the notification, which may
         // release it.
         let victims = self.kill_orphaned_pgrp_on_reparent(child, father, reasons);
+        if self.config().mutated(Mutation::MovedZombieNotRenotified) {
+            self.update(child, |c| c.unnotified = true);
+            return victims;
+        }
         let notified = self.do_notify_parent(child);
         let (name, r) = (self.name(child), self.name(reaper));
         match notified {
@@ -448,7 +491,10 @@ impl World {
     /// that init goes on to become a zombie; otherwise it stays `Exiting`.
     fn zap_pid_ns_processes(&mut self, init: Pid, reasons: &mut Reasons) -> (bool, Vec<Victim>) {
         self.update(init, |p| p.state = ProcState::Exiting);
-        let members = self.ns_members(init);
+        let mut members = self.ns_members(init);
+        if self.config().mutated(Mutation::ZapSparesNestedNamespaces) {
+            members.retain(|&m| self[m].ns == init);
+        }
         // The killed members' exits run kill_orphaned_pgrp() (R5.2) one by
         // one, in an order the kernel does not fix; whatever the order, a
         // group that one of them kept connected to its session is orphaned
@@ -483,6 +529,9 @@ impl World {
             });
         }
         let mut victims = Vec::new();
+        if self.config().mutated(Mutation::ZapNoOrphanedPgrpCheck) {
+            groups.clear();
+        }
         for g in groups {
             let why = "the namespace's processes that kept it connected to its session were killed".to_string();
             victims.extend(self.kill_orphaned_pgrp_after_zap(g, &why, reasons));
@@ -505,6 +554,11 @@ impl World {
                         self.update(pid, |p| p.state = ProcState::Zombie);
                         changed = true;
                     }
+                    // The deliberate bug: the zombie waits for its parent,
+                    // which is dying too and never reaps it.
+                    ProcState::Zombie
+                        if inside(self[pid].parent_pid())
+                            && self.config().mutated(Mutation::ZapWaitsForInsideZombies) => {}
                     ProcState::Zombie if inside(self[pid].parent_pid()) => {
                         reasons.add(self.name(pid), "R6.3", "zap_pid_ns_processes()", || {
                             "reaped: its parent is in the dying namespace, and everything there ends with \
@@ -523,7 +577,10 @@ impl World {
                     ProcState::Zombie if !told.contains(&pid) => {
                         told.push(pid);
                         let Some(q) = self[pid].parent_pid() else { continue };
-                        if let Notified::AutoReaped = self.do_notify_parent(pid) {
+                        if self.config().mutated(Mutation::ZapReleasesInjectedZombies) {
+                            self.release_task(pid);
+                            changed = true;
+                        } else if let Notified::AutoReaped = self.do_notify_parent(pid) {
                             reasons.add(self.name(pid), "R3.3", "do_notify_parent()", || {
                                 format!(
                                     "its parent {}, outside the namespace, ignores SIGCHLD: reaped at once",

@@ -62,7 +62,7 @@ impl World {
             return Err(ModelError::NewPidnsAfterSetns { name: actor.to_string(), target: n.to_string() });
         }
         let forker = Tid { pid: a, thread };
-        let parent = if how.clone_parent {
+        let parent = if how.clone_parent && !self.config().mutated(Mutation::CloneParentIgnored) {
             if self[a].is_init {
                 return Err(ModelError::CloneParentFromInit { name: actor.to_string() });
             }
@@ -158,6 +158,7 @@ impl World {
             ns: if new_ns { me } else { born_in.unwrap_or(me) },
             is_init: new_ns,
             outer_ns: if new_ns { born_in } else { None },
+            unnotified: false,
         };
         let pid = self.add(name, proc);
         debug_assert_eq!(pid, me);

@@ -76,6 +76,9 @@ impl World {
 
     /// `has_stopped_jobs()`: a member has completed a group stop.
     fn has_stopped_jobs(&self, g: Option<Pid>) -> bool {
+        if self.config().mutated(Mutation::HupWithoutStoppedJobs) {
+            return true;
+        }
         self.pgrp_members(g).into_iter().any(|p| self[p].state == ProcState::Stopped)
     }
 
@@ -109,7 +112,10 @@ impl World {
         if self[father].pgrp == g || self[father].session != self[child].session {
             return Vec::new();
         }
-        if !self.will_become_orphaned_pgrp(g, None) || !self.has_stopped_jobs(g) {
+        // The deliberate bug skips the test of R5.4: the new parent may keep
+        // the group connected.
+        let skip_test = self.config().mutated(Mutation::ReparentSkipsOrphanTest);
+        if (!skip_test && !self.will_become_orphaned_pgrp(g, None)) || !self.has_stopped_jobs(g) {
             return Vec::new();
         }
         let why = format!(

@@ -11,7 +11,7 @@
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
-use super::world::{Pid, World};
+use super::world::{Mutation, Pid, World};
 
 impl World {
     /// `subreaper A on|off`.
@@ -31,6 +31,9 @@ impl World {
         }
         // R2.1 / R2.3: me->signal->is_child_subreaper = !!arg2; nothing else
         // is undone by the unset.
+        if !on && self.config.mutated(Mutation::SubreaperOffIgnored) {
+            return Ok(());
+        }
         if self[me].is_child_subreaper != on {
             self.update(me, |p| p.is_child_subreaper = on);
             let rule = if on { "R2.1" } else { "R2.3" };
@@ -47,7 +50,7 @@ impl World {
         if !on {
             return Ok(());
         }
-        if self.config.propagates_has_child_subreaper() {
+        if self.config.propagates_has_child_subreaper() && !self.config.mutated(Mutation::NoSubreaperPropagation) {
             self.walk_process_tree(me, reasons);
         } else {
             let descendants = self.descendants(me).into_iter();

@@ -143,7 +143,10 @@ struct Search {
 impl World {
     /// Runs the deaths of `victims`, in every order the kernel allows, and
     /// settles each resulting world. `reasons` are those of the step so far.
-    pub(super) fn settle_deaths(self, victims: Vec<Victim>, reasons: Reasons) -> Prediction {
+    pub(super) fn settle_deaths(self, mut victims: Vec<Victim>, reasons: Reasons) -> Prediction {
+        if self.config().mutated(super::world::Mutation::RaceDropsVictims) {
+            victims.truncate(1);
+        }
         self.settle_deaths_with(victims, reasons, true)
     }
 

@@ -30,7 +30,7 @@
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
-use super::world::{Pid, ProcState, SigSet, World};
+use super::world::{Mutation, Pid, ProcState, SigSet, World};
 use crate::scenario::{Name, Signal};
 
 /// What `do_notify_parent()` did with an exited child.
@@ -138,7 +138,7 @@ impl World {
             }
             return None;
         }
-        if p.is_init {
+        if p.is_init && !self.config().mutated(Mutation::InitUnshielded) {
             return self.send_signal_to_ns_init(pid, sig, from, reasons);
         }
         let victim = |may_reap_first| Some(Victim { pid, may_reap_first });
@@ -184,11 +184,13 @@ impl World {
                 reasons.add(&name, rule, kernel_fn, move || text);
                 // complete_signal() replaces the group's flags with
                 // SIGNAL_GROUP_EXIT: it is no longer a stopped job (R5.1).
-                self.update(pid, |p| {
-                    if p.state == ProcState::Stopped {
-                        p.state = ProcState::Running;
-                    }
-                });
+                if !self.config().mutated(Mutation::SigkillKeepsStoppedJob) {
+                    self.update(pid, |p| {
+                        if p.state == ProcState::Stopped {
+                            p.state = ProcState::Running;
+                        }
+                    });
+                }
                 victim(state == ProcState::Running && from == Sender::Outside)
             }
             DefaultAction::Stop if sig == Signal::STOP => {
@@ -200,7 +202,7 @@ impl World {
                 None
             }
             DefaultAction::Stop => {
-                if self.is_pgrp_orphaned(p.pgrp) {
+                if self.is_pgrp_orphaned(p.pgrp) && !self.config().mutated(Mutation::TstpStopsInOrphanedPgrp) {
                     let text = format!(
                         "{sig}{} is discarded: its default action is to stop, but its process \
                          group is orphaned (no member has a parent in another group of its session)",
@@ -332,7 +334,8 @@ impl World {
     /// (`wait.rs`).
     pub(super) fn do_notify_parent(&mut self, tsk: Pid) -> Notified {
         let parent = self[tsk].parent_pid();
-        if parent.is_some_and(|p| self[p].sigchld_ignore || self[p].state == ProcState::Exiting) {
+        let ignores = |p: Pid| self[p].sigchld_ignore && !self.config().mutated(Mutation::SigchldIgnoreNoAutoreap);
+        if parent.is_some_and(|p| ignores(p) || self[p].state == ProcState::Exiting) {
             self.release_task(tsk);
             Notified::AutoReaped
         } else {

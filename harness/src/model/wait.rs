@@ -54,6 +54,8 @@ impl World {
                 continue;
             }
             let waits = match self[zombie].parent_pid() {
+                // Only under Mutation::MovedZombieNotRenotified.
+                _ if self[zombie].unnotified => false,
                 None => true,
                 Some(parent) => self.reaps_promptly(parent),
             };

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
-use crate::scenario::{Attrs, Markers, Node, OrphanHup, Signal, Step, INIT};
+use crate::scenario::{Attrs, Markers, Need, Node, OrphanHup, Scenario, Signal, Step, INIT};
 
 /// The kernel the model predicts for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,9 @@ pub struct BuildTraits {
 }
 
 /// Deliberate bugs the model can be asked to make, so that a test can prove
-/// the random cases find and shrink them.
+/// the random cases find and shrink them, and that each scenario row of
+/// `reparent kernel` can fail (`kernel::proof`). Each breaks one rule of
+/// kernel-rules.md, named in its doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mutation {
     /// `find_new_reaper()` takes the farthest living subreaper instead of
@@ -78,18 +80,144 @@ pub enum Mutation {
     /// A forked child inherits its parent's parent-death signal (R4.7 says
     /// fork clears it).
     PdeathInherited,
+    /// With no subreaper above, an orphan goes to its dying parent's own
+    /// parent instead of the namespace's init (R1.3 (c) says `child_reaper`).
+    OrphanToGrandparent,
+    /// `find_new_reaper()` never walks up to a subreaper: every orphan goes
+    /// to its namespace's init (R1.3 (b) says the nearest living subreaper,
+    /// then the next one up).
+    NoSubreaperWalk,
+    /// A subreaper with a fatal signal pending is not living, so the walk
+    /// passes it by (R1.4 says it still counts as living and adopts until
+    /// it really exits).
+    PendingFatalNotLiving,
+    /// An orphaned process injected with `setns()` goes to the init of its
+    /// own namespace rather than to its dying parent's reaper (R1.5.2 says
+    /// the level and the child reaper come from the dying father).
+    ChildReaperOfOrphan,
+    /// Of the processes one step kills together, only the first dies; the
+    /// others stay alive (R1.8: every death of the step runs, in some order).
+    RaceDropsVictims,
+    /// When a process dies, the children forked by its extra threads get no
+    /// parent-death signal (R1.9 says each thread's children get theirs,
+    /// and R4.4 on every hop).
+    PdeathMainThreadChildrenOnly,
+    /// An adopted stopped process is resumed by the move (R1.12 says
+    /// reparenting changes only the parent).
+    AdoptedStoppedResumed,
+    /// `PR_SET_CHILD_SUBREAPER(0)` leaves the flag set (R2.3 says it clears
+    /// it, and the walk then skips the process).
+    SubreaperOffIgnored,
+    /// `PR_SET_CHILD_SUBREAPER(1)` does not give `has_child_subreaper` to
+    /// existing descendants, as before 4.11 (R2.7 says it does since 4.11).
+    NoSubreaperPropagation,
+    /// A zombie that moves to a new parent is not re-notified: the new
+    /// parent gets no SIGCHLD and never reaps it, and one that ignores
+    /// SIGCHLD does not release it (R3.2 says `reparent_leader()` notifies).
+    MovedZombieNotRenotified,
+    /// A parent that sets SIGCHLD to SIG_IGN gets zombie children like any
+    /// other (R3.3 says the kernel reaps them at once).
+    SigchldIgnoreNoAutoreap,
+    /// A parent-death signal is sent only on the first hop: the kernel
+    /// forgets it once sent (R4.4 says it is sent again on every hop and
+    /// `pdeath_signal` stays set).
+    PdeathOnce,
+    /// A parent-death signal never takes its default action: it is
+    /// delivered only to a handler (R4.6 says it follows the receiver's
+    /// signal rules, so `pdeathsig=SIGKILL` kills).
+    PdeathNoDefaultAction,
+    /// `execve()` clears the caller's parent-death signal (R4.7 says a plain
+    /// exec keeps it).
+    ExecClearsPdeath,
+    /// A stopped process killed by SIGKILL stays a stopped job until it has
+    /// exited (R5.1 says `complete_signal()` makes it a group exit at once,
+    /// so it is no stopped job).
+    SigkillKeepsStoppedJob,
+    /// A child moving to a new parent orphans its process group whenever
+    /// its old parent connected it, whatever the new parent is (R5.4 says a
+    /// reaper in the same session, subreaper or namespace init, keeps it
+    /// connected).
+    ReparentSkipsOrphanTest,
+    /// SIGTSTP, SIGTTIN and SIGTTOU stop a process of an orphaned process
+    /// group (R5.7 says `get_signal()` discards them).
+    TstpStopsInOrphanedPgrp,
+    /// A newly orphaned process group gets SIGHUP and SIGCONT even with no
+    /// stopped member (R5.9 says `has_stopped_jobs()` must find one).
+    HupWithoutStoppedJobs,
+    /// The main thread of a namespace init exiting ends the namespace,
+    /// although other threads live (R6.2 says a live thread becomes the
+    /// child reaper).
+    InitMainExitEndsNamespace,
+    /// A dying init waits for every zombie of its namespace to be reaped by
+    /// its parent, as if each were injected (R6.3 says the kernel reaps
+    /// those whose parent is in the namespace).
+    ZapWaitsForInsideZombies,
+    /// After `zap_pid_ns_processes()` killed the namespace, no process group
+    /// those deaths orphaned is signalled (R6.3, R5.2 say it is).
+    ZapNoOrphanedPgrpCheck,
+    /// A dying init releases an injected zombie whose parent is outside,
+    /// without waiting for that parent (R6.4 says it waits, `exiting`).
+    ZapReleasesInjectedZombies,
+    /// A namespace init has no shield: signals from outside do their
+    /// default action (R6.6, R6.10 say only SIGKILL and SIGSTOP get past
+    /// `SIGNAL_UNKILLABLE`).
+    InitUnshielded,
+    /// A dying init kills only the processes of its own namespace level,
+    /// not those of nested namespaces (R6.9 says nested ones die too).
+    ZapSparesNestedNamespaces,
+    /// `CLONE_PARENT` is ignored: the child's parent is the forker (R8.1
+    /// says it is the forker's own parent).
+    CloneParentIgnored,
+    /// The parent-death signal dies with the main thread (R8.3 says a
+    /// main-exited process still gets the one its main thread set).
+    MainExitClearsPdeath,
+    /// `execve()` in a multi-threaded process leaves the other threads
+    /// alive (R8.4 says `de_thread()` kills them, and their children move).
+    ExecSparesThreads,
 }
 
 impl Mutation {
     /// Every mutation, with its command-line name.
-    pub const ALL: [(&'static str, Mutation); 6] = [
+    pub const ALL: [(&'static str, Mutation); 33] = [
         ("farthest-subreaper", Mutation::FarthestSubreaper),
         ("subreaper-inherited", Mutation::SubreaperInherited),
         ("threaded-hop-no-pdeath", Mutation::ThreadedHopNoPdeath),
         ("walk-crosses-namespaces", Mutation::WalkCrossesNamespaces),
         ("no-orphaned-pgrp-signal", Mutation::NoOrphanedPgrpSignal),
         ("pdeath-inherited", Mutation::PdeathInherited),
+        ("orphan-to-grandparent", Mutation::OrphanToGrandparent),
+        ("no-subreaper-walk", Mutation::NoSubreaperWalk),
+        ("pending-fatal-not-living", Mutation::PendingFatalNotLiving),
+        ("child-reaper-of-orphan", Mutation::ChildReaperOfOrphan),
+        ("race-drops-victims", Mutation::RaceDropsVictims),
+        ("pdeath-main-thread-children-only", Mutation::PdeathMainThreadChildrenOnly),
+        ("adopted-stopped-resumed", Mutation::AdoptedStoppedResumed),
+        ("subreaper-off-ignored", Mutation::SubreaperOffIgnored),
+        ("no-subreaper-propagation", Mutation::NoSubreaperPropagation),
+        ("moved-zombie-not-renotified", Mutation::MovedZombieNotRenotified),
+        ("sigchld-ignore-no-autoreap", Mutation::SigchldIgnoreNoAutoreap),
+        ("pdeath-once", Mutation::PdeathOnce),
+        ("pdeath-no-default-action", Mutation::PdeathNoDefaultAction),
+        ("exec-clears-pdeath", Mutation::ExecClearsPdeath),
+        ("sigkill-keeps-stopped-job", Mutation::SigkillKeepsStoppedJob),
+        ("reparent-skips-orphan-test", Mutation::ReparentSkipsOrphanTest),
+        ("tstp-stops-in-orphaned-pgrp", Mutation::TstpStopsInOrphanedPgrp),
+        ("hup-without-stopped-jobs", Mutation::HupWithoutStoppedJobs),
+        ("init-main-exit-ends-namespace", Mutation::InitMainExitEndsNamespace),
+        ("zap-waits-for-inside-zombies", Mutation::ZapWaitsForInsideZombies),
+        ("zap-no-orphaned-pgrp-check", Mutation::ZapNoOrphanedPgrpCheck),
+        ("zap-releases-injected-zombies", Mutation::ZapReleasesInjectedZombies),
+        ("init-unshielded", Mutation::InitUnshielded),
+        ("zap-spares-nested-namespaces", Mutation::ZapSparesNestedNamespaces),
+        ("clone-parent-ignored", Mutation::CloneParentIgnored),
+        ("main-exit-clears-pdeath", Mutation::MainExitClearsPdeath),
+        ("exec-spares-threads", Mutation::ExecSparesThreads),
     ];
+
+    /// Its command-line name.
+    pub fn name(self) -> &'static str {
+        Mutation::ALL.iter().find(|(_, m)| *m == self).map_or("?", |(n, _)| n)
+    }
 
     /// Parses a command-line name.
     pub fn from_name(name: &str) -> Option<Mutation> {
@@ -105,6 +233,23 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// This config with the build traits a scenario's `needs:` names: a
+    /// scenario for one kind of kernel build is checked, without a kernel,
+    /// against that build.
+    pub fn for_needs(mut self, s: &Scenario) -> ModelConfig {
+        for need in &s.needs {
+            if let Need::OrphanHup(v) = need {
+                self.build.orphan_hup = *v;
+            }
+        }
+        self
+    }
+
+    /// The model is asked to make this deliberate bug.
+    pub(super) fn mutated(self, m: Mutation) -> bool {
+        self.mutation == Some(m)
+    }
+
     /// `PR_SET_CHILD_SUBREAPER` exists (v3.4, `ebec18a6d3aa`; R2.9).
     pub(super) fn has_subreapers(self) -> bool {
         self.kernel >= (3, 4)
@@ -232,6 +377,9 @@ pub(super) struct Proc {
     /// For an init: the namespace its namespace is nested in (`None` for the
     /// scenario's own namespace).
     pub(super) outer_ns: Option<Pid>,
+    /// Only with [`Mutation::MovedZombieNotRenotified`]: a moved zombie whose
+    /// new parent was never told, so its wait loop never reaps it.
+    pub(super) unnotified: bool,
 }
 
 impl Proc {
