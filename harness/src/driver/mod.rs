@@ -9,6 +9,8 @@
 //! - [`bench`]: the fixed benchmark workload.
 //! - [`report`]: how a mismatch is shown.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod case;
 pub mod kernel_table;

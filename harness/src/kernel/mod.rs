@@ -11,11 +11,14 @@
 //!
 //! - [`catalogue`]: every row — rule, kernel function, how it is checked,
 //!   since which version, and what each version range should give.
+//! - [`probes`]: what each probe's observation must be, on which kernel,
+//!   and observations that break each probe's rule.
 //! - [`table`]: checked rows, the table, its text and JSON forms.
 
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+pub mod probes;
 pub mod table;
 
 pub use catalogue::{Check, Expectation, Rule, RULES};

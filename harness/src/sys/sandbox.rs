@@ -47,7 +47,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -270,17 +270,18 @@ impl Helper {
         let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
-        // SAFETY: the helper is single-threaded (it was just exec'd and has
-        // started no thread).
-        let pid = unsafe { os::fork()? };
-        if pid == 0 {
-            drop(helper_end);
+        // The helper is single-threaded (it was just exec'd and has started
+        // no thread), as `fork_run` requires. PID 1 takes the node's end of
+        // the channel (the helper's copy closes when the closure is
+        // dropped) and closes its copy of the helper's.
+        let helper_raw = helper_end.as_raw_fd();
+        let pid = os::fork_run(move || {
+            os::close_inherited(helper_raw);
             match (foreign, first) {
                 (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, &first.attrs),
                 _ => become_init(node_end, &tree.attrs),
             }
-        }
-        drop(node_end);
+        })?;
         // The helper leads the process group init starts in. When a death
         // orphans that group with a stopped member, the kernel sends SIGHUP
         // and SIGCONT to every member, the helper included (R5.2, R5.3):
@@ -950,27 +951,12 @@ fn wait_reaped(r: &Rec, hup_on_reap: bool, deadline: Instant) -> Result<bool, Sy
 }
 
 /// What PID 1 does before it is an init, ours or one under test: ties its
-/// life to the helper's, puts every signal back to its default action,
+/// life to the helper's (should the helper already be gone, the channel
+/// reads EOF and init returns), puts every signal back to its default
+/// action, makes no core dumps from the core-dump signals scenarios send,
 /// leaves the helper's protocol pipes, and mounts the namespace's /proc.
 fn prepare_pid1() -> Result<(), SysError> {
-    // Dies with the helper (R6.10: a parent-death SIGKILL from the parent
-    // namespace is forced through init's shield). Should the helper already
-    // be gone, the channel reads EOF and init returns.
-    os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
-    // Default actions for every signal, inherited by every node forked
-    // below (the Rust runtime of the helper installed handlers).
-    os::default_all_signals()?;
-    // No core dumps from core-dump signals sent in scenarios.
-    os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
-    // Nodes must not hold the helper's protocol pipes.
-    // SAFETY: fds 0 and 1 belong to the helper's protocol; the child
-    // replaces them with harmless ones.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        libc::dup2(null, 0);
-        libc::dup2(2, 1);
-    }
-    os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+    os::prepare_pid1(true)
 }
 
 /// PID 1 of the new namespace as the built-in init node.
