@@ -578,7 +578,8 @@ impl Helper {
 
     /// Waits until the kernel has finished with the step, then observes.
     ///
-    /// 1. Processes predicted stopped: re-read their state until it shows.
+    /// 1. Processes predicted stopped: re-read their state until it shows
+    ///    ([`Self::await_stops`]).
     /// 2. Rounds: ping every node believed alive and not stopped. An answer
     ///    carries the signals its handlers ran; EOF marks a death. Each
     ///    death is complete — children moved, and the pdeath, SIGCHLD and
@@ -587,20 +588,32 @@ impl Helper {
     ///    those signals are handled (and their victims found) before the
     ///    observation. A node stopped before the step that must have been
     ///    resumed by such a death (SIGCONT, R5) is waited for by state and
-    ///    pinged too. Rounds end when one finds no new death.
-    /// 3. Zombies that a reaping parent will collect: wait until reaped.
+    ///    pinged too. Rounds end when one finds no new death
+    ///    ([`Self::settle_deaths`]).
+    /// 3. Zombies that a reaping parent will collect: wait until reaped
+    ///    ([`Self::await_reaps`]); the last scan is the observation.
     fn settle_and_observe(&mut self, hints: &SettleHints) -> Result<Response, SysError> {
         let t = Instant::now();
-        let mut deadline = self.deadline();
         for r in &mut self.nodes {
             r.got = 0;
         }
         let named = |names: &[String]| -> Vec<usize> { names.iter().filter_map(|s| self.rec(s).ok()).collect() };
         let stopped = named(&hints.stopped);
         let exiting = named(&hints.exiting);
+        self.await_stops(&stopped)?;
+        let all_dead = self.settle_deaths(&stopped, &exiting)?;
+        let procs = self.await_reaps(&all_dead)?;
+        self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
+        self.timings.settle_us = t.elapsed().as_micros() as u64;
+        self.respond(procs)
+    }
 
-        // 1. No pidfd event exists for a stop.
-        for &i in &stopped {
+    /// Phase 1 of settling: no pidfd event exists for a stop, so the state
+    /// of each node predicted `stopped` is re-read until it shows (or the
+    /// node is gone).
+    fn await_stops(&self, stopped: &[usize]) -> Result<(), SysError> {
+        let deadline = self.deadline();
+        for &i in stopped {
             let r = &self.nodes[i];
             loop {
                 match observe::stat(r.pid) {
@@ -615,9 +628,15 @@ impl Helper {
                 std::thread::yield_now();
             }
         }
+        Ok(())
+    }
 
-        // 2. Inits that were exiting and are no longer predicted to be may
-        //    finish now: they count as deaths of this step.
+    /// Phase 2 of settling: rounds of pings and deaths until a round finds
+    /// no new death (see [`Self::settle_and_observe`]). `stopped` and
+    /// `exiting` are the nodes predicted so. Returns every node that died.
+    fn settle_deaths(&mut self, stopped: &[usize], exiting: &[usize]) -> Result<Vec<usize>, SysError> {
+        // Inits that were exiting and are no longer predicted to be may
+        // finish now: they count as deaths of this step.
         let mut dead: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].exiting && !exiting.contains(i)).collect();
         let mut all_dead = Vec::new();
@@ -627,10 +646,10 @@ impl Helper {
         let mut only: Option<Vec<usize>> = None;
         let mut round = 0;
         loop {
-            self.finish_deaths(&dead, &exiting)?;
+            self.finish_deaths(&dead, exiting)?;
             all_dead.append(&mut dead);
             // Each round may take as long as one wait may.
-            deadline = self.deadline();
+            let deadline = self.deadline();
             let mut pinged = Vec::new();
             for i in 0..self.nodes.len() {
                 if self.nodes[i].chan.is_none()
@@ -697,12 +716,18 @@ impl Helper {
             only = self.signalled_by(&dead, !stopped.is_empty());
             round += 1;
         }
+        Ok(all_dead)
+    }
 
-        // 3. Zombies that their parent will collect: wait until reaped.
-        deadline = self.deadline();
-        //    First the nodes that just died, from their own stat, so that
-        //    the scan below usually finds nothing left to wait for.
-        for &i in &all_dead {
+    /// Phase 3 of settling: waits until every zombie that a reaping parent
+    /// (or the kernel) will collect is reaped — first those of `all_dead`,
+    /// then whatever a scan still shows. Returns the last scan, after which
+    /// nothing was waited for: the observation.
+    fn await_reaps(&mut self, all_dead: &[usize]) -> Result<Vec<ProcStat>, SysError> {
+        let deadline = self.deadline();
+        // First the nodes that just died, from their own stat, so that the
+        // scan below usually finds nothing left to wait for.
+        for &i in all_dead {
             if self.nodes[i].exiting {
                 continue;
             }
@@ -711,10 +736,10 @@ impl Helper {
                 self.await_reap(i, &parent, deadline)?;
             }
         }
-        //    Then whatever a scan still shows (zombies that moved to a new
-        //    parent, PID 1 itself). The last scan, after which nothing was
-        //    waited for, is the observation.
-        let procs = loop {
+        // Then whatever a scan still shows (zombies that moved to a new
+        // parent, PID 1 itself). The last scan, after which nothing was
+        // waited for, is the observation.
+        loop {
             let procs = scan()?;
             let mut waited = false;
             for p in procs.iter().filter(|p| p.is_zombie()) {
@@ -733,12 +758,9 @@ impl Helper {
                 }
             }
             if !waited {
-                break procs;
+                return Ok(procs);
             }
-        };
-        self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
-        self.timings.settle_us = t.elapsed().as_micros() as u64;
-        self.respond(procs)
+        }
     }
 
     /// The nodes that the deaths of `dead` can have sent a signal to, once
