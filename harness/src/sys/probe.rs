@@ -994,7 +994,7 @@ fn init_shield_inside(ctx: &Ctx) -> Result<Observation, SysError> {
 /// SIGINT, SIGHUP and a handled SIGRTMIN to a `SIG_DFL` namespace init;
 /// then SIGKILL.
 fn init_shield_outside(ctx: &Ctx) -> Result<Observation, SysError> {
-    let rt = libc::SIGRTMIN();
+    let rt = os::sigrtmin();
     let (ack_r, ack_w) = os::pipe()?;
     let (rdy_r, rdy_w) = os::pipe()?;
     let (mut init, _ns) = spawn_ns_init(ctx, move || {
@@ -1026,7 +1026,7 @@ fn init_shield_outside(ctx: &Ctx) -> Result<Observation, SysError> {
 /// SIGINT and SIGUSR1 (its other thread does not) is sent them from the
 /// parent namespace, then a handled SIGRTMIN: whether it died.
 fn mt_init_survives(ctx: &Ctx) -> Result<Observation, SysError> {
-    let rt = libc::SIGRTMIN();
+    let rt = os::sigrtmin();
     let sigs = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
     let (ack_r, ack_w) = os::pipe()?;
     let (rdy_r, rdy_w) = os::pipe()?;

@@ -10,6 +10,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use super::last;
 use crate::sys::SysError;
 
+/// The first real-time signal a program may use (glibc keeps the first
+/// two for itself).
+pub fn sigrtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
 /// `signal(sig, handler)` for `SIG_DFL` or `SIG_IGN`.
 fn set_plain(sig: i32, handler: libc::sighandler_t, what: &str) -> Result<(), SysError> {
     // SAFETY: installing SIG_IGN or SIG_DFL runs no code of ours in signal
