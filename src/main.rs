@@ -535,21 +535,20 @@ fn cmd_kernel(
 fn cmd_kernel_self_test(cfg: ModelConfig, scenarios: Option<PathBuf>) -> ExitCode {
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     println!(
-        "reparent kernel --self-test: each row against the model of Linux {}.{} with the mutation that \
-         breaks its rule; scenarios in {} (no kernel is used)",
+        "reparent kernel --self-test: each scenario row against the model of Linux {}.{} with the mutation \
+         that breaks its rule, each probe row's judgement fed observations that break its rule; scenarios in {} \
+         (no kernel is used)",
         cfg.kernel.0,
         cfg.kernel.1,
         dir.display()
     );
     let read = |file: &str| std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string());
-    // LEAD: replace kernel::probe_not_wired with the proof from the
-    // violation data of kernel/probes.rs.
-    let proofs = kernel::prove(kernel::RULES, cfg, read, kernel::probe_not_wired);
+    let proofs = kernel::prove(kernel::RULES, cfg, read);
     print!("{}", kernel::proof::proof_text(&proofs));
     let (killed, scenario_left, probes_left) = kernel::proof::summary(&proofs);
     println!(
-        "summary: {} rows, {killed} killed; {scenario_left} scenario row(s) not killed; {probes_left} probe row(s) \
-         not proven yet (their violation data is not wired in)",
+        "summary: {} rows, {killed} killed; {scenario_left} scenario row(s) and {probes_left} probe or build \
+         row(s) not killed",
         proofs.len()
     );
     if scenario_left == 0 && probes_left == 0 {

@@ -7,7 +7,8 @@
 
 use std::os::fd::AsFd;
 
-use reparent_harness::scenario::{render_forest, Attrs, Node, Signal, Step, ThreadRef};
+use reparent_harness::driver::calibrate;
+use reparent_harness::scenario::{render_forest, Attrs, Node, OrphanHup, Signal, Step, ThreadRef};
 use reparent_harness::sys::{os, Sandbox, SandboxOptions, SettleHints};
 
 mod common;
@@ -321,11 +322,17 @@ fn setpgid_and_setsid() {
 }
 
 /// An orphaned process group with a stopped member gets SIGHUP then SIGCONT
-/// (R5.3): y catches both; z is resumed by SIGCONT and killed by SIGHUP.
-/// The settle must wait for z's death, which x's death causes, and ping y
-/// after the signals were generated.
+/// (R5.3): y catches what reaches it; z is resumed by SIGCONT and killed by
+/// SIGHUP. The settle must wait for z's death, which x's death causes, and
+/// ping y after the signals were generated. Whether the running y gets the
+/// SIGHUP too depends on the kernel build (`kernel::build`), observed here
+/// first; the SIGCONT reaches it on every build.
 #[test]
 fn an_orphaned_process_group_is_hung_up() {
+    let got = match calibrate::orphan_hup(&opts()).expect("the orphan-hup case runs") {
+        OrphanHup::AllMembers => "got=SIGHUP,SIGCONT",
+        OrphanHup::StoppedMembers => "got=SIGCONT",
+    };
     let y = Attrs { pgrp: true, catch: vec![Signal::HUP, Signal::CONT], ..plain() };
     let tree = node(
         "init",
@@ -339,7 +346,7 @@ fn an_orphaned_process_group_is_hung_up() {
         step_with(&mut sb, kill("z", Signal::STOP), stopped),
         "init\n  x session\n    y catch=SIGHUP,SIGCONT pgrp\n      z stopped\n"
     );
-    assert_eq!(step(&mut sb, kill("x", Signal::KILL)), "init\n  y catch=SIGHUP,SIGCONT pgrp got=SIGHUP,SIGCONT\n");
+    assert_eq!(step(&mut sb, kill("x", Signal::KILL)), format!("init\n  y catch=SIGHUP,SIGCONT pgrp {got}\n"));
 }
 
 /// `got=` belongs to the step that sent the signal: the control thread is

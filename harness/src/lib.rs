@@ -6,8 +6,12 @@
 //!   syscalls — the oracle. It takes a tree and a step and predicts the next
 //!   tree, with the kernel function behind every change.
 //! - [`sys`]: the system layer — namespaces, node processes, pidfds and
-//!   `/proc`. All `unsafe` lives here.
-//! - [`driver`]: runs scenarios and random cases through both and compares.
+//!   `/proc`. All `unsafe` lives here, in its syscall seam `sys::os`.
+//! - [`kernel`]: the conformance table of `reparent kernel` — which rules
+//!   there are, and (pure, like the model) how the probes' observations
+//!   are judged.
+//! - [`driver`]: runs scenarios and random cases through both and compares;
+//!   runs the table's rows.
 //!
 //! [`scenario`] is the `.tree` format all three share.
 

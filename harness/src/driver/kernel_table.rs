@@ -1,14 +1,15 @@
 //! Runs the conformance table of `reparent kernel` on the running kernel:
 //! each probe row in a sandbox of its own (`sys::probe`), each scenario row
 //! through the model and the kernel as `reparent run` does. What a row
-//! should give is the kernel layer's business ([`crate::kernel`]); this
+//! should give is the kernel layer's business ([`crate::kernel`]): a probe
+//! only reports what it saw, and `kernel::probes::judge` decides. This
 //! module only carries each row to the system layer and back.
 
 use std::path::Path;
 
 use crate::kernel::{self, Check, Outcome, Row, Table};
 use crate::model::ModelConfig;
-use crate::sys::probe::{self, ProbeOutcome};
+use crate::sys::probe::{self, Observation};
 use crate::sys::{os, SandboxOptions};
 
 use super::calibrate;
@@ -24,9 +25,9 @@ pub fn machine() -> kernel::Machine {
 /// so that a machine where no namespace can be made says so once, before
 /// any row runs.
 pub fn preflight(opts: &SandboxOptions) -> Result<Option<bool>, String> {
-    let first = probe::run(opts, "init-may-be-subreaper");
-    match first.outcome {
-        ProbeOutcome::Unavailable(why) => Err(why),
+    let first = probe::observe(opts, "init-may-be-subreaper");
+    match first.observation {
+        Observation::Unavailable(why) => Err(why),
         _ => Ok(first.userns),
     }
 }
@@ -48,14 +49,9 @@ pub fn run(
         os::kernel_version(),
         |rule| match rule.check {
             Check::Probe(name) => {
-                let report = probe::run(opts, name);
+                let report = probe::observe(opts, name);
                 userns = userns.or(report.userns);
-                match report.outcome {
-                    ProbeOutcome::Pass(d) => Outcome::Pass(d),
-                    ProbeOutcome::Fail(d) => Outcome::Fail(d),
-                    ProbeOutcome::Skipped(d) => Outcome::Skipped(d),
-                    ProbeOutcome::Unavailable(d) => Outcome::Unavailable(d),
-                }
+                kernel::probes::judge(name, &report.observation, os::kernel_version())
             }
             Check::Scenario(file) => scenario_outcome(opts, cfg, scenarios_dir, file),
             Check::Build(name) => build_outcome(opts, name),
@@ -105,15 +101,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_probe_has_a_row_and_every_row_a_known_probe() {
-        let rows: Vec<&str> =
-            kernel::RULES.iter().filter_map(|r| if let Check::Probe(n) = r.check { Some(n) } else { None }).collect();
+    fn every_probe_has_a_row_and_every_row_a_probe_the_system_layer_runs() {
+        let rows: Vec<&str> = kernel::probes::names().collect();
         for name in probe::names() {
             assert!(rows.contains(&name), "probe {name} has no row");
         }
         for name in &rows {
-            assert!(probe::names().any(|n| n == *name), "row names unknown probe {name}");
+            assert!(probe::names().any(|n| n == *name), "row names probe {name}, which sys::probe cannot run");
         }
+        let mut unique = rows.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), rows.len(), "a probe has two rows");
         assert!(kernel::RULES.len() >= 25);
     }
 }

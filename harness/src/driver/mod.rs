@@ -14,6 +14,8 @@
 //! - [`bench`]: the fixed benchmark workload.
 //! - [`report`]: how a mismatch is shown.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod calibrate;
 pub mod case;

@@ -13,19 +13,23 @@
 //!   since which version, and what each version range should give.
 //! - [`build`]: behaviours that differ between builds of one version,
 //!   read from what a fixed case showed on the running kernel.
+//! - [`probes`]: what each probe's observation must be, on which kernel,
+//!   and observations that break each probe's rule.
 //! - [`table`]: checked rows, the table, its text and JSON forms.
 //! - [`proof`]: the table checks itself — each scenario row is made to
-//!   fail by a deliberate bug of the model that breaks its rule.
+//!   fail by a deliberate bug of the model that breaks its rule, each probe
+//!   row by observations that break its rule.
 
 #![forbid(unsafe_code)]
 
 pub mod build;
 pub mod catalogue;
+pub mod probes;
 pub mod proof;
 pub mod table;
 
 pub use catalogue::{Check, Expectation, Rule, RULES};
-pub use proof::{probe_not_wired, prove, prove_scenario, RowProof};
+pub use proof::{prove, prove_probe, prove_scenario, RowProof};
 pub use table::{
     evaluate, header_text, parse_json, row_text, table, Machine, Outcome, Row, SavedTable, Summary, Table, Verdict,
 };

@@ -7,9 +7,10 @@
 //! model cannot run the step. Without the mutation, the same scenario must
 //! agree with the model, or the proof means nothing.
 //!
-//! Probe rows are proven differently, by feeding their verdict functions
-//! observation data that violates the rule; that data lives with the probes
-//! (`kernel/probes.rs`), so [`prove`] takes it as a hook.
+//! Probe rows are proven differently: every observation that
+//! [`super::probes::violations`] gives for the row's probe — data that
+//! breaks the rule — must be judged a failure that names the row's rule.
+//! Build rows likewise, with [`super::build::prove`].
 //!
 //! Pure, like the rest of the kernel layer: the caller reads the scenario
 //! files and passes their text.
@@ -18,6 +19,7 @@ use crate::model::{ModelConfig, World};
 use crate::scenario::{self, Scenario};
 
 use super::catalogue::{Check, Rule};
+use super::table::Outcome;
 
 /// What was done to try to make a row fail, and whether it did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,20 +106,49 @@ pub fn prove_scenario(rule: &Rule, file: &str, text: &str, cfg: ModelConfig) -> 
     proof
 }
 
+/// The proof of a probe row: each violating observation of its probe is
+/// judged, on a kernel new enough for the row, and must fail naming the
+/// rule.
+pub fn prove_probe(rule: &Rule, name: &str) -> RowProof {
+    let kernel = rule.since.map_or((6, 18), |(v, _)| v.max((6, 18)));
+    let violations = super::probes::violations(name);
+    let mut proof = RowProof {
+        id: rule.id,
+        check: rule.check,
+        proof: format!("{} violation(s)", violations.len()),
+        killed: false,
+        how: String::new(),
+    };
+    if violations.is_empty() {
+        proof.how = "no violating observation is known".into();
+        return proof;
+    }
+    let mut caught = Vec::new();
+    for (what, seen) in &violations {
+        match super::probes::judge(name, seen, kernel) {
+            Outcome::Fail(msg) if msg.contains(rule.id) => caught.push(*what),
+            Outcome::Fail(msg) => {
+                proof.how = format!("{what}: fails, but does not name {}: {msg}", rule.id);
+                return proof;
+            }
+            other => {
+                proof.how = format!("{what}: survived, judged {other:?}");
+                return proof;
+            }
+        }
+    }
+    proof.killed = true;
+    proof.how = format!("each fails naming {}: {}", rule.id, caught.join("; "));
+    proof
+}
+
 /// The proof of every row of `rules`. `read(file)` gives the text of a
-/// bundled scenario; `probe_proof` proves a probe row (THE LEAD WIRES THIS
-/// to the violation data of `kernel/probes.rs`; until then pass
-/// [`probe_not_wired`], which never claims a kill).
-pub fn prove(
-    rules: &[Rule],
-    cfg: ModelConfig,
-    read: impl Fn(&str) -> Result<String, String>,
-    probe_proof: impl Fn(&Rule) -> RowProof,
-) -> Vec<RowProof> {
+/// bundled scenario.
+pub fn prove(rules: &[Rule], cfg: ModelConfig, read: impl Fn(&str) -> Result<String, String>) -> Vec<RowProof> {
     rules
         .iter()
         .map(|rule| match rule.check {
-            Check::Probe(_) => probe_proof(rule),
+            Check::Probe(name) => prove_probe(rule, name),
             Check::Build(name) => super::build::prove(rule, name),
             Check::Scenario(file) => match read(file) {
                 Ok(text) => prove_scenario(rule, file, &text, cfg),
@@ -133,20 +164,8 @@ pub fn prove(
         .collect()
 }
 
-/// The placeholder proof of a probe row until the violation data of
-/// `kernel/probes.rs` is wired in: not killed, and says so.
-pub fn probe_not_wired(rule: &Rule) -> RowProof {
-    RowProof {
-        id: rule.id,
-        check: rule.check,
-        proof: "violation data: see kernel/probes.rs".into(),
-        killed: false,
-        how: "not wired yet".into(),
-    }
-}
-
-/// The counts of a proof: rows killed, scenario rows not killed, probe rows
-/// not killed.
+/// The counts of a proof: rows killed, scenario rows not killed, probe and
+/// build rows not killed.
 pub fn summary(proofs: &[RowProof]) -> (usize, usize, usize) {
     let killed = proofs.iter().filter(|p| p.killed).count();
     let scen = proofs.iter().filter(|p| !p.killed && matches!(p.check, Check::Scenario(_))).count();
@@ -161,7 +180,6 @@ pub fn proof_text(proofs: &[RowProof]) -> String {
     for p in proofs {
         let killed = match (p.killed, p.check) {
             (true, _) => "yes",
-            (false, Check::Probe(_)) if p.how == "not wired yet" => "not yet",
             (false, _) => "NO",
         };
         out += &format!("{:<6} {:<40} {:<36} {:<7} {}\n", p.id, p.check.to_string(), p.proof, killed, p.how);
@@ -213,11 +231,23 @@ mod tests {
     }
 
     #[test]
-    fn probe_rows_go_to_the_hook() {
-        let proofs = prove(RULES, ModelConfig::default(), |_| Err("no files".into()), probe_not_wired);
+    fn every_row_of_the_catalogue_is_proven_without_files_but_scenario_rows() {
+        let proofs = prove(RULES, ModelConfig::default(), |_| Err("no files".into()));
         assert_eq!(proofs.len(), RULES.len());
-        let probe = proofs.iter().find(|p| matches!(p.check, Check::Probe(_))).unwrap();
-        assert!(!probe.killed);
-        assert_eq!(probe.how, "not wired yet");
+        for p in &proofs {
+            match p.check {
+                Check::Scenario(_) => assert!(!p.killed && p.how.starts_with("cannot read"), "{p:?}"),
+                _ => assert!(p.killed, "{p:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_probe_whose_violation_passes_is_not_killed() {
+        // A probe row proven with another probe's violations: they are
+        // that probe's rule, so they do not all fail naming this one.
+        let rule = RULES.iter().copied().find(|r| r.check == Check::Probe("subreaper-readback")).unwrap();
+        let p = prove_probe(&rule, "pdeathsig-range");
+        assert!(!p.killed, "{p:?}");
     }
 }

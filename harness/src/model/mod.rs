@@ -36,6 +36,8 @@
 //! often they arrive, and in what order handlers run (R4.4, R5.5), the
 //! kernel leaves open, and `got=` is a set so that it need not say.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod exit;
 mod fork;

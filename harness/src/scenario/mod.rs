@@ -11,6 +11,8 @@
 //! Nothing in this module touches the system: it is shared by the model and
 //! the driver.
 
+#![forbid(unsafe_code)]
+
 mod parse;
 mod render;
 mod signal;

@@ -14,13 +14,9 @@
 //!
 //! Each message is one JSON document; descriptors travel beside it.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Instant;
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
 use serde::{Deserialize, Serialize};
 
 use super::{os, SysError};
@@ -116,24 +112,13 @@ pub enum Received<T> {
 
 /// A new channel: (helper's end, node's end), both close-on-exec.
 pub fn pair() -> Result<(OwnedFd, OwnedFd), SysError> {
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(|e| SysError::Syscall {
-        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)".into(),
-        source: e.into(),
-        hint: None,
-    })
+    os::seqpacket_pair()
 }
 
 fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
     let mut bytes = serde_json::to_vec(msg).map_err(|e| SysError::Protocol(e.to_string()))?;
     bytes.truncate(MAX_MSG);
-    let fds: Vec<RawFd> = pass.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsgs: Vec<ControlMessage> = if fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&fds)] };
-    match sendmsg::<()>(fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-        Ok(_) => Ok(true),
-        // The peer is gone: the caller learns it as EOF on its next receive.
-        Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => Ok(false),
-        Err(e) => Err(SysError::Syscall { call: "sendmsg(channel)".into(), source: e.into(), hint: None }),
-    }
+    os::send_with_fds(fd, &bytes, pass)
 }
 
 /// A raw message: its bytes and the descriptors passed with it.
@@ -156,30 +141,14 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
             continue;
         }
         let mut buf = vec![0u8; MAX_MSG];
-        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
-            Err(nix::errno::Errno::ECONNRESET) => return Ok(Received::Eof),
-            Err(e) => return Err(SysError::Syscall { call: "recvmsg(channel)".into(), source: e.into(), hint: None }),
-        };
-        let mut passed = Vec::new();
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    // SAFETY: SCM_RIGHTS installed new descriptors that
-                    // nothing else owns.
-                    passed.extend(fds.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-                }
+        match os::recv_with_fds(fd, &mut buf, MAX_FDS)? {
+            os::Recv::Again => continue,
+            os::Recv::Eof => return Ok(Received::Eof),
+            os::Recv::Msg(n, passed) => {
+                buf.truncate(n);
+                return Ok(Received::Msg((buf, passed)));
             }
         }
-        let n = msg.bytes;
-        if n == 0 {
-            return Ok(Received::Eof);
-        }
-        buf.truncate(n);
-        return Ok(Received::Msg((buf, passed)));
     }
 }
 

@@ -75,24 +75,11 @@ impl Sandbox {
     pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
         let mut cmd = Command::new(&opts.exe);
         cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        os::die_with_spawner(&mut cmd);
-        let mut child = cmd.spawn().map_err(|e| SysError::Syscall {
-            call: format!("spawn {} {HELPER_ARG}", opts.exe.display()),
-            source: e,
-            hint: None,
-        })?;
         // Our own unreaped child: its pid cannot be reused, so this pidfd
-        // names exactly it.
-        let pidfd = match os::pidfd_open(child.id() as i32) {
-            Ok(fd) => fd,
-            Err(e) => {
-                // No pidfd, so no signal: EOF on its stdin makes the helper,
-                // which has built nothing yet, exit by itself.
-                drop(child.stdin.take());
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
+        // names exactly it. Without one there is no signal: EOF on its
+        // stdin makes the helper, which has built nothing yet, exit by
+        // itself.
+        let (mut child, pidfd) = os::spawn_linked(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?);
         let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };

@@ -1,16 +1,24 @@
 //! The system layer: namespaces, node processes, pidfds and `/proc`.
 //!
-//! Everything here touches the kernel, and all of the crate's `unsafe` lives
-//! here, in [`os`]. The layer knows how to build a tree of real processes in
-//! a fresh PID namespace, act on them and wait until the kernel has settled,
-//! and how to read the result back; it knows nothing of what the result
-//! should be — that is the model's business.
+//! Everything here touches the kernel, and all of the crate's `unsafe` and
+//! every raw syscall live in one seam, [`os`] (libc only). The layer knows
+//! how to build a tree of real processes in a fresh PID namespace, act on
+//! them and wait until the kernel has settled, how to ask the kernel the
+//! single questions of the probes, and how to read the result back; it
+//! knows nothing of what the result should be — that is the model's and
+//! the kernel layer's business.
 //!
+//! - [`os`]: the syscall seam and the process toolkit the sandbox and the
+//!   probes share (fork/clone running a closure, pidfds, pipes and lines,
+//!   signals, namespaces, PID 1 preparation).
 //! - [`client`]: the runner's handle on one case ([`Sandbox`]).
 //! - [`sandbox`]: the helper process that owns the namespaces.
 //! - [`node`]: the code every process of the tree runs, thread by thread.
 //! - [`channel`]: the helper's control channel to each node.
 //! - [`observe`]: `/proc` read back as a canonical tree.
+//! - [`probe`]: the probes of `reparent kernel`, each in a sandbox of its
+//!   own, reporting what they saw as plain data (judged by
+//!   `kernel::probes`).
 
 pub mod channel;
 pub mod client;

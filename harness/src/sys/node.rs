@@ -98,13 +98,10 @@ pub fn main_from_env() -> ! {
         Err(_) => Ok(NodeEnv::default()),
         Ok(v) => serde_json::from_str::<NodeEnv>(&v).map_err(|e| format!("{NODE_ATTRS_ENV}={v:?}: {e}")),
     };
-    let Some(fd) = fd.filter(|&fd| fd > 2) else {
+    let Some(chan) = fd.and_then(os::take_inherited_fd) else {
         eprintln!("reparent {NODE_ARG}: {NODE_FD_ENV} is not set: this is started by the sandbox, not by hand");
         os::exit_now(2)
     };
-    // SAFETY: the sandbox (or this node before its exec) passed this
-    // descriptor to us for our own use.
-    let chan = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let env = match env {
         Ok(e) => e,
         Err(e) => {
@@ -117,9 +114,7 @@ pub fn main_from_env() -> ! {
     std::env::remove_var(NODE_ATTRS_ENV);
     // An exec makes the process dumpable again: no core dumps from the
     // core-dump signals that scenarios send (see the sandbox's PID 1).
-    let ready = os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")
-        .and_then(|_| os::default_all_signals())
-        .and_then(|_| os::set_cloexec(chan.as_fd()));
+    let ready = os::no_core_dumps().and_then(|_| os::default_all_signals()).and_then(|_| os::set_cloexec(chan.as_fd()));
     if let Err(e) = ready {
         let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
         os::exit_now(111)
@@ -362,22 +357,17 @@ fn wait_thread_gone(agent: &Agent, t: usize) {
 /// Returns when the helper is gone.
 fn serve(agent: &Agent, me: usize) -> Result<(), SysError> {
     loop {
-        let mut fds = [
-            libc::pollfd { fd: agent.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: agent.chan.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        ];
-        // SAFETY: two valid pollfds on the stack.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            continue; // EINTR: a handler ran, or a stop/continue; poll again.
-        }
-        if fds[0].revents != 0 {
+        // EINTR (a handler ran, or a stop/continue) is retried inside.
+        let Ok(fds) = os::poll_fds(&[agent.sigfd.as_fd(), agent.chan.as_fd()], libc::POLLIN, -1) else {
+            continue;
+        };
+        if fds[0] != 0 {
             os::drain(agent.sigfd.as_fd());
             if agent.reaps {
                 os::reap_all_exited();
             }
         }
-        if fds[1].revents == 0 {
+        if fds[1] == 0 {
             continue;
         }
         // Every caught signal generated before the helper sent this command
@@ -482,15 +472,15 @@ fn fork_node(job: ForkJob) -> Result<i32, String> {
         what.push("CLONE_NEWPID");
     }
     what.push("SIGCHLD");
-    // SAFETY: every other thread of this node is parked holding no lock:
-    // the control thread, if it is not this one, waits for this fork's
-    // result on a channel; the extra threads wait on their order queues;
-    // the signal handlers touch one atomic.
-    let r = unsafe { os::fork_with(flags, &what.join("|"), back.is_some()) };
-    if let Ok(0) = r {
-        start_child(chan, &inherited, attrs);
-    }
-    drop(chan);
+    // Every other thread of this node is parked holding no lock, as
+    // `clone_run` requires: the control thread, if it is not this one,
+    // waits for this fork's result on a channel; the extra threads wait on
+    // their order queues; the signal handlers touch one atomic.
+    // The child's channel goes with the closure: the parent's copy is
+    // closed when the closure is dropped here.
+    let r = os::clone_run(flags, libc::SIGCHLD, &what.join("|"), back.is_some(), move || {
+        start_child(chan, &inherited, attrs)
+    });
     let back = back.map(|own| os::setns_pid(own.as_fd(), "own PID namespace").map_err(|e| e.to_string()));
     match (r, back) {
         (Ok(pid), None | Some(Ok(()))) => Ok(pid),

@@ -164,6 +164,12 @@ pub fn scan() -> std::io::Result<Vec<ProcStat>> {
     Ok(out)
 }
 
+/// `PPid:` of `/proc/<pid>/status`.
+pub fn status_ppid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// The calling process's (or, with `thread`, the calling thread's) id as
 /// the sandbox's `/proc` numbers it: `/proc/self` links to the caller's
 /// tgid in the procfs's namespace (`/proc/thread-self` to

@@ -7,6 +7,12 @@
 //! readable. A probe asks one such question, as the C probes of
 //! kernel-rules.md section 11 did on 6.18.44.
 //!
+//! A probe only observes: it reports what it saw as plain data (an
+//! [`Observation`]: return values, errno names, wait statuses, counts,
+//! pids) and knows nothing of what the answer should be. Which rule an
+//! observation bears on, and whether it passes, is the kernel layer's
+//! business (`kernel::probes::judge`).
+//!
 //! Each probe runs in a sandbox of its own, built as the scenario sandbox
 //! is (see [`super::sandbox`]): the runner re-executes this binary as
 //! `reparent __probe NAME DEADLINE_MS`, a single-threaded helper that calls
@@ -14,7 +20,7 @@
 //! PID + mount where a user namespace is refused), maps itself to root
 //! inside and forks PID 1 of the new namespace. PID 1 mounts a private
 //! `/proc`, runs the probe — forking, and nesting PID namespaces, as the
-//! probe needs — and writes its verdict on a pipe.
+//! probe needs — and writes its observation on a pipe.
 //!
 //! Lifetime: the runner gives the helper `PR_SET_PDEATHSIG(SIGKILL)`, PID 1
 //! gets the same from the helper, and when PID 1 ends the kernel kills and
@@ -43,21 +49,19 @@
 //! turns it into `reboot_pid_ns()`: that namespace's init is killed,
 //! nothing else.
 
+use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use super::{observe, os, SandboxOptions, SysError};
+use super::os::{self, Exit, Lines};
+use super::{observe, SandboxOptions, SysError};
 use crate::scenario::Signal;
 
 /// The argument that makes the binary run a probe's helper:
@@ -68,16 +72,178 @@ pub const PROBE_ARG: &str = "__probe";
 /// `execve()`: `reparent __probe-exec subreaper|pdeathsig FD`.
 pub const PROBE_EXEC_ARG: &str = "__probe-exec";
 
-/// What a probe found.
+/// How a process a probe waited for ended — or that it had not, or that
+/// the wait failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProbeOutcome {
-    /// The kernel did what the rule says; the text says what was seen.
-    Pass(String),
-    /// It did not: what was seen against what was expected, or why the
-    /// probe could not finish (a deadline, a failed call).
-    Fail(String),
-    /// The probe could not run here (a feature this kernel lacks); why.
-    Skipped(String),
+pub enum Wait {
+    /// `WNOHANG` found it still running.
+    Alive,
+    Exited(i32),
+    /// Killed by this signal.
+    Killed(i32),
+    /// The wait failed with this errno (e.g. `ECHILD`).
+    Errno(String),
+}
+
+impl From<Exit> for Wait {
+    fn from(e: Exit) -> Wait {
+        match e {
+            Exit::Exited(c) => Wait::Exited(c),
+            Exit::Killed(s) => Wait::Killed(s),
+        }
+    }
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::Alive => write!(f, "alive"),
+            Wait::Exited(c) => write!(f, "exited with {c}"),
+            Wait::Killed(s) => write!(f, "was killed by {}", Signal(*s).name()),
+            Wait::Errno(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A syscall's result: what it returned, or its errno's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ret {
+    Ok(i64),
+    Err(String),
+}
+
+impl Ret {
+    fn of(r: Result<impl Into<i64>, SysError>) -> Ret {
+        match r {
+            Ok(v) => Ret::Ok(v.into()),
+            Err(e) => Ret::Err(os::error_name(&e)),
+        }
+    }
+
+    /// `0` or `EINVAL`: the return value alone.
+    pub fn short(&self) -> String {
+        match self {
+            Ret::Ok(v) => v.to_string(),
+            Ret::Err(e) => e.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Ret {
+    /// `success (0)` or `EINVAL`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ret::Ok(v) => write!(f, "success ({v})"),
+            Ret::Err(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A signal as a signalfd reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigInfo {
+    pub signo: i32,
+    pub pid: i32,
+    pub code: i32,
+    pub status: i32,
+}
+
+/// A pidfd's readiness: POLLIN, POLLHUP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Polled {
+    pub pollin: bool,
+    pub pollhup: bool,
+}
+
+/// What a probe saw, one variant per probe (named in its doc), as plain
+/// data: no judgement, no expected value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Observation {
+    /// `ppid-is-tgid`: thread `tid` of process `tgid` forked C; C's
+    /// `getppid()` and its `/proc/<pid>/status` `PPid`.
+    PpidIsTgid { tgid: i32, tid: i32, getppid: i32, proc_ppid: i32 },
+    /// `pidfd-info-ppid`: `PIDFD_GET_INFO` on C's pidfd gave ppid `before`
+    /// while its parent lived, `after` once the parent died and the
+    /// subreaper adopted C.
+    PidfdInfoPpid { parent: u32, before: u32, subreaper: u32, after: u32 },
+    /// `pidfd-info-ppid` on a kernel without `PIDFD_GET_INFO`: the errno.
+    PidfdInfoUnsupported { errno: String },
+    /// `subreaper-readback`: `PR_SET_CHILD_SUBREAPER(42)` returned
+    /// `set_ret`; `PR_GET_CHILD_SUBREAPER` read `read`.
+    SubreaperReadback { set_ret: i32, read: i32 },
+    /// `subreaper-not-inherited`: what a subreaper's fork child reads.
+    SubreaperNotInherited { child_reads: i32 },
+    /// `subreaper-kept-across-exec`: what a subreaper reads after its own
+    /// `execve()`.
+    SubreaperAfterExec { reads: i32 },
+    /// `init-may-be-subreaper`: the namespace's init (pid `pid`) set the
+    /// flag (`set`) and read it back.
+    InitMayBeSubreaper { pid: i32, set: Ret, read: i32 },
+    /// `exit-signal-reset`: a clone child with exit signal SIGUSR1, waited
+    /// for before its parent died (plain `waitpid`, `__WALL` `waitpid`) and
+    /// after a subreaper adopted it (plain `waitpid`, then the reap of a
+    /// plain `waitid` once it exited).
+    ExitSignalReset { before_plain: Wait, before_wall: Wait, after_plain: Wait, reaped: Wait },
+    /// `sigign-autoreap` / `nocldwait-autoreap`: the signals the subreaper
+    /// got when zombie `zombie` (exit code 7) was moved to it, then what
+    /// `waitpid(-1, WNOHANG|__WALL)` gave.
+    Autoreap { zombie: i32, signals: Vec<SigInfo>, then_wait: Wait },
+    /// `pdeathsig-range`: `PR_SET_PDEATHSIG(65)`, then what 64 and 0 read
+    /// back as.
+    PdeathsigRange { set65: Ret, read64: i32, read0: i32 },
+    /// `pdeathsig-cleared-on-fork`: a process with pdeath signal
+    /// `parent_sig` forked a child, which read `child_reads`.
+    PdeathsigAfterFork { parent_sig: i32, child_reads: i32 },
+    /// `pdeathsig-kept-across-exec`: set `set`, then `execve()`, then read.
+    PdeathsigAfterExec { set: i32, reads: i32 },
+    /// `ns-empty-at-init-readiness`: how the killed init ended; of the
+    /// `members` processes below it, how many were `left` when its pidfd
+    /// became readable.
+    NsEmptyAtReadiness { init: Wait, members: usize, left: usize },
+    /// `fork-into-dead-ns`: `fork()` after `setns()` into a namespace whose
+    /// init is a zombie, then reaped (the child's pid on success).
+    ForkIntoDeadNs { zombie: Ret, reaped: Ret },
+    /// `reboot-restart` / `reboot-power-off`: why `reboot()` returned, if
+    /// it did; otherwise how the nested init ended.
+    Reboot { failed: Option<String>, init: Option<Wait> },
+    /// `init-shield-inside`: `kill(1, SIGTERM|SIGKILL|SIGUSR1)` from a child
+    /// of the init, and the signals the init's handler acknowledged.
+    InitShieldInside { kill_term: Ret, kill_kill: Ret, kill_usr1: Ret, handled: Vec<i32> },
+    /// `init-shield-outside`: after SIGTERM, SIGINT, SIGHUP and a handled
+    /// SIGRTMIN from the parent namespace: how the init ended if it died
+    /// (`died`); else how it ended after SIGKILL.
+    InitShieldOutside { died: Option<Wait>, after_sigkill: Option<Wait> },
+    /// `mt-init-survives`: signals `blocked` in the 2-thread init's leader
+    /// only, sent from outside; how the init ended, if it did.
+    MtInitSurvives { blocked: Vec<i32>, died: Option<Wait> },
+    /// `init-clone-parent`: `clone(CLONE_PARENT)` by the init (`from_init`,
+    /// the child's pid on success); by its child S, the new child's parent.
+    InitCloneParent { from_init: Ret, from_child_ppid: i32 },
+    /// `kill-all-spares-init`: A's `kill(-1, SIGKILL)`, and how B, C and A
+    /// ended.
+    KillAllSparesInit { returned: Ret, b: Wait, c: Wait, a: Wait },
+    /// `pidfd-hup-after-reap`: a zombie's pidfd, then once reaped.
+    PidfdHupAfterReap { zombie: Polled, reaped: Polled },
+    /// `pidfd-readiness`: `rounds` rounds (`threaded` with a
+    /// `threads`-thread victim), `live` + `zombies` children each; live
+    /// children whose parent was not yet PID 1 at readiness (`stale`, the
+    /// first described), gone (`missing`); auto-reaped zombies still in
+    /// /proc after a 1-thread and a many-thread victim, and their states.
+    PidfdReadiness {
+        rounds: usize,
+        threaded: usize,
+        threads: usize,
+        live: usize,
+        zombies: usize,
+        stale: usize,
+        missing: usize,
+        visible_single: usize,
+        visible_threaded: usize,
+        states: String,
+        first_stale: Option<String>,
+    },
+    /// The probe could not finish (a deadline, a failed call): why.
+    Failed(String),
     /// No sandbox could be created, so nothing can be probed: why, and how
     /// to fix it.
     Unavailable(String),
@@ -86,13 +252,14 @@ pub enum ProbeOutcome {
 /// A probe's report, as its helper prints it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeReport {
-    pub outcome: ProbeOutcome,
+    pub observation: Observation,
     /// Whether the sandbox had a user namespace (`None` if none was made).
     pub userns: Option<bool>,
 }
 
 /// What every probe may use: where the binary is, how long a wait may
-/// take, and which kernel this is.
+/// take, and which kernel this is (to pick how to look, never what to
+/// expect).
 struct Ctx {
     exe: PathBuf,
     deadline: Duration,
@@ -105,9 +272,10 @@ impl Ctx {
     }
 }
 
-type Body = fn(&Ctx) -> Result<ProbeOutcome, SysError>;
+type Body = fn(&Ctx) -> Result<Observation, SysError>;
 
-/// Every probe, by name.
+/// Every probe this layer can run, by name (the kernel layer's catalogue
+/// says which rule each bears on).
 const PROBES: &[(&str, Body)] = &[
     ("ppid-is-tgid", ppid_is_tgid),
     ("pidfd-info-ppid", pidfd_info_ppid),
@@ -134,7 +302,7 @@ const PROBES: &[(&str, Body)] = &[
     ("pidfd-readiness", pidfd_readiness),
 ];
 
-/// The names of every probe.
+/// The names of every probe this layer can run.
 pub fn names() -> impl Iterator<Item = &'static str> {
     PROBES.iter().map(|(n, _)| *n)
 }
@@ -142,10 +310,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 // ---------------------------------------------------------------------------
 // The runner's side.
 
-/// Runs probe `name` in a fresh sandbox and returns its report. Never
-/// panics; whatever goes wrong is in the outcome.
-pub fn run(opts: &SandboxOptions, name: &str) -> ProbeReport {
-    run_helper(opts, name).unwrap_or_else(|e| ProbeReport { outcome: ProbeOutcome::Fail(e.to_string()), userns: None })
+/// Runs probe `name` in a fresh sandbox and returns what it saw. Never
+/// panics; whatever goes wrong is in the observation.
+pub fn observe(opts: &SandboxOptions, name: &str) -> ProbeReport {
+    run_helper(opts, name)
+        .unwrap_or_else(|e| ProbeReport { observation: Observation::Failed(e.to_string()), userns: None })
 }
 
 fn run_helper(opts: &SandboxOptions, name: &str) -> Result<ProbeReport, SysError> {
@@ -159,22 +328,10 @@ fn run_helper(opts: &SandboxOptions, name: &str) -> Result<ProbeReport, SysError
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    os::die_with_spawner(&mut cmd);
-    let mut child = cmd.spawn().map_err(|e| SysError::Syscall {
-        call: format!("spawn {} {PROBE_ARG} {name}", opts.exe.display()),
-        source: e,
-        hint: None,
-    })?;
+    // Without a pidfd there is no way to signal it, but its own deadlines
+    // end it.
+    let (mut child, pidfd) = os::spawn_linked(&mut cmd, &format!("{} {PROBE_ARG} {name}", opts.exe.display()))?;
     let mut out = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?;
-    // Our own unreaped child: the pid names exactly it. Without a pidfd
-    // there is no way to signal it, but its own deadlines end it.
-    let pidfd = match os::pidfd_open(child.id() as i32) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = child.wait();
-            return Err(e);
-        }
-    };
     // The helper bounds every wait of its probe; this only catches a
     // helper that hangs outside them.
     let budget = opts.deadline * 12;
@@ -208,7 +365,7 @@ pub fn main(args: &[String]) -> ! {
 }
 
 fn helper(args: &[String]) -> ProbeReport {
-    let fail = |m: String| ProbeReport { outcome: ProbeOutcome::Fail(m), userns: None };
+    let fail = |m: String| ProbeReport { observation: Observation::Failed(m), userns: None };
     let (Some(name), Some(ms)) = (args.get(2), args.get(3).and_then(|s| s.parse::<u64>().ok())) else {
         return fail(format!("usage: reparent {PROBE_ARG} NAME DEADLINE_MS (started by `reparent kernel`)"));
     };
@@ -222,29 +379,25 @@ fn helper(args: &[String]) -> ProbeReport {
     };
     let userns = match os::enter_sandbox_namespaces() {
         Ok(u) => u,
-        Err(e) => return ProbeReport { outcome: ProbeOutcome::Unavailable(e.to_string()), userns: None },
+        Err(e) => return ProbeReport { observation: Observation::Unavailable(e.to_string()), userns: None },
     };
     let ctx = Ctx { exe, deadline: Duration::from_millis(ms), kernel: os::kernel_version() };
-    let outcome = match run_pid1(&ctx, name, body) {
-        Ok(o) => o,
-        Err(e) => ProbeOutcome::Fail(e.to_string()),
-    };
-    ProbeReport { outcome, userns: Some(userns) }
+    let observation = run_pid1(&ctx, name, body).unwrap_or_else(|e| Observation::Failed(e.to_string()));
+    ProbeReport { observation, userns: Some(userns) }
 }
 
 /// Forks PID 1, lets it run the probe, and waits until its namespace is
 /// gone. PID 1 reports on a pipe; its exit status must be 0, or something
 /// killed it (which for an init is itself a finding).
-fn run_pid1(ctx: &Ctx, name: &str, body: Body) -> Result<ProbeOutcome, SysError> {
-    let (r, w) = pipe()?;
-    // SAFETY: the helper is single-threaded: it was just exec'd and has
-    // started no thread.
-    let pid = unsafe { os::fork()? };
-    if pid == 0 {
-        drop(r);
-        pid1(ctx, body, w);
-    }
-    drop(w);
+fn run_pid1(ctx: &Ctx, name: &str, body: Body) -> Result<Observation, SysError> {
+    let (r, w) = os::pipe()?;
+    // The helper is single-threaded: it was just exec'd and has started no
+    // thread.
+    let r_raw = r.as_raw_fd();
+    let pid = os::fork_run(move || {
+        os::close_inherited(r_raw);
+        pid1(ctx, body, w)
+    })?;
     let mut init = Proc::adopt(pid, ctx)?;
     // Every wait inside a probe has its own deadline; this one catches a
     // probe that hangs between them.
@@ -259,70 +412,35 @@ fn run_pid1(ctx: &Ctx, name: &str, body: Body) -> Result<ProbeOutcome, SysError>
     let text = Lines::new(r).line(Instant::now() + ctx.deadline, "the probe's PID 1 to report");
     let status = init.reap(0)?;
     if !finished {
-        return Ok(ProbeOutcome::Fail(format!(
+        return Ok(Observation::Failed(format!(
             "timed out: probe `{name}` did not finish within {} ms; its namespace was killed",
             budget.as_millis()
         )));
     }
-    let outcome = text.ok().and_then(|t| serde_json::from_str::<ProbeOutcome>(&t).ok());
-    Ok(match (outcome, status) {
-        (Some(o), Status::Exited(0)) => o,
-        (Some(o), s) => ProbeOutcome::Fail(format!("the probe's PID 1 {s} after it reported {o:?}")),
-        (None, s) => ProbeOutcome::Fail(format!("the probe's PID 1 {s} without reporting (see stderr)")),
+    let seen = text.ok().and_then(|t| serde_json::from_str::<Observation>(&t).ok());
+    Ok(match (seen, status) {
+        (Some(o), Wait::Exited(0)) => o,
+        (Some(o), s) => Observation::Failed(format!("the probe's PID 1 {s} after it reported {o:?}")),
+        (None, s) => Observation::Failed(format!("the probe's PID 1 {s} without reporting (see stderr)")),
     })
 }
 
 /// PID 1 of the probe's namespace. Never returns.
 fn pid1(ctx: &Ctx, body: Body, report: OwnedFd) -> ! {
-    let run = || -> Result<ProbeOutcome, SysError> {
-        prepare_pid1()?;
+    // Its preparation checks that it is pid 1: the guarantee behind the
+    // `kill(-1)` and `kill(1)` probes.
+    let run = || -> Result<Observation, SysError> {
+        os::prepare_pid1(false)?;
         body(ctx)
     };
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
+    let seen = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(o)) => o,
-        Ok(Err(e)) => ProbeOutcome::Fail(e.to_string()),
-        Err(_) => ProbeOutcome::Fail("the probe panicked (see stderr)".into()),
+        Ok(Err(e)) => Observation::Failed(e.to_string()),
+        Err(_) => Observation::Failed("the probe panicked (see stderr)".into()),
     };
-    let text = serde_json::to_string(&outcome).unwrap_or_else(|_| "\"unreportable\"".into());
-    let _ = say(report.as_fd(), &text);
+    let text = serde_json::to_string(&seen).unwrap_or_else(|_| "\"unreportable\"".into());
+    let _ = os::say(report.as_fd(), &text);
     os::exit_now(0)
-}
-
-/// What PID 1 does before it runs a probe: dies with the helper, puts every
-/// signal back to its default action (the Rust runtime installed some),
-/// leaves the helper's stdout alone, mounts the namespace's /proc, and
-/// checks that it is pid 1 — the guarantee behind the `kill(-1)` and
-/// `kill(1)` probes.
-fn prepare_pid1() -> Result<(), SysError> {
-    os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
-    os::default_all_signals()?;
-    redirect_stdio()?;
-    os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;
-    if os::getpid() != 1 {
-        return Err(SysError::Protocol(format!(
-            "the probe's first process is pid {}, not 1: no new PID namespace, refusing to probe",
-            os::getpid()
-        )));
-    }
-    Ok(())
-}
-
-/// Stdin from /dev/null, stdout to stderr: only the helper writes the
-/// report on stdout.
-fn redirect_stdio() -> Result<(), SysError> {
-    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
-        call: "open(/dev/null)".into(),
-        source: e,
-        hint: None,
-    })?;
-    for (from, to) in [(null.as_raw_fd(), 0), (2, 1)] {
-        // SAFETY: dup2 onto the standard descriptors, which this process
-        // owns; no Rust object holds them.
-        if unsafe { libc::dup2(from, to) } < 0 {
-            return Err(last(format!("dup2({from}, {to})")));
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -332,61 +450,23 @@ fn redirect_stdio() -> Result<(), SysError> {
 /// `execve()` reads back the flag the probe asked for and reports it on
 /// descriptor FD (inherited across the exec). Never returns.
 pub fn exec_main(args: &[String]) -> ! {
-    let fd = args.get(3).and_then(|s| s.parse::<RawFd>().ok()).filter(|&fd| fd > 2);
+    let fd = args.get(3).and_then(|s| s.parse::<RawFd>().ok()).and_then(os::take_inherited_fd);
     let Some(fd) = fd else {
         eprintln!("reparent {PROBE_EXEC_ARG}: started by a probe of `reparent kernel`, not by hand");
         os::exit_now(2)
     };
     let value = match args.get(2).map(String::as_str) {
-        Some("subreaper") => prctl_get(libc::PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER"),
-        Some("pdeathsig") => prctl_get(libc::PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG"),
+        Some("subreaper") => os::child_subreaper_value(),
+        Some("pdeathsig") => os::get_pdeathsig(),
         other => Err(SysError::Protocol(format!("{PROBE_EXEC_ARG}: unknown flag {other:?}"))),
     };
     let msg: Result<String, String> = value.map(|v| v.to_string()).map_err(|e| e.to_string());
-    // SAFETY: the descriptor was passed to this process for its report.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let _ = say(fd, &serde_json::to_string(&msg).unwrap_or_default());
+    let _ = os::say(fd.as_fd(), &serde_json::to_string(&msg).unwrap_or_default());
     os::exit_now(0)
 }
 
 // ---------------------------------------------------------------------------
-// Processes, pipes and signals for the probes.
-
-fn last(call: impl Into<String>) -> SysError {
-    SysError::Syscall { call: call.into(), source: std::io::Error::last_os_error(), hint: None }
-}
-
-fn nix_err(call: impl Into<String>, e: Errno) -> SysError {
-    SysError::Syscall { call: call.into(), source: e.into(), hint: None }
-}
-
-/// The errno of a failed syscall, if that is what the error is.
-fn errno_of(e: &SysError) -> Option<Errno> {
-    match e {
-        SysError::Syscall { source, .. } => source.raw_os_error().map(Errno::from_raw),
-        _ => None,
-    }
-}
-
-fn signame(sig: i32) -> String {
-    Signal(sig).name()
-}
-
-/// A wait status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    Exited(i32),
-    Killed(i32),
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Status::Exited(c) => write!(f, "exited with {c}"),
-            Status::Killed(s) => write!(f, "was killed by {}", signame(*s)),
-        }
-    }
-}
+// The probes' processes.
 
 /// A process the probe holds a pidfd for — its own child, or a process
 /// whose pid cannot have been reused (nothing reaps it while the probe
@@ -406,7 +486,7 @@ impl Proc {
 
     fn signal(&self, sig: i32) -> Result<(), SysError> {
         os::pidfd_send_signal(self.pidfd.as_fd(), sig).map_err(|source| SysError::Syscall {
-            call: format!("pidfd_send_signal(pid {}, {})", self.pid, signame(sig)),
+            call: format!("pidfd_send_signal(pid {}, {})", self.pid, Signal(sig).name()),
             source,
             hint: None,
         })
@@ -427,15 +507,15 @@ impl Proc {
     }
 
     /// `waitid(P_PIDFD, WEXITED | flags)`.
-    fn reap(&mut self, flags: i32) -> Result<Status, SysError> {
-        let s = waitid_pidfd(self.pidfd.as_fd(), flags);
+    fn reap(&mut self, flags: i32) -> Result<Wait, SysError> {
+        let s = os::waitid_pidfd(self.pidfd.as_fd(), flags);
         if s.is_ok() {
             self.done = true;
         }
-        s
+        s.map(Wait::from)
     }
 
-    fn finish(&mut self, what: &str) -> Result<Status, SysError> {
+    fn finish(&mut self, what: &str) -> Result<Wait, SysError> {
         self.wait_exit(what)?;
         self.reap(libc::__WALL)
     }
@@ -455,48 +535,15 @@ impl Drop for Proc {
         }
         let _ = os::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
         let _ = os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline);
-        let _ = waitid_pidfd(self.pidfd.as_fd(), libc::__WALL);
-    }
-}
-
-/// `waitid(P_PIDFD, pidfd, WEXITED | flags)`, with the status.
-fn waitid_pidfd(pidfd: BorrowedFd<'_>, flags: i32) -> Result<Status, SysError> {
-    loop {
-        // SAFETY: a zeroed siginfo is a valid out-parameter.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer to `info`; P_PIDFD takes the descriptor as
-        // its id.
-        let r =
-            unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | flags) };
-        if r < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
-            }
-            return Err(last(format!("waitid(P_PIDFD, WEXITED|{flags:#x})")));
-        }
-        // SAFETY: waitid() filled in a SIGCHLD siginfo, whose si_status is
-        // valid.
-        let status = unsafe { info.si_status() };
-        return match info.si_code {
-            libc::CLD_EXITED => Ok(Status::Exited(status)),
-            libc::CLD_KILLED | libc::CLD_DUMPED => Ok(Status::Killed(status)),
-            code => Err(SysError::Protocol(format!("waitid(P_PIDFD) gave si_code {code}"))),
-        };
+        let _ = os::waitid_pidfd(self.pidfd.as_fd(), libc::__WALL);
     }
 }
 
 /// Forks a child that runs `f` and exits with its result. For
 /// single-threaded callers only: every probe process forks before it starts
-/// a thread, and uses [`fork_blocker`] after.
+/// a thread, and uses `os::fork_blocker` after.
 fn spawn(ctx: &Ctx, f: impl FnOnce() -> i32) -> Result<Proc, SysError> {
-    // SAFETY: the caller is single-threaded (see above).
-    let pid = unsafe { os::fork()? };
-    if pid == 0 {
-        // Never unwind into the parent's frames, whose values (pidfds of
-        // siblings) this copy must not drop.
-        let code = std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(101);
-        os::exit_now(code);
-    }
+    let pid = os::fork_run(f)?;
     Proc::adopt(pid, ctx)
 }
 
@@ -509,10 +556,10 @@ fn in_child(
     what: &str,
     f: impl FnOnce(BorrowedFd<'_>) -> Result<String, SysError>,
 ) -> Result<String, SysError> {
-    let (r, w) = pipe()?;
+    let (r, w) = os::pipe()?;
     let mut kid = spawn(ctx, move || {
         let msg: Result<String, String> = f(w.as_fd()).map_err(|e| e.to_string());
-        let _ = say(w.as_fd(), &serde_json::to_string(&msg).unwrap_or_default());
+        let _ = os::say(w.as_fd(), &serde_json::to_string(&msg).unwrap_or_default());
         0
     })?;
     let line = Lines::new(r).line(ctx.by(), &format!("{what} to report"))?;
@@ -520,210 +567,22 @@ fn in_child(
     let msg: Result<String, String> =
         serde_json::from_str(&line).map_err(|e| SysError::Protocol(format!("{what} reported {line:?}: {e}")))?;
     match (msg, status) {
-        (Ok(text), Status::Exited(0)) => Ok(text),
+        (Ok(text), Wait::Exited(0)) => Ok(text),
         (Ok(_), s) => Err(SysError::Node { name: what.into(), message: format!("{s}") }),
         (Err(e), _) => Err(SysError::Node { name: what.into(), message: e }),
     }
 }
 
-/// A child that never returns: it waits for signals that never come
-/// (anything it gets takes its default action).
-fn park() -> ! {
-    loop {
-        nix::unistd::pause();
-    }
-}
-
-/// Forks a child that reports its `getppid()` on `report` (4 bytes), then
-/// waits for a byte or EOF on `release` and exits. Safe from a
-/// multi-threaded process: the child calls only async-signal-safe functions.
-fn fork_blocker(report: Option<RawFd>, release: RawFd) -> Result<i32, SysError> {
-    // SAFETY: fork() itself is always allowed; the child below touches no
-    // lock or allocator another thread may have held at fork time.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(last("fork"));
-    }
-    if pid == 0 {
-        // SAFETY: getppid, write, read and _exit are async-signal-safe; the
-        // buffers are on this stack.
-        unsafe {
-            if let Some(fd) = report {
-                let ppid = libc::getppid().to_ne_bytes();
-                libc::write(fd, ppid.as_ptr().cast(), ppid.len());
-            }
-            let mut b = 0u8;
-            while libc::read(release, (&mut b as *mut u8).cast(), 1) < 0 {}
-            libc::_exit(0)
-        }
-    }
-    Ok(pid)
-}
-
-/// `clone(flags)` with no new stack: a fork with chosen flags and exit
-/// signal. Returns 0 in the child.
-///
-/// # Safety
-/// As for `fork()`: the caller must be single-threaded.
-unsafe fn clone_fork(flags: u64) -> Result<i32, SysError> {
-    // SAFETY: without CLONE_VM the child gets a copy of the address space
-    // and, with a null stack pointer, goes on on its copy of this stack,
-    // exactly as after fork(); parent_tid, child_tid and tls are read only
-    // with flags not used here.
-    let r = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
-    if r < 0 {
-        return Err(last(format!("clone({flags:#x})")));
-    }
-    Ok(r as i32)
-}
-
-/// A close-on-exec pipe: (read end, write end).
-fn pipe() -> Result<(OwnedFd, OwnedFd), SysError> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| nix_err("pipe2(O_CLOEXEC)", e))
-}
-
-/// Writes one line (short enough to be atomic on a pipe).
-fn say(fd: BorrowedFd<'_>, text: &str) -> Result<(), SysError> {
-    write_all(fd, format!("{text}\n").as_bytes())
-}
-
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), SysError> {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(nix_err("write(pipe)", e)),
-        }
-    }
-    Ok(())
-}
-
-/// The read end of a pipe, read line by line with deadlines.
-struct Lines {
-    fd: OwnedFd,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    fn new(fd: OwnedFd) -> Lines {
-        Lines { fd, buf: Vec::new() }
-    }
-
-    /// The next line; a timeout names `what`, and so does EOF before it.
-    fn line(&mut self, deadline: Instant, what: &str) -> Result<String, SysError> {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            self.fill(deadline, what)?;
-        }
-    }
-
-    /// Exactly `n` bytes.
-    fn bytes(&mut self, n: usize, deadline: Instant, what: &str) -> Result<Vec<u8>, SysError> {
-        while self.buf.len() < n {
-            self.fill(deadline, what)?;
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-
-    fn fill(&mut self, deadline: Instant, what: &str) -> Result<(), SysError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if os::poll_one(self.fd.as_fd(), libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)? == 0 {
-            return Err(SysError::Timeout(what.into()));
-        }
-        let mut chunk = [0u8; 512];
-        match nix::unistd::read(self.fd.as_fd(), &mut chunk) {
-            Ok(0) => Err(SysError::Protocol(format!("gave up waiting for {what}: the pipe was closed"))),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(Errno::EINTR) => Ok(()),
-            Err(e) => Err(nix_err("read(pipe)", e)),
-        }
-    }
-}
-
-/// `prctl(option, &int)`: a flag the kernel stores through a pointer.
-fn prctl_get(option: i32, what: &str) -> Result<i32, SysError> {
-    let mut v: libc::c_int = -1;
-    os::prctl(option, &mut v as *mut libc::c_int as libc::c_ulong, what)?;
-    Ok(v)
-}
-
-/// The descriptor the last signal handler writes to (see [`on_signal`]).
-static ACK_FD: AtomicI32 = AtomicI32::new(-1);
-
-/// Writes the signal's number, as one byte, to `ACK_FD`.
-extern "C" fn on_signal(sig: libc::c_int) {
-    let b = sig as u8;
-    // SAFETY: write(2) is async-signal-safe; a one-byte buffer on this
-    // stack.
-    unsafe {
-        libc::write(ACK_FD.load(Ordering::Relaxed), (&b as *const u8).cast(), 1);
-    }
-}
-
-/// Handles `sig` by writing its number to `fd`: a byte on the pipe proves
-/// the signal was delivered to a handler.
-fn handle_signal(sig: i32, fd: RawFd) -> Result<(), SysError> {
-    ACK_FD.store(fd, Ordering::Relaxed);
-    sigaction(sig, on_signal as *const () as usize, libc::SA_RESTART)
-}
-
-/// `sigaction(sig, {handler, flags, empty mask})`.
-fn sigaction(sig: i32, handler: libc::sighandler_t, flags: i32) -> Result<(), SysError> {
-    // SAFETY: `sa` is plain data, fully initialised below; the handler is
-    // SIG_DFL, SIG_IGN or `on_signal`, which only calls write(2).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = handler;
-        sa.sa_flags = flags;
-        libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(sig, &sa, std::ptr::null_mut()) < 0 {
-            return Err(last(format!("sigaction({}, flags {flags:#x})", signame(sig))));
-        }
-    }
-    Ok(())
-}
-
-/// Blocks (`SIG_BLOCK`) or unblocks (`SIG_UNBLOCK`) signals in the calling
-/// thread only.
-fn thread_sigmask(how: i32, sigs: &[i32]) -> Result<(), SysError> {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset; the call
-    // changes only the calling thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        let r = libc::pthread_sigmask(how, &set, std::ptr::null_mut());
-        if r != 0 {
-            return Err(SysError::Syscall {
-                call: "pthread_sigmask".into(),
-                source: std::io::Error::from_raw_os_error(r),
-                hint: None,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A namespace file of the caller, e.g. `pid_for_children`.
-fn open_ns(which: &str) -> Result<OwnedFd, SysError> {
-    let path = format!("/proc/self/ns/{which}");
-    std::fs::File::open(&path).map(OwnedFd::from).map_err(|source| SysError::Syscall {
-        call: format!("open({path})"),
-        source,
-        hint: None,
-    })
-}
-
-fn setns_pid(ns: BorrowedFd<'_>, what: &str) -> Result<(), SysError> {
-    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| nix_err(format!("setns({what})"), e))
+/// [`in_child`] for a child that reports a value as JSON.
+fn in_child_json<T: Serialize + for<'de> Deserialize<'de>>(
+    ctx: &Ctx,
+    what: &str,
+    f: impl FnOnce(BorrowedFd<'_>) -> Result<T, SysError>,
+) -> Result<T, SysError> {
+    let text = in_child(ctx, what, |fd| {
+        f(fd).and_then(|v| serde_json::to_string(&v).map_err(|e| SysError::Protocol(e.to_string())))
+    })?;
+    serde_json::from_str(&text).map_err(|e| SysError::Protocol(format!("{what} reported {text:?}: {e}")))
 }
 
 /// Forks `body` as PID 1 of a new PID namespace nested in the caller's, and
@@ -731,219 +590,120 @@ fn setns_pid(ns: BorrowedFd<'_>, what: &str) -> Result<(), SysError> {
 /// children are forked where they were before: it `setns()`es back to its
 /// own namespace, as it may (`pidns_install()` accepts the active one).
 fn spawn_ns_init(ctx: &Ctx, body: impl FnOnce() -> i32) -> Result<(Proc, OwnedFd), SysError> {
-    let own = open_ns("pid")?;
-    os::unshare(libc::CLONE_NEWPID, "CLONE_NEWPID")?;
+    let own = os::open_own_pidns()?;
+    os::unshare_pidns()?;
     let init = spawn(ctx, body);
-    let ns = open_ns("pid_for_children");
-    setns_pid(own.as_fd(), "back to the caller's own PID namespace")?;
+    let ns = os::open_ns("pid_for_children");
+    os::setns_pid(own.as_fd(), "back to the caller's own PID namespace")?;
     Ok((init?, ns?))
 }
 
-/// This process's pids, outermost visible namespace first
-/// (`/proc/self/status` `NSpid`).
-fn nspid() -> Result<Vec<i32>, SysError> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|source| SysError::Syscall {
-        call: "read(/proc/self/status)".into(),
-        source,
-        hint: None,
-    })?;
-    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap_or("");
-    Ok(line.split_whitespace().filter_map(|s| s.parse().ok()).collect())
-}
-
-/// `PPid:` of `/proc/<pid>/status`.
-fn status_ppid(pid: i32) -> Option<i32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
-}
-
-fn verdict(ok: bool, seen: String, expected: &str) -> ProbeOutcome {
-    if ok {
-        ProbeOutcome::Pass(seen)
-    } else {
-        ProbeOutcome::Fail(format!("saw {seen}; expected {expected}"))
-    }
-}
-
-fn errno_text(r: &Result<impl std::fmt::Debug, SysError>) -> String {
+fn wait_of(r: Result<Option<Exit>, i32>) -> Wait {
     match r {
-        Ok(v) => format!("success ({v:?})"),
-        Err(e) => errno_of(e).map_or_else(|| e.to_string(), |n| format!("{n:?}")),
+        Ok(None) => Wait::Alive,
+        Ok(Some(e)) => e.into(),
+        Err(e) => Wait::Errno(os::errno_name(e)),
     }
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, SysError> {
+    text.trim().parse().map_err(|_| SysError::Protocol(format!("{what} reported {text:?}")))
 }
 
 // ---------------------------------------------------------------------------
 // The probes. Each runs as (or below) PID 1 of its own namespace.
 
-/// R1.10 [N2]: a child forked by a non-leader thread shows the process's
-/// tgid as its parent, in `getppid()` and in `/proc/<pid>/status`.
-fn ppid_is_tgid(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "P, whose second thread forks C", |_| {
+/// R1.10 [N2]: a child forked by a non-leader thread: its `getppid()` and
+/// `/proc/<pid>/status` `PPid`, against the forker's tgid and tid.
+fn ppid_is_tgid(ctx: &Ctx) -> Result<Observation, SysError> {
+    let (tgid, tid, getppid, proc_ppid) = in_child_json(ctx, "P, whose second thread forks C", |_| {
         let me = os::getpid();
-        let (rep_r, rep_w) = pipe()?;
-        let (rel_r, rel_w) = pipe()?;
+        let (rep_r, rep_w) = os::pipe()?;
+        let (rel_r, rel_w) = os::pipe()?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let tid = nix::unistd::gettid().as_raw();
-            let _ = tx.send((tid, fork_blocker(Some(rep_w.as_raw_fd()), rel_r.as_raw_fd())));
+            let tid = os::gettid();
+            let _ = tx.send((tid, os::fork_blocker(Some(rep_w.as_raw_fd()), rel_r.as_raw_fd())));
             drop(rep_w);
             // Stay alive, a live non-leader parent, until C is released.
-            let mut b = [0u8; 1];
-            let _ = nix::unistd::read(rel_r.as_fd(), &mut b);
+            os::wait_byte(rel_r.as_fd());
         });
         let (tid, c) = rx.recv_timeout(ctx.deadline).map_err(|_| SysError::Timeout("P's thread to fork C".into()))?;
         let c = c?;
         let mut reports = Lines::new(rep_r);
         let getppid = reports.bytes(4, ctx.by(), "C to report its getppid()")?;
         let getppid = i32::from_ne_bytes([getppid[0], getppid[1], getppid[2], getppid[3]]);
-        let proc_ppid = status_ppid(c).unwrap_or(-1);
+        let proc_ppid = observe::status_ppid(c).unwrap_or(-1);
         let mut child = Proc::adopt(c, ctx)?;
         // Two bytes: one for C, one for the thread.
-        write_all(rel_w.as_fd(), b"xx")?;
+        os::write_all(rel_w.as_fd(), b"xx")?;
         child.finish("C to exit once released")?;
         let _ = thread.join();
-        Ok(format!("{me} {tid} {getppid} {proc_ppid}"))
+        Ok((me, tid, getppid, proc_ppid))
     })?;
-    let v: Vec<i32> = seen.split(' ').filter_map(|s| s.parse().ok()).collect();
-    let [tgid, tid, getppid, proc_ppid] = v[..] else {
-        return Err(SysError::Protocol(format!("bad report {seen:?}")));
-    };
-    Ok(verdict(
-        tid != tgid && getppid == tgid && proc_ppid == tgid,
-        format!("thread {tid} of process {tgid} forked C; C's getppid() = {getppid}, PPid = {proc_ppid}"),
-        &format!("both {tgid}, the tgid, not the thread id {tid}"),
-    ))
+    Ok(Observation::PpidIsTgid { tgid, tid, getppid, proc_ppid })
 }
 
-/// The 6.13 `struct pidfd_info` up to `exit_code`: `PIDFD_INFO_SIZE_VER0`
-/// (64 bytes), which every kernel with `PIDFD_GET_INFO` accepts.
-#[repr(C)]
-#[derive(Default)]
-struct PidfdInfo {
-    mask: u64,
-    cgroupid: u64,
-    pid: u32,
-    tgid: u32,
-    ppid: u32,
-    ruid: u32,
-    rgid: u32,
-    euid: u32,
-    egid: u32,
-    suid: u32,
-    sgid: u32,
-    fsuid: u32,
-    fsgid: u32,
-    exit_code: i32,
-}
-
-/// `_IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info)` for the 64-byte
-/// structure above.
-const PIDFD_GET_INFO: libc::c_ulong = 0xC040_FF0B;
-const PIDFD_INFO_PID: u64 = 1;
-
-/// `ioctl(pidfd, PIDFD_GET_INFO)`: the ppid as the caller's namespace sees it.
-fn pidfd_ppid(pidfd: BorrowedFd<'_>) -> Result<u32, SysError> {
-    let mut info = PidfdInfo { mask: PIDFD_INFO_PID, ..PidfdInfo::default() };
-    const _: () = assert!(std::mem::size_of::<PidfdInfo>() == 64);
-    // SAFETY: the request's encoded size matches `info`, which the kernel
-    // fills in; the descriptor is borrowed for the call.
-    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info as *mut PidfdInfo) };
-    if r < 0 {
-        return Err(last("ioctl(pidfd, PIDFD_GET_INFO)"));
-    }
-    Ok(info.ppid)
-}
-
-/// R1.10 (6.13+): `PIDFD_GET_INFO` reports the parent, and after the parent
-/// dies, the subreaper that adopted the child.
-fn pidfd_info_ppid(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    if ctx.kernel < (6, 13) {
-        return Ok(ProbeOutcome::Skipped(format!(
-            "PIDFD_GET_INFO arrived in Linux 6.13; this is {}.{}",
-            ctx.kernel.0, ctx.kernel.1
-        )));
-    }
-    let seen = in_child(ctx, "subreaper S", |_| {
+/// R1.10 (6.13+): `PIDFD_GET_INFO`'s ppid of C while its parent M lives,
+/// and after M dies and the subreaper S adopts C.
+fn pidfd_info_ppid(ctx: &Ctx) -> Result<Observation, SysError> {
+    in_child_json(ctx, "subreaper S", |_| {
         os::set_child_subreaper(true)?;
-        let (rep_r, rep_w) = pipe()?;
+        let (rep_r, rep_w) = os::pipe()?;
         let mut m = spawn(ctx, move || {
-            let Ok(c) = spawn(ctx, || park()) else { return 1 };
-            let _ = say(rep_w.as_fd(), &c.leave().to_string());
-            park()
+            let Ok(c) = spawn(ctx, || os::park()) else { return 1 };
+            let _ = os::say(rep_w.as_fd(), &c.leave().to_string());
+            os::park()
         })?;
-        let c: i32 = Lines::new(rep_r)
-            .line(ctx.by(), "M to fork C")?
-            .parse()
-            .map_err(|_| SysError::Protocol("M's report".into()))?;
+        let c: i32 = parse(&Lines::new(rep_r).line(ctx.by(), "M to fork C")?, "M")?;
         let c = Proc::adopt(c, ctx)?;
-        let before = match pidfd_ppid(c.pidfd.as_fd()) {
-            Err(e) if matches!(errno_of(&e), Some(Errno::ENOTTY | Errno::EINVAL)) => {
-                return Ok(format!("unsupported {}", errno_text(&Err::<(), _>(e))));
+        let before = match os::pidfd_ppid(c.pidfd.as_fd()) {
+            Err(e) if matches!(os::errno_of(&e), Some(libc::ENOTTY | libc::EINVAL)) => {
+                return Ok(Observation::PidfdInfoUnsupported { errno: os::error_name(&e) });
             }
             r => r?,
         };
         m.signal(libc::SIGKILL)?;
         m.finish("M to die after SIGKILL")?;
-        let after = pidfd_ppid(c.pidfd.as_fd())?;
-        Ok(format!("{} {before} {} {after}", m.pid, os::getpid()))
-    })?;
-    if let Some(why) = seen.strip_prefix("unsupported ") {
-        return Ok(ProbeOutcome::Skipped(format!("PIDFD_GET_INFO is not supported here ({why})")));
-    }
-    let v: Vec<u32> = seen.split(' ').filter_map(|s| s.parse().ok()).collect();
-    let [m, before, s, after] = v[..] else {
-        return Err(SysError::Protocol(format!("bad report {seen:?}")));
-    };
-    Ok(verdict(
-        before == m && after == s,
-        format!("PIDFD_GET_INFO ppid {before} while parent {m} lived, {after} after it died"),
-        &format!("{m}, then the subreaper {s}"),
-    ))
+        let after = os::pidfd_ppid(c.pidfd.as_fd())?;
+        Ok(Observation::PidfdInfoPpid { parent: m.pid as u32, before, subreaper: os::getpid() as u32, after })
+    })
 }
 
-/// R2.1/R2.2: `PR_SET_CHILD_SUBREAPER(42)` returns 0 and the flag reads
-/// back as 1 (`!!arg2`).
-fn subreaper_readback(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "S, calling PR_SET_CHILD_SUBREAPER(42)", |_| {
-        let r = os::prctl(libc::PR_SET_CHILD_SUBREAPER, 42, "PR_SET_CHILD_SUBREAPER, 42")?;
-        let v = prctl_get(libc::PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER")?;
-        Ok(format!("{r} {v}"))
-    })?;
-    let (r, v) = seen.split_once(' ').unwrap_or((&seen, "?"));
-    Ok(verdict(seen == "0 1", format!("prctl returned {r}, PR_GET_CHILD_SUBREAPER read {v}"), "0 and 1"))
+/// R2.1/R2.2: what `PR_SET_CHILD_SUBREAPER(42)` returns and what the flag
+/// reads back as.
+fn subreaper_readback(ctx: &Ctx) -> Result<Observation, SysError> {
+    in_child_json(ctx, "S, calling PR_SET_CHILD_SUBREAPER(42)", |_| {
+        let set_ret = os::prctl_set_subreaper(42)?;
+        Ok(Observation::SubreaperReadback { set_ret, read: os::child_subreaper_value()? })
+    })
 }
 
-/// R2.4 [T3]: a fork child of a subreaper reads `PR_GET_CHILD_SUBREAPER` 0.
-fn subreaper_not_inherited(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "subreaper S", |_| {
+/// R2.4 [T3]: what a fork child of a subreaper reads.
+fn subreaper_not_inherited(ctx: &Ctx) -> Result<Observation, SysError> {
+    let child_reads = in_child_json(ctx, "subreaper S", |_| {
         os::set_child_subreaper(true)?;
-        in_child(ctx, "S's child C", |_| {
-            Ok(prctl_get(libc::PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER")?.to_string())
-        })
+        in_child_json(ctx, "S's child C", |_| os::child_subreaper_value())
     })?;
-    Ok(verdict(seen == "0", format!("the child of a subreaper reads {seen}"), "0"))
+    Ok(Observation::SubreaperNotInherited { child_reads })
 }
 
-/// R2.5 [T3]: a subreaper still reads 1 after its own `execve()`.
-fn subreaper_kept_across_exec(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
+/// R2.5 [T3]: what a subreaper reads after its own `execve()`.
+fn subreaper_kept_across_exec(ctx: &Ctx) -> Result<Observation, SysError> {
     let seen = in_child(ctx, "subreaper S, re-executed", |report| {
         if !os::set_child_subreaper(true)? {
             return Err(SysError::Protocol("PR_SET_CHILD_SUBREAPER(1) did not read back as 1".into()));
         }
         exec_self(ctx, "subreaper", report)
     })?;
-    Ok(verdict(seen == "1", format!("after execve() the subreaper reads {seen}"), "1"))
+    Ok(Observation::SubreaperAfterExec { reads: parse(&seen, "the re-executed subreaper")? })
 }
 
-/// R2.8 [T6]: a namespace init may set the flag: the call returns 0.
-fn init_may_be_subreaper(_ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let r = os::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER, 1");
-    let v = prctl_get(libc::PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER")?;
-    Ok(verdict(
-        matches!(r, Ok(0)) && v == 1,
-        format!("in pid {}, the namespace's init: prctl {}, reads {v}", os::getpid(), errno_text(&r)),
-        "success (0) and 1",
-    ))
+/// R2.8 [T6]: the namespace's init sets the flag.
+fn init_may_be_subreaper(_ctx: &Ctx) -> Result<Observation, SysError> {
+    let set = Ret::of(os::prctl_set_subreaper(1));
+    let read = os::child_subreaper_value()?;
+    Ok(Observation::InitMayBeSubreaper { pid: os::getpid(), set, read })
 }
 
 /// Re-executes this binary as `__probe-exec WHAT FD`, which reports the
@@ -954,76 +714,54 @@ fn exec_self(ctx: &Ctx, what: &str, report: BorrowedFd<'_>) -> Result<String, Sy
     Err(SysError::Syscall { call: format!("execve({})", ctx.exe.display()), source: err, hint: None })
 }
 
-/// R3.1 [Z1]: a clone child with `exit_signal = SIGUSR1` is invisible to a
-/// plain `waitpid()` (ECHILD) until its parent dies and a subreaper in
-/// another process adopts it: `reparent_leader()` resets `exit_signal` to
-/// SIGCHLD, and a plain wait finds and reaps it.
-fn exit_signal_reset(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "subreaper S", |_| {
+/// R3.1 [Z1]: a clone child C of M with `exit_signal = SIGUSR1`, waited for
+/// by M (plain and `__WALL`), then by the subreaper S that adopts it when M
+/// exits (plain `waitpid`, and a plain `waitid` reap once it exited).
+fn exit_signal_reset(ctx: &Ctx) -> Result<Observation, SysError> {
+    in_child_json(ctx, "subreaper S", |_| {
         os::set_child_subreaper(true)?;
-        let (rel_r, rel_w) = pipe()?;
-        let (rep_r, rep_w) = pipe()?;
+        let (rel_r, rel_w) = os::pipe()?;
+        let (rep_r, rep_w) = os::pipe()?;
         let mut m = spawn(ctx, move || {
-            // SAFETY: M is single-threaded.
-            match unsafe { clone_fork(libc::SIGUSR1 as u64) } {
-                Ok(0) => {
-                    let mut b = [0u8; 1];
-                    let _ = nix::unistd::read(rel_r.as_fd(), &mut b);
-                    os::exit_now(0)
-                }
+            // M is single-threaded.
+            let c = os::clone_run(0, libc::SIGUSR1, "SIGUSR1", false, || {
+                os::wait_byte(rel_r.as_fd());
+                0
+            });
+            let report = match c {
                 Ok(c) => {
-                    let plain = waitpid(Pid::from_raw(c), Some(WaitPidFlag::WNOHANG));
-                    let wall = waitpid(Pid::from_raw(c), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL));
-                    let _ = say(rep_w.as_fd(), &format!("{c} {} {}", wait_text(plain), wait_text(wall)));
-                    0
+                    let plain = wait_of(os::waitpid_nohang(Some(c), false));
+                    let wall = wait_of(os::waitpid_nohang(Some(c), true));
+                    Ok((c, plain, wall))
                 }
-                Err(e) => {
-                    let _ = say(rep_w.as_fd(), &format!("0 {e}"));
-                    1
-                }
-            }
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = os::say(rep_w.as_fd(), &serde_json::to_string(&report).unwrap_or_default());
+            i32::from(report.is_err())
         })?;
         let line = Lines::new(rep_r).line(ctx.by(), "M to clone C with exit_signal SIGUSR1")?;
-        let mut parts = line.splitn(3, ' ');
-        let c: i32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if c == 0 {
-            return Err(SysError::Node { name: "M".into(), message: line });
-        }
-        let before = parts.collect::<Vec<_>>().join(" ");
+        let report: Result<(i32, Wait, Wait), String> =
+            serde_json::from_str(&line).map_err(|e| SysError::Protocol(format!("M reported {line:?}: {e}")))?;
+        let (c, before_plain, before_wall) = report.map_err(|e| SysError::Node { name: "M".into(), message: e })?;
         m.finish("M to exit")?;
         let mut child = Proc::adopt(c, ctx)?;
-        let after = wait_text(waitpid(Pid::from_raw(c), Some(WaitPidFlag::WNOHANG)));
-        write_all(rel_w.as_fd(), b"x")?;
+        let after_plain = wait_of(os::waitpid_nohang(Some(c), false));
+        os::write_all(rel_w.as_fd(), b"x")?;
         child.wait_exit("C to exit once released")?;
         // A plain wait (no __WALL) reaps only a SIGCHLD child.
-        let reaped = child.reap(0).map(|s| s.to_string()).unwrap_or_else(|e| errno_text(&Err::<(), _>(e)));
-        Ok(format!("{before} {after} {reaped}"))
-    })?;
-    let expected = "ECHILD alive alive exited with 0";
-    Ok(verdict(
-        seen == expected,
-        format!("{seen} (before the reparent: plain waitpid, __WALL waitpid; after: plain waitpid, plain waitid reap)"),
-        expected,
-    ))
-}
-
-fn wait_text(r: nix::Result<WaitStatus>) -> String {
-    match r {
-        Ok(WaitStatus::StillAlive) => "alive".into(),
-        Ok(s) => format!("{s:?}"),
-        Err(e) => format!("{e:?}"),
-    }
+        let reaped = child.reap(0).unwrap_or_else(|e| Wait::Errno(os::error_name(&e)));
+        Ok(Observation::ExitSignalReset { before_plain, before_wall, after_plain, reaped })
+    })
 }
 
 /// R3.3 [Z3, Z3b]: a subreaper R whose SIGCHLD is `SIG_IGN` (or has
-/// `SA_NOCLDWAIT`) adopts a zombie: the kernel reaps it at once; with
-/// `SIG_IGN` no SIGCHLD is sent, with `SA_NOCLDWAIT` SIGCHLD is sent, with
-/// the zombie's pid and status.
-fn autoreap(ctx: &Ctx, nocldwait: bool) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "subreaper R", |_| {
+/// `SA_NOCLDWAIT`) adopts a zombie Z (exit code 7): the signals R gets,
+/// then what is left for R to wait for.
+fn autoreap(ctx: &Ctx, nocldwait: bool) -> Result<Observation, SysError> {
+    in_child_json(ctx, "subreaper R", |_| {
         os::set_child_subreaper(true)?;
-        let (rep_r, rep_w) = pipe()?;
-        let (go_r, go_w) = pipe()?;
+        let (rep_r, rep_w) = os::pipe()?;
+        let (go_r, go_w) = os::pipe()?;
         // M keeps the default SIGCHLD it inherits now; R changes its own
         // afterwards.
         let m = spawn(ctx, move || {
@@ -1031,119 +769,87 @@ fn autoreap(ctx: &Ctx, nocldwait: bool) -> Result<ProbeOutcome, SysError> {
             if z.wait_exit("Z to exit").is_err() {
                 return 1;
             }
-            let _ = say(rep_w.as_fd(), &z.leave().to_string());
-            let mut b = [0u8; 1];
-            let _ = nix::unistd::read(go_r.as_fd(), &mut b);
+            let _ = os::say(rep_w.as_fd(), &z.leave().to_string());
+            os::wait_byte(go_r.as_fd());
             0
         })?;
-        let z: i32 = Lines::new(rep_r)
-            .line(ctx.by(), "M to leave a zombie Z")?
-            .parse()
-            .map_err(|_| SysError::Protocol("M's report".into()))?;
+        let zombie: i32 = parse(&Lines::new(rep_r).line(ctx.by(), "M to leave a zombie Z")?, "M")?;
         if nocldwait {
-            sigaction(libc::SIGCHLD, libc::SIG_DFL, libc::SA_NOCLDWAIT)?;
+            os::set_sigchld_nocldwait()?;
         } else {
             os::set_sigchld_ignored(true)?;
         }
         let sigfd = os::sigchld_fd()?;
-        write_all(go_w.as_fd(), b"x")?;
+        os::write_all(go_w.as_fd(), b"x")?;
         m.wait_exit("M to exit")?;
         let _ = m.leave(); // auto-reaped, like Z
-        let mut got = Vec::new();
-        let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-        while let Ok(n) = nix::unistd::read(sigfd.as_fd(), &mut buf) {
-            if n < buf.len() {
-                break;
-            }
-            // SAFETY: the kernel wrote a whole signalfd_siginfo, which is
-            // plain data.
-            let si: libc::signalfd_siginfo = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-            let who = if si.ssi_pid as i32 == z { "Z".to_string() } else { format!("pid {}", si.ssi_pid) };
-            got.push(format!(
-                "{}(from {who}, code {}, status {})",
-                signame(si.ssi_signo as i32),
-                si.ssi_code,
-                si.ssi_status
-            ));
-        }
-        let left = wait_text(waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)));
-        Ok(format!("signals [{}], then waitpid(-1): {left}", got.join(", ")))
-    })?;
-    let (expected, rule) = if nocldwait {
-        (
-            format!("signals [SIGCHLD(from Z, code {}, status 7)], then waitpid(-1): ECHILD", libc::CLD_EXITED),
-            "SA_NOCLDWAIT",
-        )
-    } else {
-        ("signals [], then waitpid(-1): ECHILD".to_string(), "SIG_IGN")
-    };
-    Ok(verdict(seen == expected, format!("{rule} subreaper adopting zombie Z: {seen}"), &expected))
+        let signals = os::read_signalfd(sigfd.as_fd())
+            .into_iter()
+            .map(|s| SigInfo { signo: s.signo, pid: s.pid, code: s.code, status: s.status })
+            .collect();
+        let then_wait = wait_of(os::waitpid_nohang(None, true));
+        Ok(Observation::Autoreap { zombie, signals, then_wait })
+    })
 }
 
-/// R4.1: `PR_SET_PDEATHSIG` takes 0..=64 and rejects 65 with EINVAL.
-fn pdeathsig_range(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "X, setting pdeath signals", |_| {
-        let r65 = os::prctl(libc::PR_SET_PDEATHSIG, 65, "PR_SET_PDEATHSIG, 65");
-        os::prctl(libc::PR_SET_PDEATHSIG, 64, "PR_SET_PDEATHSIG, 64")?;
-        let v64 = prctl_get(libc::PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG")?;
-        os::prctl(libc::PR_SET_PDEATHSIG, 0, "PR_SET_PDEATHSIG, 0")?;
-        let v0 = prctl_get(libc::PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG")?;
-        Ok(format!("65: {}, 64 reads {v64}, 0 reads {v0}", errno_text(&r65)))
-    })?;
-    Ok(verdict(seen == "65: EINVAL, 64 reads 64, 0 reads 0", seen, "65: EINVAL, 64 reads 64, 0 reads 0"))
+/// R4.1: `PR_SET_PDEATHSIG` with 65, 64 and 0.
+fn pdeathsig_range(ctx: &Ctx) -> Result<Observation, SysError> {
+    in_child_json(ctx, "X, setting pdeath signals", |_| {
+        let set65 = Ret::of(os::prctl(libc::PR_SET_PDEATHSIG, 65, "PR_SET_PDEATHSIG, 65"));
+        os::set_pdeathsig(64)?;
+        let read64 = os::get_pdeathsig()?;
+        os::set_pdeathsig(0)?;
+        let read0 = os::get_pdeathsig()?;
+        Ok(Observation::PdeathsigRange { set65, read64, read0 })
+    })
 }
 
-/// R4.7 [P3]: a fork child reads `PR_GET_PDEATHSIG` 0.
-fn pdeathsig_cleared_on_fork(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let seen = in_child(ctx, "X, with pdeathsig SIGUSR2", |_| {
-        os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2 as libc::c_ulong, "PR_SET_PDEATHSIG, SIGUSR2")?;
-        in_child(ctx, "X's child", |_| Ok(prctl_get(libc::PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG")?.to_string()))
+/// R4.7 [P3]: what a fork child of a process with a pdeath signal reads.
+fn pdeathsig_cleared_on_fork(ctx: &Ctx) -> Result<Observation, SysError> {
+    let child_reads = in_child_json(ctx, "X, with pdeathsig SIGUSR2", |_| {
+        os::set_pdeathsig(libc::SIGUSR2)?;
+        in_child_json(ctx, "X's child", |_| os::get_pdeathsig())
     })?;
-    Ok(verdict(seen == "0", format!("a child of a process with pdeathsig SIGUSR2 reads {seen}"), "0"))
+    Ok(Observation::PdeathsigAfterFork { parent_sig: libc::SIGUSR2, child_reads })
 }
 
-/// R4.7 [P4]: `pdeath_signal` is kept across a plain `execve()`.
-fn pdeathsig_kept_across_exec(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
+/// R4.7 [P4]: `pdeath_signal` across a plain `execve()`.
+fn pdeathsig_kept_across_exec(ctx: &Ctx) -> Result<Observation, SysError> {
     let seen = in_child(ctx, "X, with pdeathsig SIGUSR2, re-executed", |report| {
-        os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2 as libc::c_ulong, "PR_SET_PDEATHSIG, SIGUSR2")?;
+        os::set_pdeathsig(libc::SIGUSR2)?;
         exec_self(ctx, "pdeathsig", report)
     })?;
-    let want = libc::SIGUSR2.to_string();
-    Ok(verdict(seen == want, format!("after execve() PR_GET_PDEATHSIG reads {seen}"), &format!("{want} (SIGUSR2)")))
+    Ok(Observation::PdeathsigAfterExec { set: libc::SIGUSR2, reads: parse(&seen, "the re-executed X")? })
 }
 
-/// R6.3 [N1]: when a killed namespace init's pidfd is readable, no other
-/// process of its namespace exists: one that ignores SIGTERM, a stopped
-/// one, one with a grandchild, and that grandchild are all reaped.
-fn ns_empty_at_init_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let (rep_r, rep_w) = pipe()?;
+/// R6.3 [N1]: a nested init with four processes below it — one that
+/// ignores SIGTERM, a stopped one, one with a grandchild, and that
+/// grandchild — is killed; when its pidfd is readable, how many are left.
+fn ns_empty_at_init_readiness(ctx: &Ctx) -> Result<Observation, SysError> {
+    let (rep_r, rep_w) = os::pipe()?;
     let (mut init, _ns) = spawn_ns_init(ctx, move || {
         let run = || -> Result<(), SysError> {
-            let deaf = spawn(ctx, || match sigaction(libc::SIGTERM, libc::SIG_IGN, 0) {
-                Ok(()) => park(),
+            let deaf = spawn(ctx, || match os::ignore_signal(libc::SIGTERM) {
+                Ok(()) => os::park(),
                 Err(_) => 1,
             })?;
-            let stopped = spawn(ctx, || park())?;
+            let stopped = spawn(ctx, || os::park())?;
             stopped.signal(libc::SIGSTOP)?;
             // Blocks until the stop is complete: the kernel's event for it.
-            nix::sys::wait::waitid(
-                nix::sys::wait::Id::PIDFd(stopped.pidfd.as_fd()),
-                WaitPidFlag::WSTOPPED | WaitPidFlag::WNOWAIT,
-            )
-            .map_err(|e| nix_err("waitid(WSTOPPED)", e))?;
-            let (gr, gw) = pipe()?;
+            os::wait_stopped(stopped.pidfd.as_fd())?;
+            let (gr, gw) = os::pipe()?;
             let parent = spawn(ctx, move || {
-                let Ok(g) = spawn(ctx, || park()) else { return 1 };
+                let Ok(g) = spawn(ctx, || os::park()) else { return 1 };
                 let _ = g.leave();
-                let _ = say(gw.as_fd(), "forked");
-                park()
+                let _ = os::say(gw.as_fd(), "forked");
+                os::park()
             })?;
             Lines::new(gr).line(ctx.by(), "the grandchild to be forked")?;
-            say(rep_w.as_fd(), "ready")?;
+            os::say(rep_w.as_fd(), "ready")?;
             for p in [deaf, stopped, parent] {
                 let _ = p.leave();
             }
-            park()
+            os::park()
         };
         match run() {
             Ok(()) => 0,
@@ -1172,6 +878,7 @@ fn ns_empty_at_init_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
     init.wait_exit("the nested init to die after SIGKILL")?;
     let mut left = 0;
     for m in &members {
+        // A reaped process's pidfd hangs up since 6.9; before, /proc says.
         let gone = if ctx.kernel >= (6, 9) {
             os::pidfd_state(m.pidfd.as_fd())? == os::PidfdState::Reaped
         } else {
@@ -1185,43 +892,35 @@ fn ns_empty_at_init_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
     for m in members {
         let _ = m.leave();
     }
-    let n = below.len() - 1;
-    Ok(verdict(
-        n == 4 && left == 0 && status == Status::Killed(libc::SIGKILL),
-        format!("init {status}; when its pidfd was readable {left} of its {n} processes were left"),
-        "killed by SIGKILL, 0 of 4 left",
-    ))
+    Ok(Observation::NsEmptyAtReadiness { init: status, members: below.len() - 1, left })
 }
 
-/// R8.5, R6.3 [N4]: once a namespace's init has died, a fork into it fails
-/// with ENOMEM — while the init is still a zombie, and after it is reaped
-/// (the namespace kept alive by a descriptor).
-fn fork_into_dead_ns(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let (mut init, ns) = spawn_ns_init(ctx, || park())?;
+/// R8.5, R6.3 [N4]: a fork into a namespace whose init has died — while
+/// the init is still a zombie, and after it is reaped (the namespace kept
+/// alive by a descriptor).
+fn fork_into_dead_ns(ctx: &Ctx) -> Result<Observation, SysError> {
+    let (mut init, ns) = spawn_ns_init(ctx, || os::park())?;
     init.signal(libc::SIGKILL)?;
     init.wait_exit("the nested init to die after SIGKILL")?;
     let zombie = fork_into(ctx, ns.as_fd())?;
     init.reap(0)?;
     let reaped = fork_into(ctx, ns.as_fd())?;
-    Ok(verdict(
-        zombie == "ENOMEM" && reaped == "ENOMEM",
-        format!("setns() into the namespace, then fork(): {zombie} with its init a zombie, {reaped} once reaped"),
-        "ENOMEM both times",
-    ))
+    Ok(Observation::ForkIntoDeadNs { zombie, reaped })
 }
 
-/// `setns(ns)`, `fork()`, `setns()` back; the fork's errno, or what it made.
-fn fork_into(ctx: &Ctx, ns: BorrowedFd<'_>) -> Result<String, SysError> {
-    let own = open_ns("pid")?;
-    setns_pid(ns, "the dead namespace")?;
+/// `setns(ns)`, `fork()`, `setns()` back; the fork's errno, or the pid it
+/// made.
+fn fork_into(ctx: &Ctx, ns: BorrowedFd<'_>) -> Result<Ret, SysError> {
+    let own = os::open_own_pidns()?;
+    os::setns_pid(ns, "the dead namespace")?;
     let r = spawn(ctx, || 0);
-    setns_pid(own.as_fd(), "back to the caller's own PID namespace")?;
+    os::setns_pid(own.as_fd(), "back to the caller's own PID namespace")?;
     Ok(match r {
         Ok(mut p) => {
             let _ = p.finish("the unexpected child to exit");
-            format!("success (pid {})", p.pid)
+            Ret::Ok(p.pid.into())
         }
-        Err(e) => errno_text(&Err::<(), _>(e)),
+        Err(e) => Ret::Err(os::error_name(&e)),
     })
 }
 
@@ -1231,21 +930,19 @@ enum Reboot {
     PowerOff,
 }
 
-/// R6.5 [N8]: `reboot()` inside a namespace ends its init, whose parent
-/// sees "killed by SIGHUP" for `RESTART` and "killed by SIGINT" for
-/// `POWER_OFF`. `RESTART` is called by a process of the namespace that is
-/// not its init (the init is killed, the caller exits), `POWER_OFF` by the
-/// init itself.
-fn reboot(ctx: &Ctx, how: Reboot) -> Result<ProbeOutcome, SysError> {
-    let (cmd, name, want, caller) = match how {
-        Reboot::Restart => (libc::LINUX_REBOOT_CMD_RESTART, "RESTART", libc::SIGHUP, "a child of the init"),
-        Reboot::PowerOff => (libc::LINUX_REBOOT_CMD_POWER_OFF, "POWER_OFF", libc::SIGINT, "the init itself"),
+/// R6.5 [N8]: `reboot()` inside a nested namespace, and how its init ends.
+/// `RESTART` is called by a process of the namespace that is not its init
+/// (the init is killed, the caller exits), `POWER_OFF` by the init itself.
+fn reboot(ctx: &Ctx, how: Reboot) -> Result<Observation, SysError> {
+    let (cmd, name) = match how {
+        Reboot::Restart => (libc::LINUX_REBOOT_CMD_RESTART, "RESTART"),
+        Reboot::PowerOff => (libc::LINUX_REBOOT_CMD_POWER_OFF, "POWER_OFF"),
     };
-    let (why_r, why_w) = pipe()?;
+    let (why_r, why_w) = os::pipe()?;
     let (mut init, _ns) = spawn_ns_init(ctx, move || {
         let call = || {
-            let e = reboot_in_nested_ns(cmd, name);
-            let _ = say(why_w.as_fd(), &e.to_string());
+            let e = os::reboot_in_nested_ns(cmd, name);
+            let _ = os::say(why_w.as_fd(), &e.to_string());
             1
         };
         match how {
@@ -1253,89 +950,59 @@ fn reboot(ctx: &Ctx, how: Reboot) -> Result<ProbeOutcome, SysError> {
             Reboot::Restart => {
                 let Ok(k) = spawn(ctx, call) else { return 1 };
                 let _ = k.leave();
-                park()
+                os::park()
             }
         }
     })?;
     // Whoever called reboot() says why if it returned; the pipe reads EOF
     // once the namespace is gone if it did not.
     if let Ok(why) = Lines::new(why_r).line(ctx.by(), &format!("reboot({name}) to end the nested init")) {
-        return Ok(ProbeOutcome::Fail(format!("reboot({name}) by {caller} failed: {why}")));
+        return Ok(Observation::Reboot { failed: Some(why), init: None });
     }
     let status = init.finish(&format!("the nested init to end after reboot({name})"))?;
-    Ok(verdict(
-        status == Status::Killed(want),
-        format!("reboot({name}) by {caller}: the init {status}"),
-        &format!("killed by {}", signame(want)),
-    ))
+    Ok(Observation::Reboot { failed: None, init: Some(status) })
 }
 
-/// Calls `reboot(cmd)` only from a nested PID namespace — two `NSpid`
-/// levels in the probe's /proc, whose own namespace is itself fresh — where
-/// the kernel ends that namespace's init instead of the machine. Returns
-/// only on failure.
-fn reboot_in_nested_ns(cmd: i32, name: &str) -> SysError {
-    match nspid() {
-        Ok(levels) if levels.len() >= 2 => {}
-        Ok(levels) => {
-            return SysError::Protocol(format!(
-                "refusing to call reboot({name}): NSpid {levels:?} does not show a nested PID namespace"
-            ))
-        }
-        Err(e) => return e,
-    }
-    // SAFETY: the caller is in a nested PID namespace (checked above), so
-    // the kernel runs reboot_pid_ns(): it kills that namespace's init and
-    // ends the caller; it does not return on success.
-    unsafe { libc::reboot(cmd) };
-    last(format!("reboot({name})"))
-}
-
-/// R6.6 a/c [N5]: from inside its namespace, `kill(1, SIGTERM)` and
-/// `kill(1, SIGKILL)` return 0 and do nothing to a `SIG_DFL` init; a
-/// handled signal is delivered. (The init here is the probe's PID 1.)
-fn init_shield_inside(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let (ack_r, ack_w) = pipe()?;
-    handle_signal(libc::SIGUSR1, ack_w.as_raw_fd())?;
-    let seen = in_child(ctx, "A, signalling PID 1 from inside", |_| {
+/// R6.6 a/c [N5]: from inside its namespace, `kill(1, SIGTERM)`,
+/// `kill(1, SIGKILL)` and `kill(1, SIGUSR1)` to a `SIG_DFL` init (the
+/// probe's PID 1) that handles SIGUSR1 only.
+fn init_shield_inside(ctx: &Ctx) -> Result<Observation, SysError> {
+    let (ack_r, ack_w) = os::pipe()?;
+    os::ack_signal(libc::SIGUSR1, ack_w.as_raw_fd())?;
+    let (kill_term, kill_kill, kill_usr1) = in_child_json(ctx, "A, signalling PID 1 from inside", |_| {
         // The rule under test: a signal by pid, to our own PID 1.
         if os::getppid() != 1 {
             return Err(SysError::Protocol("A's parent is not the probe's PID 1".into()));
         }
-        let kill = |sig: nix::sys::signal::Signal| match nix::sys::signal::kill(Pid::from_raw(1), sig) {
-            Ok(()) => "0".to_string(),
-            Err(e) => format!("{e:?}"),
+        let kill = |sig: i32| match os::kill(1, sig) {
+            Ok(()) => Ret::Ok(0),
+            Err(e) => Ret::Err(os::errno_name(e)),
         };
-        use nix::sys::signal::Signal::*;
-        Ok(format!("{} {} {}", kill(SIGTERM), kill(SIGKILL), kill(SIGUSR1)))
+        Ok((kill(libc::SIGTERM), kill(libc::SIGKILL), kill(libc::SIGUSR1)))
     })?;
     // The handler's byte: SIGUSR1 was delivered. Reading it returns to user
     // space once more, after every signal sent before was acted on; that
     // this code runs on (and PID 1 exits 0, which the helper checks) is
     // the init's survival.
-    let mut acks = Lines::new(ack_r);
-    let got = acks.bytes(1, ctx.by(), "PID 1's SIGUSR1 handler to run")?;
+    let got = Lines::new(ack_r).bytes(1, ctx.by(), "PID 1's SIGUSR1 handler to run")?;
     drop(ack_w);
-    Ok(verdict(
-        seen == "0 0 0" && got == [libc::SIGUSR1 as u8],
-        format!("kill(1, SIGTERM|SIGKILL|SIGUSR1) returned {seen}; the init lives on and its SIGUSR1 handler ran"),
-        "0 0 0, the init alive, the handler run",
-    ))
+    let handled = got.into_iter().map(i32::from).collect();
+    Ok(Observation::InitShieldInside { kill_term, kill_kill, kill_usr1, handled })
 }
 
 /// R6.6 b/c [N5]: from the parent namespace (through a pidfd), SIGTERM,
-/// SIGINT and SIGHUP to a `SIG_DFL` namespace init are dropped, a handled
-/// signal is delivered, and SIGKILL kills it.
-fn init_shield_outside(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let rt = libc::SIGRTMIN();
-    let (ack_r, ack_w) = pipe()?;
-    let (rdy_r, rdy_w) = pipe()?;
+/// SIGINT, SIGHUP and a handled SIGRTMIN to a `SIG_DFL` namespace init;
+/// then SIGKILL.
+fn init_shield_outside(ctx: &Ctx) -> Result<Observation, SysError> {
+    let rt = os::sigrtmin();
+    let (ack_r, ack_w) = os::pipe()?;
+    let (rdy_r, rdy_w) = os::pipe()?;
     let (mut init, _ns) = spawn_ns_init(ctx, move || {
-        if handle_signal(rt, ack_w.as_raw_fd()).is_err() {
+        if os::ack_signal(rt, ack_w.as_raw_fd()).is_err() {
             return 1;
         }
-        let _ = say(rdy_w.as_fd(), "ready");
-        park()
+        let _ = os::say(rdy_w.as_fd(), "ready");
+        os::park()
     })?;
     Lines::new(rdy_r).line(ctx.by(), "the nested init to install its handler")?;
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, rt] {
@@ -1348,41 +1015,35 @@ fn init_shield_outside(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
     if !survived {
         init.wait_exit("the nested init to finish dying")?;
         let status = init.reap(0)?;
-        return Ok(ProbeOutcome::Fail(format!(
-            "the nested init {status} after SIGTERM, SIGINT, SIGHUP from the parent namespace; expected them dropped"
-        )));
+        return Ok(Observation::InitShieldOutside { died: Some(status), after_sigkill: None });
     }
     init.signal(libc::SIGKILL)?;
     let status = init.finish("the nested init to die after SIGKILL")?;
-    Ok(verdict(
-        status == Status::Killed(libc::SIGKILL),
-        format!("SIGTERM, SIGINT, SIGHUP dropped, a handled SIGRTMIN delivered; then SIGKILL: the init {status}"),
-        "SIGKILL to kill it",
-    ))
+    Ok(Observation::InitShieldOutside { died: None, after_sigkill: Some(status) })
 }
 
 /// R6.6 g [N5c]: a two-thread namespace init whose leader blocks SIGTERM,
-/// SIGINT and SIGUSR1 (its other thread does not) survives them, sent from
-/// the parent namespace. Version-dependent: see the row.
-fn mt_init_survives(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let rt = libc::SIGRTMIN();
+/// SIGINT and SIGUSR1 (its other thread does not) is sent them from the
+/// parent namespace, then a handled SIGRTMIN: whether it died.
+fn mt_init_survives(ctx: &Ctx) -> Result<Observation, SysError> {
+    let rt = os::sigrtmin();
     let sigs = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
-    let (ack_r, ack_w) = pipe()?;
-    let (rdy_r, rdy_w) = pipe()?;
+    let (ack_r, ack_w) = os::pipe()?;
+    let (rdy_r, rdy_w) = os::pipe()?;
     let (mut init, _ns) = spawn_ns_init(ctx, move || {
         let mut blocked = sigs.to_vec();
         blocked.push(rt);
-        if handle_signal(rt, ack_w.as_raw_fd()).and_then(|_| thread_sigmask(libc::SIG_BLOCK, &blocked)).is_err() {
+        if os::ack_signal(rt, ack_w.as_raw_fd()).and_then(|_| os::block_signals(&blocked)).is_err() {
             return 1;
         }
         // The new thread starts with the leader's mask and unblocks.
         let _sibling = std::thread::spawn(move || {
-            if thread_sigmask(libc::SIG_UNBLOCK, &blocked).is_ok() {
-                let _ = say(rdy_w.as_fd(), "ready");
+            if os::unblock_signals(&blocked).is_ok() {
+                let _ = os::say(rdy_w.as_fd(), "ready");
             }
-            park()
+            os::park()
         });
-        park()
+        os::park()
     })?;
     Lines::new(rdy_r).line(ctx.by(), "the nested init's second thread to start")?;
     for sig in sigs {
@@ -1390,129 +1051,79 @@ fn mt_init_survives(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
     }
     init.signal(rt)?;
     let acked = Lines::new(ack_r).bytes(1, ctx.by(), "the nested init's SIGRTMIN handler to run");
-    let names: Vec<String> = sigs.iter().map(|&s| signame(s)).collect();
     if acked.is_ok() && !init.exited()? {
-        return Ok(ProbeOutcome::Pass(format!(
-            "a 2-thread init with {} blocked only in its leader survived them; SIGRTMIN, sent after, was handled",
-            names.join(", ")
-        )));
+        return Ok(Observation::MtInitSurvives { blocked: sigs.to_vec(), died: None });
     }
     init.wait_exit("the nested init to finish dying")?;
     let status = init.reap(0)?;
-    Ok(ProbeOutcome::Fail(format!(
-        "saw the 2-thread init {status} after {} blocked only in its leader; expected it to survive",
-        names.join(", ")
-    )))
+    Ok(Observation::MtInitSurvives { blocked: sigs.to_vec(), died: Some(status) })
 }
 
-/// R6.7 [T6]: `clone(CLONE_PARENT)` from a namespace init fails with
-/// EINVAL; from another process it succeeds and the child's parent is the
-/// caller's parent (R8.1).
-fn init_clone_parent(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let flags = libc::CLONE_PARENT as u64 | libc::SIGCHLD as u64;
-    // SAFETY: PID 1 is single-threaded.
-    let from_init = match unsafe { clone_fork(flags) } {
-        Ok(0) => os::exit_now(0),
-        Ok(pid) => format!("success (pid {pid})"),
-        Err(e) => errno_text(&Err::<(), _>(e)),
-    };
-    let seen = in_child(ctx, "S, cloning with CLONE_PARENT", |_| {
-        let (r, w) = pipe()?;
-        // SAFETY: S is single-threaded.
-        match unsafe { clone_fork(flags)? } {
-            0 => {
-                let _ = say(w.as_fd(), &os::getppid().to_string());
-                os::exit_now(0)
-            }
-            g => {
-                drop(w);
-                let ppid = Lines::new(r).line(ctx.by(), "S's CLONE_PARENT child to report")?;
-                Ok(format!("{g} {ppid}"))
-            }
-        }
+/// R6.7 [T6]: `clone(CLONE_PARENT)` from a namespace init, and from another
+/// process S, whose new child's parent is then S's parent (R8.1).
+fn init_clone_parent(ctx: &Ctx) -> Result<Observation, SysError> {
+    // PID 1 is single-threaded.
+    let from_init = Ret::of(os::clone_run(libc::CLONE_PARENT, libc::SIGCHLD, "CLONE_PARENT|SIGCHLD", false, || 0));
+    let (g, from_child_ppid) = in_child_json(ctx, "S, cloning with CLONE_PARENT", |_| {
+        let (r, w) = os::pipe()?;
+        // S is single-threaded.
+        let g = os::clone_run(libc::CLONE_PARENT, libc::SIGCHLD, "CLONE_PARENT|SIGCHLD", false, move || {
+            let _ = os::say(w.as_fd(), &os::getppid().to_string());
+            0
+        })?;
+        let ppid: i32 = parse(&Lines::new(r).line(ctx.by(), "S's CLONE_PARENT child to report")?, "the child")?;
+        Ok((g, ppid))
     })?;
-    let (g, ppid) = seen.split_once(' ').unwrap_or(("0", "?"));
-    if let Ok(g) = g.parse::<i32>() {
-        // Our child now: reap it.
-        let _ = Proc::adopt(g, ctx).and_then(|mut p| p.finish("the CLONE_PARENT child to exit"));
-    }
-    Ok(verdict(
-        from_init == "EINVAL" && ppid == "1",
-        format!("from the init: {from_init}; from its child S: success, the new child's parent is pid {ppid}"),
-        "EINVAL from the init; success with parent 1 from S",
-    ))
+    // Our child now: reap it.
+    let _ = Proc::adopt(g, ctx).and_then(|mut p| p.finish("the CLONE_PARENT child to exit"));
+    Ok(Observation::InitCloneParent { from_init, from_child_ppid })
 }
 
-/// R6.8 [M3]: `kill(-1, SIGKILL)` inside a namespace kills every process of
-/// it except its init and the caller. This is a signal to "all", allowed
-/// here only because the caller is a child of the probe's own PID 1 in the
-/// probe's fresh namespace: the kernel reaches only tasks with a pid > 1 in
-/// that namespace (`kill_something_info()`), and nothing outside has one.
-fn kill_all_spares_init(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    let mut b = spawn(ctx, || park())?;
-    let mut c = spawn(ctx, || park())?;
-    let (rep_r, rep_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
+/// R6.8 [M3]: `kill(-1, SIGKILL)` inside a namespace, by A; how B, C and A
+/// end. This is a signal to "all", allowed here only because the caller is
+/// a child of the probe's own PID 1 in the probe's fresh namespace: the
+/// kernel reaches only tasks with a pid > 1 in that namespace
+/// (`kill_something_info()`), and nothing outside has one.
+fn kill_all_spares_init(ctx: &Ctx) -> Result<Observation, SysError> {
+    let mut b = spawn(ctx, || os::park())?;
+    let mut c = spawn(ctx, || os::park())?;
+    let (rep_r, rep_w) = os::pipe()?;
+    let (go_r, go_w) = os::pipe()?;
     let mut a = spawn(ctx, move || {
         let r = if os::getppid() == 1 && os::getpid() > 1 {
-            match nix::sys::signal::kill(Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL) {
-                Ok(()) => "0".to_string(),
-                Err(e) => format!("{e:?}"),
+            match os::kill(-1, libc::SIGKILL) {
+                Ok(()) => Ret::Ok(0),
+                Err(e) => Ret::Err(os::errno_name(e)),
             }
         } else {
-            "refused: not a child of the probe's PID 1".to_string()
+            Ret::Err("refused: not a child of the probe's PID 1".to_string())
         };
-        let _ = say(rep_w.as_fd(), &r);
-        let mut x = [0u8; 1];
-        let _ = nix::unistd::read(go_r.as_fd(), &mut x);
+        let _ = os::say(rep_w.as_fd(), &serde_json::to_string(&r).unwrap_or_default());
+        os::wait_byte(go_r.as_fd());
         0
     })?;
-    let r = Lines::new(rep_r).line(ctx.by(), "A to call kill(-1, SIGKILL)")?;
+    let line = Lines::new(rep_r).line(ctx.by(), "A to call kill(-1, SIGKILL)")?;
+    let returned: Ret =
+        serde_json::from_str(&line).map_err(|e| SysError::Protocol(format!("A reported {line:?}: {e}")))?;
     let sb = b.finish("B to be killed by A's kill(-1, SIGKILL)")?;
     let sc = c.finish("C to be killed by A's kill(-1, SIGKILL)")?;
-    write_all(go_w.as_fd(), b"x")?;
+    os::write_all(go_w.as_fd(), b"x")?;
     let sa = a.finish("A to exit")?;
-    let killed = Status::Killed(libc::SIGKILL);
-    Ok(verdict(
-        r == "0" && sb == killed && sc == killed && sa == Status::Exited(0),
-        format!("kill(-1, SIGKILL) returned {r}; B {sb}, C {sc}; the caller A {sa}; the init lives on"),
-        "0; B and C killed; A exited with 0",
-    ))
+    Ok(Observation::KillAllSparesInit { returned, b: sb, c: sc, a: sa })
 }
 
-/// R9.1 (6.9+): a zombie's pidfd is readable (POLLIN) without POLLHUP; once
-/// reaped it reports POLLHUP as well.
-fn pidfd_hup_after_reap(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
-    if ctx.kernel < (6, 9) {
-        return Ok(ProbeOutcome::Skipped(format!(
-            "POLLHUP on a reaped process's pidfd arrived in Linux 6.9; this is {}.{}",
-            ctx.kernel.0, ctx.kernel.1
-        )));
-    }
+/// R9.1 (6.9+): a zombie's pidfd polled, then once reaped.
+fn pidfd_hup_after_reap(ctx: &Ctx) -> Result<Observation, SysError> {
     let mut c = spawn(ctx, || 0)?;
     c.wait_exit("C to exit")?;
-    let flags = |ev: i16| {
-        let mut v = Vec::new();
-        if ev & libc::POLLIN != 0 {
-            v.push("POLLIN");
-        }
-        if ev & libc::POLLHUP != 0 {
-            v.push("POLLHUP");
-        }
-        if v.is_empty() {
-            "nothing".to_string()
-        } else {
-            v.join("|")
-        }
+    let polled = |p: &Proc| -> Result<Polled, SysError> {
+        let r = os::readiness(p.pidfd.as_fd())?;
+        Ok(Polled { pollin: r.readable, pollhup: r.hung_up })
     };
-    let zombie = flags(os::poll_one(c.pidfd.as_fd(), libc::POLLIN, 0)?);
+    let zombie = polled(&c)?;
     c.reap(0)?;
-    let reaped = flags(os::poll_one(c.pidfd.as_fd(), libc::POLLIN, 0)?);
-    Ok(verdict(
-        zombie == "POLLIN" && reaped == "POLLIN|POLLHUP",
-        format!("a zombie's pidfd polls {zombie}; once reaped {reaped}"),
-        "POLLIN, then POLLIN|POLLHUP",
-    ))
+    let reaped = polled(&c)?;
+    Ok(Observation::PidfdHupAfterReap { zombie, reaped })
 }
 
 /// Rounds and children of the pidfd readiness probe.
@@ -1521,15 +1132,15 @@ const READINESS_LIVE: usize = 16;
 const READINESS_ZOMBIES: usize = 8;
 const READINESS_THREADS: usize = 4;
 
-/// R9.2 [exp_pidfd]: a killed process's pidfd becomes readable only after
-/// every child of every one of its threads shows its new parent. Each round
+/// R9.2 [exp_pidfd]: when a killed process's pidfd becomes readable, does
+/// every child of every one of its threads show its new parent? Each round
 /// a victim V (single-threaded, or with its live children forked by 4
 /// threads every other round) has 16 live and 8 zombie children; the probe's
 /// PID 1 SIGKILLs V through its pidfd, blocks until the pidfd is readable,
-/// then reads every child's `PPid` from /proc: each must be 1. PID 1 ignores
-/// SIGCHLD, so V's zombies are reaped when they move to it; one still
-/// visible is counted, but R9.4 does not promise otherwise.
-fn pidfd_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
+/// then reads every child's `PPid` from /proc. PID 1 ignores SIGCHLD, so
+/// V's zombies are reaped when they move to it; those still visible are
+/// counted.
+fn pidfd_readiness(ctx: &Ctx) -> Result<Observation, SysError> {
     os::set_sigchld_ignored(true)?;
     let (mut stale, mut missing, mut threaded) = (0, 0, 0);
     // Auto-reaped zombies still in /proc, by victim kind (1 or 4 threads),
@@ -1542,15 +1153,15 @@ fn pidfd_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
         if threads > 1 {
             threaded += 1;
         }
-        let (rel_r, rel_w) = pipe()?;
-        let (rdy_r, rdy_w) = pipe()?;
+        let (rel_r, rel_w) = os::pipe()?;
+        let (rdy_r, rdy_w) = os::pipe()?;
         let rel_w_raw = rel_w.as_raw_fd();
         let victim = spawn(ctx, move || {
             // The children must see EOF once PID 1 closes its end: this
             // copy goes before any of them is forked.
-            let _ = nix::unistd::close(rel_w_raw);
+            os::close_inherited(rel_w_raw);
             match victim(ctx, threads, rel_r.as_raw_fd(), rdy_w.as_fd()) {
-                Ok(()) => park(),
+                Ok(()) => os::park(),
                 Err(e) => {
                     eprintln!("reparent probe: victim: {e}");
                     1
@@ -1586,22 +1197,18 @@ fn pidfd_readiness(ctx: &Ctx) -> Result<ProbeOutcome, SysError> {
         let _ = victim.leave();
         drop(rel_w);
     }
-    let live_total = READINESS_ROUNDS * READINESS_LIVE;
-    let zombie_total = READINESS_ROUNDS * READINESS_ZOMBIES;
-    let figures = format!(
-        "{READINESS_ROUNDS} rounds ({threaded} with a {READINESS_THREADS}-thread victim), {READINESS_LIVE} live + \
-         {READINESS_ZOMBIES} zombie children each: {stale}/{live_total} live children stale at readiness, \
-         {missing} gone; {}/{zombie_total} auto-reaped zombies still in /proc ({} after a 1-thread victim, {} after \
-         a {READINESS_THREADS}-thread one{}; allowed, R9.4)",
-        visible[0] + visible[1],
-        visible[0],
-        visible[1],
-        if states.is_empty() { String::new() } else { format!(", state {states}") }
-    );
-    Ok(match first_stale {
-        None if missing == 0 => ProbeOutcome::Pass(figures),
-        None => ProbeOutcome::Fail(format!("{figures}; expected every live child to be there")),
-        Some(first) => ProbeOutcome::Fail(format!("{figures} (first: {first}); expected 0 stale")),
+    Ok(Observation::PidfdReadiness {
+        rounds: READINESS_ROUNDS,
+        threaded,
+        threads: READINESS_THREADS,
+        live: READINESS_LIVE,
+        zombies: READINESS_ZOMBIES,
+        stale,
+        missing,
+        visible_single: visible[0],
+        visible_threaded: visible[1],
+        states,
+        first_stale,
     })
 }
 
@@ -1621,7 +1228,7 @@ fn victim(ctx: &Ctx, threads: usize, release: RawFd, ready: BorrowedFd<'_>) -> R
     let mut live = Vec::new();
     if threads == 1 {
         for _ in 0..per {
-            live.push(fork_blocker(None, release)?);
+            live.push(os::fork_blocker(None, release)?);
         }
     } else {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -1629,13 +1236,13 @@ fn victim(ctx: &Ctx, threads: usize, release: RawFd, ready: BorrowedFd<'_>) -> R
             let tx = tx.clone();
             std::thread::spawn(move || {
                 let pids: Result<Vec<i32>, String> =
-                    (0..per).map(|_| fork_blocker(None, release).map_err(|e| e.to_string())).collect();
+                    (0..per).map(|_| os::fork_blocker(None, release).map_err(|e| e.to_string())).collect();
                 let _ = tx.send(pids);
-                park()
+                os::park()
             });
         }
         for _ in 0..per {
-            live.push(fork_blocker(None, release)?);
+            live.push(os::fork_blocker(None, release)?);
         }
         for _ in 1..threads {
             let pids = rx
@@ -1646,5 +1253,5 @@ fn victim(ctx: &Ctx, threads: usize, release: RawFd, ready: BorrowedFd<'_>) -> R
         }
     }
     let text = |v: &[i32]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
-    say(ready, &format!("{};{}", text(&live), text(&zombies)))
+    os::say(ready, &format!("{};{}", text(&live), text(&zombies)))
 }

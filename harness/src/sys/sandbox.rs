@@ -47,7 +47,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -276,17 +276,18 @@ impl Helper {
         let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
-        // SAFETY: the helper is single-threaded (it was just exec'd and has
-        // started no thread).
-        let pid = unsafe { os::fork()? };
-        if pid == 0 {
-            drop(helper_end);
+        // The helper is single-threaded (it was just exec'd and has started
+        // no thread), as `fork_run` requires. PID 1 takes the node's end of
+        // the channel (the helper's copy closes when the closure is
+        // dropped) and closes its copy of the helper's.
+        let helper_raw = helper_end.as_raw_fd();
+        let pid = os::fork_run(move || {
+            os::close_inherited(helper_raw);
             match (foreign, first) {
                 (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, &first.attrs),
                 _ => become_init(node_end, &tree.attrs),
             }
-        }
-        drop(node_end);
+        })?;
         // The helper leads the process group init starts in. When a death
         // orphans that group with a stopped member, the kernel sends SIGHUP
         // and SIGCONT to every member, the helper included (R5.2, R5.3):
@@ -583,7 +584,8 @@ impl Helper {
 
     /// Waits until the kernel has finished with the step, then observes.
     ///
-    /// 1. Processes predicted stopped: re-read their state until it shows.
+    /// 1. Processes predicted stopped: re-read their state until it shows
+    ///    ([`Self::await_stops`]).
     /// 2. Rounds: ping every node believed alive and not stopped. An answer
     ///    carries the signals its handlers ran; EOF marks a death. Each
     ///    death is complete — children moved, and the pdeath, SIGCHLD and
@@ -592,20 +594,32 @@ impl Helper {
     ///    those signals are handled (and their victims found) before the
     ///    observation. A node stopped before the step that must have been
     ///    resumed by such a death (SIGCONT, R5) is waited for by state and
-    ///    pinged too. Rounds end when one finds no new death.
-    /// 3. Zombies that a reaping parent will collect: wait until reaped.
+    ///    pinged too. Rounds end when one finds no new death
+    ///    ([`Self::settle_deaths`]).
+    /// 3. Zombies that a reaping parent will collect: wait until reaped
+    ///    ([`Self::await_reaps`]); the last scan is the observation.
     fn settle_and_observe(&mut self, hints: &SettleHints) -> Result<Response, SysError> {
         let t = Instant::now();
-        let mut deadline = self.deadline();
         for r in &mut self.nodes {
             r.got = 0;
         }
         let named = |names: &[String]| -> Vec<usize> { names.iter().filter_map(|s| self.rec(s).ok()).collect() };
         let stopped = named(&hints.stopped);
         let exiting = named(&hints.exiting);
+        self.await_stops(&stopped)?;
+        let all_dead = self.settle_deaths(&stopped, &exiting)?;
+        let procs = self.await_reaps(&all_dead)?;
+        self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
+        self.timings.settle_us = t.elapsed().as_micros() as u64;
+        self.respond(procs)
+    }
 
-        // 1. No pidfd event exists for a stop.
-        for &i in &stopped {
+    /// Phase 1 of settling: no pidfd event exists for a stop, so the state
+    /// of each node predicted `stopped` is re-read until it shows (or the
+    /// node is gone).
+    fn await_stops(&self, stopped: &[usize]) -> Result<(), SysError> {
+        let deadline = self.deadline();
+        for &i in stopped {
             let r = &self.nodes[i];
             loop {
                 match observe::stat(r.pid) {
@@ -620,9 +634,15 @@ impl Helper {
                 std::thread::yield_now();
             }
         }
+        Ok(())
+    }
 
-        // 2. Inits that were exiting and are no longer predicted to be may
-        //    finish now: they count as deaths of this step.
+    /// Phase 2 of settling: rounds of pings and deaths until a round finds
+    /// no new death (see [`Self::settle_and_observe`]). `stopped` and
+    /// `exiting` are the nodes predicted so. Returns every node that died.
+    fn settle_deaths(&mut self, stopped: &[usize], exiting: &[usize]) -> Result<Vec<usize>, SysError> {
+        // Inits that were exiting and are no longer predicted to be may
+        // finish now: they count as deaths of this step.
         let mut dead: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].exiting && !exiting.contains(i)).collect();
         let mut all_dead = Vec::new();
@@ -632,10 +652,10 @@ impl Helper {
         let mut only: Option<Vec<usize>> = None;
         let mut round = 0;
         loop {
-            self.finish_deaths(&dead, &exiting)?;
+            self.finish_deaths(&dead, exiting)?;
             all_dead.append(&mut dead);
             // Each round may take as long as one wait may.
-            deadline = self.deadline();
+            let deadline = self.deadline();
             let mut pinged = Vec::new();
             for i in 0..self.nodes.len() {
                 if self.nodes[i].chan.is_none()
@@ -702,12 +722,18 @@ impl Helper {
             only = self.signalled_by(&dead, !stopped.is_empty());
             round += 1;
         }
+        Ok(all_dead)
+    }
 
-        // 3. Zombies that their parent will collect: wait until reaped.
-        deadline = self.deadline();
-        //    First the nodes that just died, from their own stat, so that
-        //    the scan below usually finds nothing left to wait for.
-        for &i in &all_dead {
+    /// Phase 3 of settling: waits until every zombie that a reaping parent
+    /// (or the kernel) will collect is reaped — first those of `all_dead`,
+    /// then whatever a scan still shows. Returns the last scan, after which
+    /// nothing was waited for: the observation.
+    fn await_reaps(&mut self, all_dead: &[usize]) -> Result<Vec<ProcStat>, SysError> {
+        let deadline = self.deadline();
+        // First the nodes that just died, from their own stat, so that the
+        // scan below usually finds nothing left to wait for.
+        for &i in all_dead {
             if self.nodes[i].exiting {
                 continue;
             }
@@ -716,10 +742,10 @@ impl Helper {
                 self.await_reap(i, &parent, deadline)?;
             }
         }
-        //    Then whatever a scan still shows (zombies that moved to a new
-        //    parent, PID 1 itself). The last scan, after which nothing was
-        //    waited for, is the observation.
-        let procs = loop {
+        // Then whatever a scan still shows (zombies that moved to a new
+        // parent, PID 1 itself). The last scan, after which nothing was
+        // waited for, is the observation.
+        loop {
             let procs = scan()?;
             let mut waited = false;
             for p in procs.iter().filter(|p| p.is_zombie()) {
@@ -738,12 +764,9 @@ impl Helper {
                 }
             }
             if !waited {
-                break procs;
+                return Ok(procs);
             }
-        };
-        self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
-        self.timings.settle_us = t.elapsed().as_micros() as u64;
-        self.respond(procs)
+        }
     }
 
     /// The nodes that the deaths of `dead` can have sent a signal to, once
@@ -956,27 +979,12 @@ fn wait_reaped(r: &Rec, hup_on_reap: bool, deadline: Instant) -> Result<bool, Sy
 }
 
 /// What PID 1 does before it is an init, ours or one under test: ties its
-/// life to the helper's, puts every signal back to its default action,
+/// life to the helper's (should the helper already be gone, the channel
+/// reads EOF and init returns), puts every signal back to its default
+/// action, makes no core dumps from the core-dump signals scenarios send,
 /// leaves the helper's protocol pipes, and mounts the namespace's /proc.
 fn prepare_pid1() -> Result<(), SysError> {
-    // Dies with the helper (R6.10: a parent-death SIGKILL from the parent
-    // namespace is forced through init's shield). Should the helper already
-    // be gone, the channel reads EOF and init returns.
-    os::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
-    // Default actions for every signal, inherited by every node forked
-    // below (the Rust runtime of the helper installed handlers).
-    os::default_all_signals()?;
-    // No core dumps from core-dump signals sent in scenarios.
-    os::prctl(libc::PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE, 0")?;
-    // Nodes must not hold the helper's protocol pipes.
-    // SAFETY: fds 0 and 1 belong to the helper's protocol; the child
-    // replaces them with harmless ones.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        libc::dup2(null, 0);
-        libc::dup2(2, 1);
-    }
-    os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+    os::prepare_pid1(true)
 }
 
 /// PID 1 of the new namespace as the built-in init node.

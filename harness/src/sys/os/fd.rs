@@ -1,0 +1,201 @@
+//! Descriptors: close-on-exec pipes and the lines written on them (how a
+//! child says it has done its part), reading them back with a deadline,
+//! `poll()`, close-on-exec flags, the standard streams of a sandbox's PID 1,
+//! and descriptors a process was handed across an `execve()`.
+//!
+//! A line is short enough to be written atomically on a pipe, so that
+//! descendants that inherit the write end cannot interleave with it, and a
+//! reader waits on `poll()` bounded by a deadline that names what it waited
+//! for.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use super::last;
+use crate::sys::SysError;
+
+/// `poll()` on one descriptor; returns its revents (0 on timeout).
+pub fn poll_one(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> Result<i16, SysError> {
+    Ok(poll_fds(&[fd], events, timeout_ms)?[0])
+}
+
+/// `poll()` on several descriptors for the same events, retried on EINTR;
+/// returns each one's revents (all 0 on timeout). `timeout_ms` -1 waits
+/// for ever.
+pub fn poll_fds(fds: &[BorrowedFd<'_>], events: i16, timeout_ms: i32) -> Result<Vec<i16>, SysError> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events, revents: 0 }).collect();
+    loop {
+        // SAFETY: `pfds` is a valid array of pollfds of the given length.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(last("poll"));
+        }
+        return Ok(pfds.iter().map(|p| if r == 0 { 0 } else { p.revents }).collect());
+    }
+}
+
+/// Reads and discards everything queued on a non-blocking descriptor.
+pub fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 1024];
+    while matches!(read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+/// `read(fd, buf)`, retried on EINTR.
+fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: reading into a buffer of the given length that we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Blocks until one byte, or EOF, arrives on `fd`: a child held until it
+/// is released (or its releaser is gone).
+pub fn wait_byte(fd: BorrowedFd<'_>) {
+    let mut b = [0u8; 1];
+    let _ = read(fd, &mut b);
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), SysError> {
+    let mut fds = [-1 as RawFd; 2];
+    // SAFETY: a valid array of two ints for the kernel to fill in.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(last("pipe2(O_CLOEXEC)"));
+    }
+    // SAFETY: two fresh descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Writes all of `bytes`, retrying on EINTR.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), SysError> {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a buffer of the given length.
+        let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(last("write(pipe)"));
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// Writes one line (short enough to be atomic on a pipe).
+pub fn say(fd: BorrowedFd<'_>, text: &str) -> Result<(), SysError> {
+    write_all(fd, format!("{text}\n").as_bytes())
+}
+
+/// The read end of a pipe, read line by line with deadlines.
+pub struct Lines {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    pub fn new(fd: OwnedFd) -> Lines {
+        Lines { fd, buf: Vec::new() }
+    }
+
+    /// The next line; a timeout names `what`, and so does EOF before it.
+    pub fn line(&mut self, deadline: Instant, what: &str) -> Result<String, SysError> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
+            }
+            self.fill(deadline, what)?;
+        }
+    }
+
+    /// Exactly `n` bytes.
+    pub fn bytes(&mut self, n: usize, deadline: Instant, what: &str) -> Result<Vec<u8>, SysError> {
+        while self.buf.len() < n {
+            self.fill(deadline, what)?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    fn fill(&mut self, deadline: Instant, what: &str) -> Result<(), SysError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if poll_one(self.fd.as_fd(), libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)? == 0 {
+            return Err(SysError::Timeout(what.into()));
+        }
+        let mut chunk = [0u8; 512];
+        match read(self.fd.as_fd(), &mut chunk) {
+            Ok(0) => Err(SysError::Protocol(format!("gave up waiting for {what}: the pipe was closed"))),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(source) => Err(SysError::Syscall { call: "read(pipe)".into(), source, hint: None }),
+        }
+    }
+}
+
+fn set_cloexec_flag(fd: BorrowedFd<'_>, on: bool) -> Result<(), SysError> {
+    // SAFETY: F_GETFD/F_SETFD on a descriptor we borrow.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFD);
+        let flags = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags) < 0 {
+            return Err(last(format!("fcntl({}, F_SETFD)", fd.as_raw_fd())));
+        }
+    }
+    Ok(())
+}
+
+/// Lets `fd` survive an exec.
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    set_cloexec_flag(fd, false)
+}
+
+/// Closes `fd` on exec again.
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    set_cloexec_flag(fd, true)
+}
+
+/// Stdin from /dev/null, stdout to stderr: only the helper speaks on its
+/// stdout (and listens on its stdin), so a sandbox's PID 1 and everything
+/// below it must not hold them.
+pub fn redirect_stdio() -> Result<(), SysError> {
+    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
+        call: "open(/dev/null)".into(),
+        source: e,
+        hint: None,
+    })?;
+    for (from, to) in [(null.as_raw_fd(), 0), (2, 1)] {
+        // SAFETY: dup2 onto the standard descriptors, which this process
+        // owns; no Rust object holds them.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(last(format!("dup2({from}, {to})")));
+        }
+    }
+    Ok(())
+}
+
+/// Takes ownership of descriptor `fd`, handed to this process across its
+/// `execve()` (its number in an argument or the environment). `None` for
+/// the standard streams or a descriptor that is not open.
+pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    if fd <= 2 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the process that exec'd us passed this open descriptor for
+    // our own use; nothing else in this image owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
