@@ -14,6 +14,8 @@
 //!
 //! Each message is one JSON document; descriptors travel beside it.
 
+#![forbid(unsafe_code)]
+
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Instant;
 

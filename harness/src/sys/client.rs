@@ -7,6 +7,8 @@
 //! that argument to [`super::sandbox::main`] — `reparent` does, and tests use
 //! `env!("CARGO_BIN_EXE_reparent")`.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};

@@ -46,6 +46,8 @@
 //! `Ping` says the node has collected every child whose SIGCHLD arrived
 //! before the ping.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};

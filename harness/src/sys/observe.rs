@@ -22,6 +22,8 @@
 //! The observer maps each pid to the node that announced it and renders the
 //! canonical tree of the scenario format.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};

@@ -49,6 +49,8 @@
 //! turns it into `reboot_pid_ns()`: that namespace's init is killed,
 //! nothing else.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

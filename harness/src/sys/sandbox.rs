@@ -45,6 +45,8 @@
 //! outside every namespace of the case, so `kill` is always sent from an
 //! ancestor namespace.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
