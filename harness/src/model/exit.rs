@@ -33,10 +33,20 @@
 //! children to a sibling that is still living (a threaded reparent: same
 //! process, no SIGCHLD, no orphan check, but the parent-death signal fires,
 //! R1.7, R1.9) until the last one sends them out of the process. The model
-//! takes the whole death as the last thread's `exit_notify()`: where the
-//! children end up and that their parent-death signal arrives are certain;
-//! how many times it arrives is not (R4.4), and `got=` is a set.
-//! `thread-exit` and `exec` run single thread exits ([`World::exit_thread`]).
+//! takes the move out as the last thread's `exit_notify()`, and the hops
+//! before it as one possible event per child that has a parent-death
+//! signal ([`World::threaded_hop`]), which `race.rs` interleaves with the
+//! rest: a thread may run `exit_notify()` while a sibling still lacks
+//! `PF_EXITING` (R1.4), so the child gets its signal while its parent is
+//! still the dying process (R4.3), and if the signal kills it, it dies
+//! there — reaped at once if that process ignores SIGCHLD (R3.3), else a
+//! zombie that the last thread hands on and re-notifies (R3.2), its own
+//! children orphaned by a walk that may still find the dying process
+//! living (R1.3, R1.4). Or every thread has `PF_EXITING` first and no hop
+//! happens. A hop changes nothing else observable — not the parent process,
+//! nor `exit_signal` — and how many hops there are is left open (R4.4):
+//! `got=` is a set. `thread-exit` and `exec` run single thread exits
+//! ([`World::exit_thread`]).
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reason, Reasons};

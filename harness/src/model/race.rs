@@ -19,8 +19,18 @@
 //! parent cannot be reaped that way: the parent's fatal signal is already
 //! pending when the child dies, so it never runs its wait loop again.
 //!
+//! A fourth kind belongs to a multi-threaded victim (R1.9): while not all
+//! its threads have `PF_EXITING`, a thread that exits first hands its
+//! children to a living sibling, sending their parent-death signals (R1.7,
+//! R4.3). The search takes that as one optional event per child with a
+//! parent-death signal, before the victim's `exit_signals()`; the child may
+//! die of it still under the victim, and its death is one more victim of
+//! the step. A world with threads or parent-death signals gets the plain
+//! search (see `is_plain`), so the reductions below never meet a hop.
+//!
 //! The search is a depth-first walk of the interleavings, memoised on the
-//! state (each process's parent, state and `PF_EXITING`, and the events left)
+//! state (each process's parent, state and `PF_EXITING`, the events left,
+//! and which children have hopped, so that a hop too moves the search on)
 //! so that orders reaching the same state share the rest of the walk. Two
 //! reductions keep it small without losing an outcome, both sound because
 //! every event moves the search forward (the state graph is acyclic, so
