@@ -33,10 +33,20 @@
 //! children to a sibling that is still living (a threaded reparent: same
 //! process, no SIGCHLD, no orphan check, but the parent-death signal fires,
 //! R1.7, R1.9) until the last one sends them out of the process. The model
-//! takes the whole death as the last thread's `exit_notify()`: where the
-//! children end up and that their parent-death signal arrives are certain;
-//! how many times it arrives is not (R4.4), and `got=` is a set.
-//! `thread-exit` and `exec` run single thread exits ([`World::exit_thread`]).
+//! takes the move out as the last thread's `exit_notify()`, and the hops
+//! before it as one possible event per child that has a parent-death
+//! signal ([`World::threaded_hop`]), which `race.rs` interleaves with the
+//! rest: a thread may run `exit_notify()` while a sibling still lacks
+//! `PF_EXITING` (R1.4), so the child gets its signal while its parent is
+//! still the dying process (R4.3), and if the signal kills it, it dies
+//! there — reaped at once if that process ignores SIGCHLD (R3.3), else a
+//! zombie that the last thread hands on and re-notifies (R3.2), its own
+//! children orphaned by a walk that may still find the dying process
+//! living (R1.3, R1.4). Or every thread has `PF_EXITING` first and no hop
+//! happens. A hop changes nothing else observable — not the parent process,
+//! nor `exit_signal` — and how many hops there are is left open (R4.4):
+//! `got=` is a set. `thread-exit` and `exec` run single thread exits
+//! ([`World::exit_thread`]).
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reason, Reasons};
@@ -172,6 +182,52 @@ impl World {
             }
         }
         victims
+    }
+
+    /// Whether a child of `father`, which has begun to die as a whole, may
+    /// still hop inside it (R1.9): `father` has two or more living threads
+    /// and not all of them have `PF_EXITING` yet, so a thread that runs
+    /// `exit_notify()` before the others finds a living sibling. A namespace
+    /// init is left out: its death kills and reaps its whole namespace
+    /// whatever its threads do (R6.3).
+    pub(super) fn may_hop_inside(&self, father: Pid) -> bool {
+        let p = &self[father];
+        !p.is_init
+            && p.is_living()
+            && p.living_threads() >= 2
+            && self.config().mutation != Some(Mutation::ThreadedHopNoPdeath)
+    }
+
+    /// Whether a hop inside its dying parent can change anything for
+    /// `child`: only its parent-death signal can (a threaded reparent
+    /// changes neither its parent process nor its `exit_signal`, R1.7), so
+    /// only a live child with one hops.
+    pub(super) fn hop_matters(&self, child: Pid) -> bool {
+        let c = &self[child];
+        c.pdeath.is_some() && matches!(c.state, ProcState::Running | ProcState::Stopped) && !c.exiting
+    }
+
+    /// One hop of `child` inside `father`, a multi-threaded process that is
+    /// dying as a whole (a fatal signal, or `exit_group()`): the thread it
+    /// is a child of runs `exit_notify()` while a sibling still lacks
+    /// `PF_EXITING`, so `find_new_reaper()` (a) `find_alive_thread()` hands it
+    /// to that sibling (R1.3, R1.7, R1.9) and `forget_original_parent()`
+    /// sends its parent-death signal (R4.3, R4.4). Its parent process stays
+    /// `father`, so if the signal kills it, it dies a child of `father`:
+    /// reaped at once if `father` ignores SIGCHLD (R3.3), otherwise a zombie
+    /// that `father`'s last thread hands on and re-notifies (R3.2). Which
+    /// sibling it lands on is not kept: the group's last `exit_notify()`
+    /// moves every child of the process, whichever thread it is on.
+    pub(super) fn threaded_hop(&mut self, father: Pid, child: Pid, reasons: &mut Reasons) -> Vec<Victim> {
+        reasons.add(self.name(child), "R1.9", "find_new_reaper()", || {
+            let f = self.name(father);
+            format!(
+                "{f} is dying thread by thread: its parent thread in {f} exits while a sibling thread \
+                 still lacks PF_EXITING, and find_alive_thread() hands it to that thread (R1.7), so its \
+                 parent is still {f}"
+            )
+        });
+        self.send_pdeath(child, reasons).into_iter().collect()
     }
 
     /// `exit_signals()` (kernel/signal.c), early in `do_exit()`: sets

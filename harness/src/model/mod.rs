@@ -21,7 +21,7 @@
 //! | `signal.rs` | kernel/signal.c `send_signal_locked()`, `complete_signal()`, `get_signal()`, `do_notify_parent()` | what a signal does to its target |
 //! | `exit.rs` | kernel/exit.c `exit_notify()`, `find_new_reaper()`; kernel/pid_namespace.c `zap_pid_ns_processes()`; fs/exec.c `de_thread()` | where orphans go |
 //! | `wait.rs` | kernel/exit.c `wait_task_zombie()` | the nodes reaping their children |
-//! | `race.rs` | R1.8 | several processes dying at once |
+//! | `race.rs` | R1.8, R1.9 | several processes, or the threads of one, dying at once |
 //!
 //! `prediction.rs` and `error.rs` hold what a step returns: the possible
 //! worlds with their reasons, or why the step cannot run.
@@ -30,11 +30,18 @@
 //! process keeps one uid (so the permission check of R4.5 always passes),
 //! every process is forked with SIGCHLD as its exit signal (so R3.1's reset,
 //! R3.5 and R3.6 change nothing observable), and core dumps are off. A
-//! multi-threaded process is killed as a whole, and the model takes its
-//! death as its last thread's `exit_notify()` (see `exit.rs`): where its
-//! children go and that their parent-death signals arrive is certain; how
-//! often they arrive, and in what order handlers run (R4.4, R5.5), the
-//! kernel leaves open, and `got=` is a set so that it need not say.
+//! multi-threaded process that dies as a whole (a fatal signal, or `exit`,
+//! which is `exit_group()`) is modelled as its last thread's
+//! `exit_notify()`, which sends the children out of the process, preceded
+//! by at most one threaded hop per child that has a parent-death signal,
+//! which the race search may or may not take (R1.9, see `exit.rs`): the
+//! child may get its signal, and die of it, while still a child of the dying
+//! process. Other children and other hops change nothing observable (a
+//! threaded reparent keeps the parent process, R1.7); how often a signal
+//! arrives, and in what order handlers run (R4.4, R5.5), the kernel leaves
+//! open, and `got=` is a set so that it need not say. A namespace init's
+//! threads hop in no model world: its death kills and reaps its whole
+//! namespace whatever they do (R6.3).
 
 #![forbid(unsafe_code)]
 

@@ -19,8 +19,18 @@
 //! parent cannot be reaped that way: the parent's fatal signal is already
 //! pending when the child dies, so it never runs its wait loop again.
 //!
+//! A fourth kind belongs to a multi-threaded victim (R1.9): while not all
+//! its threads have `PF_EXITING`, a thread that exits first hands its
+//! children to a living sibling, sending their parent-death signals (R1.7,
+//! R4.3). The search takes that as one optional event per child with a
+//! parent-death signal, before the victim's `exit_signals()`; the child may
+//! die of it still under the victim, and its death is one more victim of
+//! the step. A world with threads or parent-death signals gets the plain
+//! search (see `is_plain`), so the reductions below never meet a hop.
+//!
 //! The search is a depth-first walk of the interleavings, memoised on the
-//! state (each process's parent, state and `PF_EXITING`, and the events left)
+//! state (each process's parent, state and `PF_EXITING`, the events left,
+//! and which children have hopped, so that a hop too moves the search on)
 //! so that orders reaching the same state share the rest of the walk. Two
 //! reductions keep it small without losing an outcome, both sound because
 //! every event moves the search forward (the state graph is acyclic, so
@@ -73,6 +83,11 @@ enum Event {
     ExitNotify(Pid),
     /// `parent`, a victim whose death has not started, reaps `zombie`.
     ReapFirst { parent: Pid, zombie: Pid },
+    /// `child`, a child of the multi-threaded victim `father`, hops to a
+    /// sibling thread that still lacks `PF_EXITING` as its parent thread
+    /// exits first (R1.7, R1.9), and gets its parent-death signal while its
+    /// parent is still `father` (R4.3, R4.4).
+    ThreadedHop { father: Pid, child: Pid },
     /// Every death has run: the reaping parents reap (`wait.rs`) and
     /// namespace inits whose namespace emptied finish exiting.
     Settle,
@@ -84,16 +99,20 @@ enum Event {
 struct State {
     world: World,
     pending: Vec<(Pid, Phase)>,
+    /// The children that have made their one threaded hop (see
+    /// [`Event::ThreadedHop`]), so that every event moves the search on.
+    hopped: Vec<Pid>,
 }
 
 /// A point of the search as the memo sees it.
-type Key = (Vec<Option<Proc>>, Vec<(Pid, Phase)>);
+type Key = (Vec<Option<Proc>>, Vec<(Pid, Phase)>, Vec<Pid>);
 
 impl State {
-    /// What the memo compares: every process and the events left. (The
-    /// names and the kernel are the same in every state of one search.)
+    /// What the memo compares: every process, the events left and the hops
+    /// made. (The names and the kernel are the same in every state of one
+    /// search.)
     fn key(&self) -> Key {
-        (self.world.procs.clone(), self.pending.clone())
+        (self.world.procs.clone(), self.pending.clone(), self.hopped.clone())
     }
 }
 
@@ -175,28 +194,33 @@ impl World {
         // world with more than that gets the plain search.
         let reduce = reduce && self.is_plain();
         let mut search = Search { victims, reduce, seen: HashSet::new(), leaves: Vec::new() };
-        search.visit(State { world: self.clone(), pending }, &mut Vec::new());
+        search.visit(State { world: self.clone(), pending, hopped: Vec::new() }, &mut Vec::new());
         let n = search.leaves.len();
         let outcomes = search.leaves.into_iter().enumerate().map(|(k, (_, path))| {
-            let mut world = self.clone();
-            let mut why = Reasons::new();
-            for event in path {
-                world.run(event, racing, &mut why);
-            }
             let mut all = Vec::new();
             if n > 1 {
                 // It explains everything else, so it comes first.
+                let hops = if path.iter().any(|e| matches!(e, Event::ThreadedHop { .. })) {
+                    ", and on which threads of a dying multi-threaded process exit first (R1.9)"
+                } else {
+                    ""
+                };
                 all.push(Reason::new(
                     &names,
                     "R1.8",
                     "exit_notify()",
                     format!(
                         "outcome {} of {n}: the result depends on the order in which the racing \
-                         deaths reach exit_notify(); the reasons below follow one order that \
+                         deaths reach exit_notify(){hops}; the reasons below follow one order that \
                          leads here",
                         k + 1
                     ),
                 ));
+            }
+            let mut world = self.clone();
+            let mut why = Reasons::new();
+            for event in path {
+                world.run(event, racing, &mut why);
             }
             all.extend(reasons.iter().cloned());
             all.extend(why.into_vec());
@@ -218,6 +242,7 @@ impl World {
                 Vec::new()
             }
             Event::ExitNotify(pid) => self.exit_notify(pid, reasons),
+            Event::ThreadedHop { father, child } => self.threaded_hop(father, child, reasons),
             Event::Settle => self.settle(reasons),
             Event::ReapFirst { parent, zombie } => {
                 reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || {
@@ -273,7 +298,7 @@ impl Search {
                 }
             } else {
                 let pending = more.into_iter().map(|v| (v.pid, Phase::Signalled)).collect();
-                self.visit(State { world, pending }, path);
+                self.visit(State { world, pending, hopped: state.hopped }, path);
             }
             path.pop();
             return;
@@ -285,6 +310,10 @@ impl Search {
                 Event::ExitSignals(_) => next.pending[i].1 = Phase::Exiting,
                 Event::ExitNotify(_) => {
                     next.pending.remove(i);
+                }
+                Event::ThreadedHop { child, .. } => {
+                    next.hopped.push(child);
+                    next.hopped.sort();
                 }
                 Event::ReapFirst { .. } | Event::Settle => {}
             }
@@ -337,6 +366,23 @@ impl Search {
             }
         }
         if !self.reduce {
+            // A multi-threaded victim dies one thread at a time (R1.9). A
+            // thread that is not the last hands its children to a sibling
+            // still lacking PF_EXITING (find_alive_thread(), R1.3a, R1.7),
+            // which sends their parent-death signals (R4.3, R4.4): a child
+            // may get its signal, and die of it, while its parent is still
+            // the dying process (see `World::threaded_hop`). Victims with
+            // threads make `is_plain()` false, so this is never reduced.
+            for &(father, phase) in &state.pending {
+                if phase != Phase::Signalled || !state.world.may_hop_inside(father) {
+                    continue;
+                }
+                for child in state.world.children(father) {
+                    if !state.hopped.contains(&child) && state.world.hop_matters(child) {
+                        moves.push((usize::MAX, Event::ThreadedHop { father, child }));
+                    }
+                }
+            }
             // A process that a death in this step may yet kill — through its
             // parent-death signal, or an orphaned group's SIGHUP — runs its
             // wait loop until its signal arrives, so it may reap a child that

@@ -37,6 +37,8 @@ fn forest(text: &str) -> Vec<Node> {
                 "noreap" => node.attrs.noreap = true,
                 "sigchld=ignore" => node.attrs.sigchld_ignore = true,
                 "zombie" => node.markers.zombie = true,
+                w if w.starts_with("threads=") => node.attrs.threads = w[8..].parse().unwrap(),
+                w if w.starts_with("pdeathsig=") => node.attrs.pdeathsig = Signal::from_name(&w[10..]),
                 "stopped" => node.markers.stopped = true,
                 other => panic!("test tree: unknown word {other}"),
             }
@@ -608,6 +610,55 @@ fn racing_victims_signalled_bottom_up_may_each_be_reaped_by_a_parent_first() {
         assert_eq!(world.parent("leaf").as_deref(), Some("init"));
         assert_eq!(world.state("p0"), Some(ProcState::Zombie));
     }
+}
+
+// ---- A multi-threaded process dies thread by thread (R1.9) ----------------
+
+/// `exit A CODE`: `exit_group()`.
+fn exit_group(target: &str, code: i32) -> Step {
+    Step::Exit { target: target.into(), code }
+}
+
+#[test]
+fn a_pdeath_child_of_a_dying_threaded_parent_may_die_inside_it_and_be_auto_reaped() {
+    // The soak's case. p4's main thread may run exit_notify() while thread 1
+    // or 2 still lacks PF_EXITING: p8 hops to that thread (R1.7) and gets
+    // SIGHUP (R4.3), dies a child of p4, which ignores SIGCHLD (R3.3). Or
+    // every thread has PF_EXITING first, and p8 dies under init, which never
+    // reaps it.
+    let w = world("init noreap\n  p4 sigchld=ignore threads=2\n    p8 pdeathsig=SIGHUP");
+    let step = exit_group("p4", 2);
+    assert_eq!(
+        outcome_trees(&w, step.clone()),
+        expected_trees(&[
+            "init noreap\n  p4 sigchld=ignore zombie\n  p8 zombie",
+            "init noreap\n  p4 sigchld=ignore zombie"
+        ])
+    );
+    let prediction = w.apply(&step).unwrap();
+    let hopped = prediction.outcomes.iter().find(|o| o.world.state("p8").is_none()).unwrap();
+    assert!(reason_for(hopped, "p8", "R1.9").text.contains("its parent is still p4"));
+    assert!(reason_for(hopped, "p8", "R3.3").text.contains("p4"));
+    assert!(reason_for(hopped, "p4", "R1.8").text.contains("R1.9"));
+    // A kill of the whole process races the same way.
+    assert_eq!(outcome_trees(&w, kill("p4", "SIGKILL")).len(), 2);
+}
+
+#[test]
+fn a_hop_inside_a_parent_that_keeps_its_zombies_ends_where_the_plain_death_does() {
+    // p8 dies a child of p4 (a zombie: p4 does not ignore SIGCHLD and, dying,
+    // never waits, R3.9), then p4's last thread hands the zombie to init and
+    // re-notifies it there (R3.2), or p8 moves alive and dies under init:
+    // the same world either way.
+    let w = world("init noreap\n  p4 threads=2\n    p8 pdeathsig=SIGHUP");
+    let outcome = only(&w, exit_group("p4", 2));
+    assert_tree(&outcome.world, "init noreap\n  p4 zombie\n  p8 zombie");
+    // And a reaping init collects both, whichever way p8 came.
+    let w = world("init\n  p4 threads=1\n    p8 pdeathsig=SIGKILL");
+    assert_tree(&after(&w, kill("p4", "SIGKILL")), "init");
+    // A one-threaded parent has no sibling to hop to (R1.3a): one outcome.
+    let w = world("init noreap\n  p4 sigchld=ignore\n    p8 pdeathsig=SIGHUP");
+    assert_tree(&after(&w, exit_group("p4", 2)), "init noreap\n  p4 sigchld=ignore zombie\n  p8 zombie");
 }
 
 // ---- Errors ----------------------------------------------------------------
