@@ -80,6 +80,11 @@ fn kernel_table_in_text_and_json() {
             let ok = r.result == Verdict::Pass
                 || (r.result == Verdict::Skipped && versioned && r.detail.contains("needs Linux"));
             assert!(ok, "probe {probe}: {:?}: {}", r.result, r.detail);
+        } else if let Some(name) = r.check.strip_prefix("build ") {
+            // A build row records what it saw and passes, unless its case
+            // broke.
+            assert_eq!(r.result, Verdict::Pass, "build {name}: {}", r.detail);
+            assert!(r.detail.starts_with(&format!("{name} ")), "build {name}: {}", r.detail);
         } else if r.check == BROKEN {
             assert_eq!(r.result, Verdict::Fail, "{r:?}");
             assert!(r.detail.contains("the `expect:` block disagrees with the kernel"), "{}", r.detail);
@@ -117,7 +122,7 @@ fn kernel_table_in_text_and_json() {
     assert!(text.contains(&format!("\n{summary}\n")), "{text}");
     let broken: PathBuf = dir.path().join(BROKEN);
     assert!(text.contains(&format!("replay: {EXE} run {}", broken.display())), "{text}");
-    assert!(text.contains("what the probes saw:") && text.contains("stale at readiness"), "{text}");
+    assert!(text.contains("what the probes and build cases saw:") && text.contains("stale at readiness"), "{text}");
     assert!(text.contains("version-dependent rows"), "{text}");
 }
 
@@ -128,7 +133,7 @@ fn a_missing_scenarios_dir_fails_every_scenario_row_but_runs_the_probes() {
     let out = kernel(&["--json"], &empty);
     let t = kernel::parse_json(&String::from_utf8_lossy(&out.stdout)).expect("JSON");
     assert_eq!(out.status.code(), Some(1));
-    for r in t.rows.iter().filter(|r| !r.check.starts_with("probe ")) {
+    for r in t.rows.iter().filter(|r| !r.check.starts_with("probe ") && !r.check.starts_with("build ")) {
         assert_eq!(r.result, Verdict::Fail, "{r:?}");
         assert!(r.detail.starts_with("scenario file missing"), "{r:?}");
     }

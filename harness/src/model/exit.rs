@@ -227,6 +227,13 @@ impl World {
                  parent is still {f}"
             )
         });
+        let cfg = self.config();
+        let by_extra_thread = self[child].real_parent.is_some_and(|t| t.thread != 0);
+        if cfg.mutated(Mutation::ThreadedHopNoPdeath)
+            || (by_extra_thread && cfg.mutated(Mutation::PdeathMainThreadChildrenOnly))
+        {
+            return Vec::new();
+        }
         self.send_pdeath(child, reasons).into_iter().collect()
     }
 
