@@ -68,17 +68,13 @@ pub fn prove(rule: &Rule, name: &str) -> RowProof {
     let mut init = Node::new("init");
     init.children = vec![Node::new("x")];
     let (killed, how) = match (name, orphan_hup_from(&[init])) {
-        ("orphan-hup", Err(e)) => (true, format!("`w` lost: {}", e.lines().next().unwrap_or(""))),
+        ("orphan-hup", Err(e)) => {
+            (true, format!("`w` dies of the SIGHUP it catches: {}", e.lines().next().unwrap_or("")))
+        }
         ("orphan-hup", Ok(v)) => (false, format!("`w` lost, yet read as orphan-hup {}", v.word())),
         (other, _) => (false, format!("no violation data for build behaviour {other:?}")),
     };
-    RowProof {
-        id: rule.id,
-        check: rule.check,
-        proof: "violation: `w` dies of the SIGHUP it catches".into(),
-        killed,
-        how,
-    }
+    RowProof { id: rule.id, check: rule.check, proof: "1 violation(s)".into(), killed, how }
 }
 
 #[cfg(test)]

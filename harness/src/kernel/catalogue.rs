@@ -126,7 +126,7 @@ pub const RULES: &[Rule] = &[
     // first: the row checks the race itself (R1.8).
     scenario(
         "R1.8",
-        "a subreaper and its child killed at once: one outcome, at the next subreaper up",
+        "a subreaper and its child killed at once: the next one up adopts",
         "exit_notify() kernel/exit.c",
         "dying-subreaper-race.tree",
         Mutation::RaceDropsVictims,
@@ -384,7 +384,7 @@ pub const RULES: &[Rule] = &[
         ],
         ..Rule {
             id: "R5.2",
-            what: "which members of an orphaned group get its SIGHUP (recorded)",
+            what: "who gets an orphaned group's SIGHUP, recorded [A]",
             function: "kill_orphaned_pgrp() kernel/exit.c",
             check: Check::Build("orphan-hup"),
             since: None,
@@ -401,7 +401,7 @@ pub const RULES: &[Rule] = &[
     ),
     scenario(
         "R5.2",
-        "the same, on a build whose SIGHUP reaches stopped members only",
+        "the same, on an orphan-hup stopped-only build",
         "kill_orphaned_pgrp() kernel/exit.c",
         "orphaned-pgrp-exit-stopped-only.tree",
         Mutation::NoOrphanedPgrpSignal,
@@ -415,7 +415,7 @@ pub const RULES: &[Rule] = &[
     ),
     scenario(
         "R5.3",
-        "the same, on a build whose SIGHUP reaches stopped members only",
+        "the same, on an orphan-hup stopped-only build",
         "reparent_leader() kernel/exit.c",
         "orphaned-pgrp-reparent-stopped-only.tree",
         Mutation::NoOrphanedPgrpSignal,
@@ -429,7 +429,7 @@ pub const RULES: &[Rule] = &[
     ),
     scenario(
         "R5.4",
-        "the same, on a build whose SIGHUP reaches stopped members only",
+        "the same, on an orphan-hup stopped-only build",
         "will_become_orphaned_pgrp() kernel/exit.c",
         "pgrp-subreaper-connects-stopped-only.tree",
         Mutation::ReparentSkipsOrphanTest,

@@ -173,16 +173,15 @@ pub fn summary(proofs: &[RowProof]) -> (usize, usize, usize) {
     (killed, scen, probes)
 }
 
-/// The proof as a table, one row a line.
+/// The proof as a table, one row a line, in columns as wide as they need.
 pub fn proof_text(proofs: &[RowProof]) -> String {
+    let wc = proofs.iter().map(|p| p.check.to_string().len()).max().unwrap_or(0).max("CHECKED BY".len());
+    let wp = proofs.iter().map(|p| p.proof.len()).max().unwrap_or(0).max("MUTATION OR VIOLATION".len());
     let mut out =
-        format!("{:<6} {:<40} {:<36} {:<7} {}\n", "ID", "CHECKED BY", "MUTATION OR VIOLATION", "KILLED", "HOW");
+        format!("{:<6} {:<wc$} {:<wp$} {:<6} {}\n", "ID", "CHECKED BY", "MUTATION OR VIOLATION", "KILLED", "HOW");
     for p in proofs {
-        let killed = match (p.killed, p.check) {
-            (true, _) => "yes",
-            (false, _) => "NO",
-        };
-        out += &format!("{:<6} {:<40} {:<36} {:<7} {}\n", p.id, p.check.to_string(), p.proof, killed, p.how);
+        let killed = if p.killed { "yes" } else { "NO" };
+        out += &format!("{:<6} {:<wc$} {:<wp$} {:<6} {}\n", p.id, p.check.to_string(), p.proof, killed, p.how);
     }
     out
 }
