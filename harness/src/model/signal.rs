@@ -100,35 +100,23 @@ impl World {
     }
 
     /// One signal to the process `pid` (process-directed). Returns the
-    /// victim if the signal starts its death.
+    /// victim if the signal starts its death. In the kernel's order:
+    /// `prepare_signal()` (an exiting target, SIGCONT waking a stopped one),
+    /// a handler, the namespace init's shield, then the default action.
     pub(super) fn send_signal(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) -> Option<Victim> {
         let p = self[pid];
         let name = self.name(pid).to_string();
-        let state = p.state;
-        if matches!(state, ProcState::Zombie | ProcState::Exiting) || p.exiting {
+        if matches!(p.state, ProcState::Zombie | ProcState::Exiting) || p.exiting {
             // prepare_signal(): SIGNAL_GROUP_EXIT is set, the signal goes nowhere.
             let text = format!("{sig}{} changes nothing: it is already exiting", from.describe());
             reasons.add(&name, DEFAULT_ACTION, "prepare_signal()", move || text);
             return None;
         }
-        if sig == Signal::CONT && state == ProcState::Stopped {
-            // prepare_signal() wakes the stopped threads whatever the
-            // disposition, before any ignore test (R6.6d).
-            self.update(pid, |p| p.state = ProcState::Running);
-            let (rule, text) = if p.is_init {
-                ("R6.6d", "resumed: prepare_signal() wakes stopped threads before SIGNAL_UNKILLABLE drops SIGCONT")
-            } else {
-                (DEFAULT_ACTION, "resumed by SIGCONT")
-            };
-            reasons.add(&name, rule, "prepare_signal()", || format!("{text}{}", from.describe()));
-            let victim = self.resumed(pid, reasons);
-            if p.catch.has(sig) {
-                self.deliver(pid, sig, from, reasons);
-            }
-            return victim;
+        if sig == Signal::CONT && p.state == ProcState::Stopped {
+            return self.continue_stopped(pid, from, reasons);
         }
         if p.catch.has(sig) {
-            if state == ProcState::Stopped {
+            if p.state == ProcState::Stopped {
                 self.update(pid, |p| p.pending_caught.add(sig));
                 let text =
                     format!("{sig}{} waits: it is stopped, its handler runs once it is continued", from.describe());
@@ -141,83 +129,10 @@ impl World {
         if p.is_init && !self.config().mutated(Mutation::InitUnshielded) {
             return self.send_signal_to_ns_init(pid, sig, from, reasons);
         }
-        let victim = |may_reap_first| Some(Victim { pid, may_reap_first });
         match default_action(sig) {
-            // wants_signal() refuses a stopped task for every signal but
-            // SIGKILL, so complete_signal() returns before its fatal-signal
-            // shortcut: the signal stays queued until a SIGCONT lets the task
-            // reach get_signal(). (Observed on 6.18: SIGTERM to a stopped
-            // process leaves it stopped; SIGCONT then kills it.)
-            DefaultAction::Term | DefaultAction::Core if state == ProcState::Stopped && sig != Signal::KILL => {
-                let text = format!(
-                    "stays stopped with {sig}{} pending: wants_signal() skips a stopped task for \
-                     every signal but SIGKILL, so complete_signal() does not make it a group \
-                     exit; {sig} waits for get_signal() after a SIGCONT",
-                    from.describe()
-                );
-                self.update(pid, |p| {
-                    p.pending_fatal.get_or_insert(sig);
-                });
-                reasons.add(&name, DEFAULT_ACTION, "complete_signal()", move || text);
-                None
-            }
-            DefaultAction::Term | DefaultAction::Core => {
-                let text = if state == ProcState::Stopped {
-                    "killed by SIGKILL, although stopped: complete_signal() turns it into a group \
-                     exit and wakes the stopped task to die"
-                        .to_string()
-                } else if default_action(sig) == DefaultAction::Core {
-                    format!(
-                        "killed by {sig}{}, whose default action is to dump core (core dumps are \
-                         off in the sandbox)",
-                        from.describe()
-                    )
-                } else {
-                    format!("killed by {sig}{}, whose default action is to terminate", from.describe())
-                };
-                let (rule, kernel_fn) = match from {
-                    Sender::ParentDeath => ("R4.2", "forget_original_parent()"),
-                    Sender::OrphanedPgrp => ("R5.6", "kill_orphaned_pgrp()"),
-                    Sender::Outside if default_action(sig) == DefaultAction::Core => (DEFAULT_ACTION, "get_signal()"),
-                    Sender::Outside => (DEFAULT_ACTION, "complete_signal()"),
-                };
-                reasons.add(&name, rule, kernel_fn, move || text);
-                // complete_signal() replaces the group's flags with
-                // SIGNAL_GROUP_EXIT: it is no longer a stopped job (R5.1).
-                if !self.config().mutated(Mutation::SigkillKeepsStoppedJob) {
-                    self.update(pid, |p| {
-                        if p.state == ProcState::Stopped {
-                            p.state = ProcState::Running;
-                        }
-                    });
-                }
-                victim(state == ProcState::Running && from == Sender::Outside)
-            }
-            DefaultAction::Stop if sig == Signal::STOP => {
-                if state == ProcState::Running {
-                    self.update(pid, |p| p.state = ProcState::Stopped);
-                    let text = format!("stopped by SIGSTOP{}", from.describe());
-                    reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
-                }
-                None
-            }
+            DefaultAction::Term | DefaultAction::Core => self.fatal_default(pid, sig, from, reasons),
             DefaultAction::Stop => {
-                if self.is_pgrp_orphaned(p.pgrp) && !self.config().mutated(Mutation::TstpStopsInOrphanedPgrp) {
-                    let text = format!(
-                        "{sig}{} is discarded: its default action is to stop, but its process \
-                         group is orphaned (no member has a parent in another group of its session)",
-                        from.describe()
-                    );
-                    reasons.add(&name, "R5.7", "get_signal()", move || text);
-                } else if state == ProcState::Running {
-                    self.update(pid, |p| p.state = ProcState::Stopped);
-                    let text = format!(
-                        "stopped by {sig}{}: its process group is not orphaned (a member's parent is \
-                         in another group of the same session)",
-                        from.describe()
-                    );
-                    reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
-                }
+                self.stop_default(pid, sig, from, reasons);
                 None
             }
             DefaultAction::Cont => None,
@@ -235,6 +150,109 @@ impl World {
                 reasons.add(&name, DEFAULT_ACTION, kernel_fn, move || text);
                 None
             }
+        }
+    }
+
+    /// SIGCONT to a stopped process: `prepare_signal()` wakes the stopped
+    /// threads whatever the disposition, before any ignore test (R6.6d);
+    /// then what waited while it was stopped runs.
+    fn continue_stopped(&mut self, pid: Pid, from: Sender, reasons: &mut Reasons) -> Option<Victim> {
+        let p = self[pid];
+        self.update(pid, |p| p.state = ProcState::Running);
+        let (rule, text) = if p.is_init {
+            ("R6.6d", "resumed: prepare_signal() wakes stopped threads before SIGNAL_UNKILLABLE drops SIGCONT")
+        } else {
+            (DEFAULT_ACTION, "resumed by SIGCONT")
+        };
+        reasons.add(self.name(pid), rule, "prepare_signal()", || format!("{text}{}", from.describe()));
+        let victim = self.resumed(pid, reasons);
+        if p.catch.has(Signal::CONT) {
+            self.deliver(pid, Signal::CONT, from, reasons);
+        }
+        victim
+    }
+
+    /// A signal whose default action terminates (or dumps core).
+    fn fatal_default(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) -> Option<Victim> {
+        let state = self[pid].state;
+        let name = self.name(pid).to_string();
+        if state == ProcState::Stopped && sig != Signal::KILL {
+            // wants_signal() refuses a stopped task for every signal but
+            // SIGKILL, so complete_signal() returns before its fatal-signal
+            // shortcut: the signal stays queued until a SIGCONT lets the task
+            // reach get_signal(). (Observed on 6.18: SIGTERM to a stopped
+            // process leaves it stopped; SIGCONT then kills it.)
+            let text = format!(
+                "stays stopped with {sig}{} pending: wants_signal() skips a stopped task for \
+                 every signal but SIGKILL, so complete_signal() does not make it a group \
+                 exit; {sig} waits for get_signal() after a SIGCONT",
+                from.describe()
+            );
+            self.update(pid, |p| {
+                p.pending_fatal.get_or_insert(sig);
+            });
+            reasons.add(&name, DEFAULT_ACTION, "complete_signal()", move || text);
+            return None;
+        }
+        let core = default_action(sig) == DefaultAction::Core;
+        let text = if state == ProcState::Stopped {
+            "killed by SIGKILL, although stopped: complete_signal() turns it into a group \
+             exit and wakes the stopped task to die"
+                .to_string()
+        } else if core {
+            format!(
+                "killed by {sig}{}, whose default action is to dump core (core dumps are \
+                 off in the sandbox)",
+                from.describe()
+            )
+        } else {
+            format!("killed by {sig}{}, whose default action is to terminate", from.describe())
+        };
+        let (rule, kernel_fn) = match from {
+            Sender::ParentDeath => ("R4.2", "forget_original_parent()"),
+            Sender::OrphanedPgrp => ("R5.6", "kill_orphaned_pgrp()"),
+            Sender::Outside if core => (DEFAULT_ACTION, "get_signal()"),
+            Sender::Outside => (DEFAULT_ACTION, "complete_signal()"),
+        };
+        reasons.add(&name, rule, kernel_fn, move || text);
+        // complete_signal() replaces the group's flags with
+        // SIGNAL_GROUP_EXIT: it is no longer a stopped job (R5.1).
+        if !self.config().mutated(Mutation::SigkillKeepsStoppedJob) {
+            self.update(pid, |p| {
+                if p.state == ProcState::Stopped {
+                    p.state = ProcState::Running;
+                }
+            });
+        }
+        Some(Victim { pid, may_reap_first: state == ProcState::Running && from == Sender::Outside })
+    }
+
+    /// A signal whose default action stops: SIGSTOP always; SIGTSTP,
+    /// SIGTTIN and SIGTTOU only outside an orphaned process group (R5.7).
+    fn stop_default(&mut self, pid: Pid, sig: Signal, from: Sender, reasons: &mut Reasons) {
+        let p = self[pid];
+        let name = self.name(pid).to_string();
+        if sig == Signal::STOP {
+            if p.state == ProcState::Running {
+                self.update(pid, |p| p.state = ProcState::Stopped);
+                let text = format!("stopped by SIGSTOP{}", from.describe());
+                reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
+            }
+        } else if self.is_pgrp_orphaned(p.pgrp) && !self.config().mutated(Mutation::TstpStopsInOrphanedPgrp) {
+            let text = format!(
+                "{sig}{} is discarded: its default action is to stop, but its process \
+                 group is orphaned (no member has a parent in another group of its session)",
+                from.describe()
+            );
+            reasons.add(&name, "R5.7", "get_signal()", move || text);
+        } else if p.state == ProcState::Running {
+            self.update(pid, |p| p.state = ProcState::Stopped);
+            let text = format!(
+                "stopped by {sig}{}: its process group is not orphaned (a member's parent is \
+                 in another group of the same session)",
+                from.describe()
+            );
+            reasons.add(&name, "R5.7", "do_signal_stop()", move || text);
         }
     }
 
