@@ -162,13 +162,23 @@ impl World {
         };
         let pid = self.add(name, proc);
         debug_assert_eq!(pid, me);
+        self.explain_fork(pid, parent_pid, fork, new_ns, reasons);
+        self.apply_attrs(pid, attrs, forker, reasons)?;
+        Ok(pid)
+    }
+
+    /// The reasons of a fork: who forked the new process, what it inherits
+    /// from its real parent (R2.6), and whether it is a namespace's PID 1
+    /// (R6.1).
+    fn explain_fork(&self, pid: Pid, parent_pid: Option<Pid>, fork: Fork, new_ns: bool, reasons: &mut Reasons) {
+        let name = self.name(pid);
         match parent_pid {
             Some(p) => {
                 let parent = self.name(p);
                 if fork.forker.is_none() {
                     reasons.add(name, "R8.1", "copy_process()", || format!("forked by {parent}, its real_parent"));
                 }
-                if has_child_subreaper {
+                if self[pid].has_child_subreaper {
                     reasons.add(name, "R2.6", "copy_process()", || {
                         format!(
                             "inherits has_child_subreaper from {parent}, which is a subreaper or \
@@ -193,6 +203,19 @@ impl World {
                 format!("born in {}'s namespace, which its forker joined with setns()", self.name(ns))
             });
         }
+    }
+
+    /// What the new node does first with its attributes: `setsid()` or
+    /// `setpgid()`, its SIGCHLD disposition, `PR_SET_CHILD_SUBREAPER` and
+    /// `PR_SET_PDEATHSIG`.
+    fn apply_attrs(
+        &mut self,
+        pid: Pid,
+        attrs: &Attrs,
+        forker: Option<Pid>,
+        reasons: &mut Reasons,
+    ) -> Result<(), ModelError> {
+        let name = self.name(pid).to_string();
         if attrs.session {
             self.update(pid, |p| {
                 p.session = Some(pid);
@@ -202,12 +225,12 @@ impl World {
             self.update(pid, |p| p.pgrp = Some(pid));
         }
         if attrs.sigchld_ignore {
-            reasons.add(name, "R3.3", "do_notify_parent()", || {
+            reasons.add(&name, "R3.3", "do_notify_parent()", || {
                 "sets SIGCHLD to SIG_IGN: the kernel will reap its children as they exit".into()
             });
         }
         if attrs.noreap {
-            reasons.add(name, "R3.8", "wait_task_zombie()", || "never waits: its exited children stay zombies".into());
+            reasons.add(&name, "R3.8", "wait_task_zombie()", || "never waits: its exited children stay zombies".into());
         }
         if attrs.subreaper {
             self.set_child_subreaper(pid, true, reasons)?;
@@ -219,6 +242,6 @@ impl World {
         if let Some(sig) = attrs.pdeathsig.or(inherited) {
             self.update(pid, |p| p.pdeath = Some(sig));
         }
-        Ok(pid)
+        Ok(())
     }
 }
