@@ -11,6 +11,7 @@
 //! - [`random`]: proptest-generated cases, shrunk and written out on failure.
 //! - [`replay`]: the one command that replays a failure.
 //! - [`kernel_table`]: runs the rows of `reparent kernel`'s table.
+//! - [`pool`]: independent jobs on N threads, results in job order.
 //! - [`bench`]: the fixed benchmark workload.
 //! - [`report`]: how a mismatch is shown.
 
@@ -21,6 +22,7 @@ pub mod calibrate;
 pub mod case;
 pub mod explain;
 pub mod kernel_table;
+pub mod pool;
 pub mod random;
 pub mod replay;
 pub mod report;

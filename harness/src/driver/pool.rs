@@ -1,0 +1,157 @@
+//! The worker pool: independent jobs (random cases, bundled scenarios, the
+//! rows of `reparent kernel`) on N threads, their results handed back in
+//! job order.
+//!
+//! Every job builds and tears down a sandbox of its own, so jobs share
+//! nothing but the CPUs; what must not depend on the number of threads is
+//! the *report*. The pool therefore numbers jobs, lets them finish in any
+//! order, and releases each result only once every earlier one has been
+//! released: the consumer sees exactly what a single thread would have
+//! given it. A job whose result says "nothing after me matters" (a failing
+//! random case) stops later jobs from starting, but never earlier ones, so
+//! the first such job in job order is always seen.
+//!
+//! A sandbox helper dies with the thread that spawned it
+//! (`PR_SET_PDEATHSIG`, see `sys::os::die_with_spawner`), so a job must own
+//! its sandbox from start to end on the worker thread that runs it; every
+//! job here does.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// The results of the jobs, in job order (see [`ordered`]).
+pub struct InOrder<'a, R> {
+    rx: mpsc::Receiver<(usize, R)>,
+    /// Results that finished before an earlier one.
+    early: BTreeMap<usize, R>,
+    next: usize,
+    /// No result at or after this index is released.
+    limit: &'a AtomicUsize,
+}
+
+impl<R> Iterator for InOrder<'_, R> {
+    type Item = (usize, R);
+
+    fn next(&mut self) -> Option<(usize, R)> {
+        loop {
+            // A stopping job sets the limit before its result is sent, so
+            // it is known here by the time that result is.
+            if self.next >= self.limit.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(r) = self.early.remove(&self.next) {
+                self.next += 1;
+                return Some((self.next - 1, r));
+            }
+            let (i, r) = self.rx.recv().ok()?;
+            self.early.insert(i, r);
+        }
+    }
+}
+
+/// Runs `job(0)` .. `job(count - 1)` on `jobs` threads and gives `consume`
+/// their results in job order. Once a result for which `stops` is true is
+/// known, no job after it starts, and none after it is released (whatever
+/// started already is run and dropped). When `consume` returns, jobs not yet
+/// started are not started, and the pool waits for those running.
+pub fn ordered<R: Send, O>(
+    count: usize,
+    jobs: usize,
+    job: impl Fn(usize) -> R + Sync,
+    stops: impl Fn(&R) -> bool + Sync,
+    consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
+) -> O {
+    let next = AtomicUsize::new(0);
+    // Jobs at or after this index do not start.
+    let limit = AtomicUsize::new(count);
+    let cancelled = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..jobs.clamp(1, count.max(1)) {
+            let tx = tx.clone();
+            let (next, limit, cancelled, job, stops) = (&next, &limit, &cancelled, &job, &stops);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= limit.load(Ordering::SeqCst) || cancelled.load(Ordering::SeqCst) {
+                    break;
+                }
+                let r = job(i);
+                if stops(&r) {
+                    limit.fetch_min(i + 1, Ordering::SeqCst);
+                }
+                if tx.send((i, r)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut results = InOrder { rx, early: BTreeMap::new(), next: 0, limit: &limit };
+        let out = consume(&mut results);
+        cancelled.store(true, Ordering::SeqCst);
+        drop(results);
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn results_come_in_job_order_whatever_order_they_finish_in() {
+        for jobs in [1, 2, 5] {
+            // Earlier jobs take longer, so they finish last.
+            let got: Vec<(usize, usize)> = ordered(
+                10,
+                jobs,
+                |i| {
+                    std::thread::sleep(Duration::from_millis(2 * (10 - i as u64)));
+                    i * i
+                },
+                |_| false,
+                |r| r.collect(),
+            );
+            assert_eq!(got, (0..10).map(|i| (i, i * i)).collect::<Vec<_>>(), "jobs={jobs}");
+        }
+    }
+
+    #[test]
+    fn a_stopping_job_stops_later_ones_but_every_earlier_one_is_seen() {
+        let started = AtomicUsize::new(0);
+        let got: Vec<usize> = ordered(
+            1000,
+            3,
+            |i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                // The stopping job finishes first; the earlier ones later.
+                std::thread::sleep(Duration::from_millis(if i < 4 { 20 } else { 1 }));
+                i
+            },
+            |&i| i == 4 || i == 6,
+            |r| r.map(|(_, i)| i).collect(),
+        );
+        assert_eq!(got, [0, 1, 2, 3, 4], "nothing after the first stopping job is released");
+        assert!(started.load(Ordering::SeqCst) < 20, "jobs kept starting after a stop");
+    }
+
+    #[test]
+    fn a_consumer_that_stops_early_stops_the_pool() {
+        let started = AtomicUsize::new(0);
+        let first: Vec<usize> = ordered(
+            1000,
+            2,
+            |i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+                i
+            },
+            |_| false,
+            |r| r.take(3).map(|(_, i)| i).collect(),
+        );
+        assert_eq!(first, [0, 1, 2]);
+        assert!(started.load(Ordering::SeqCst) < 500, "jobs kept starting after the consumer stopped");
+    }
+}
