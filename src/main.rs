@@ -7,16 +7,19 @@
 //! before anything else, and why those helpers never start a thread before
 //! they create their namespaces.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reparent_harness::driver::bench;
 use reparent_harness::driver::calibrate;
 use reparent_harness::driver::explain;
 use reparent_harness::driver::kernel_table;
-use reparent_harness::driver::random::{self, RandomParams};
+use reparent_harness::driver::pool;
+use reparent_harness::driver::random::{self, RandomParams, Tick};
 use reparent_harness::driver::replay::Replay;
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
@@ -90,6 +93,8 @@ enum Cmd {
         /// attribute and marker, and how many steps moved a process.
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        jobs: Jobs,
     },
     /// A conformance table of the running kernel: one row per rule of
     /// kernel-rules.md, checked by a probe or a bundled scenario. Exits 0
@@ -109,6 +114,8 @@ enum Cmd {
         /// cannot be made to fail.
         #[arg(long)]
         self_test: bool,
+        #[command(flatten)]
+        jobs: Jobs,
     },
     /// A fixed workload: cases per second and where the time goes.
     Bench {
@@ -118,6 +125,39 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// How many cases (or rows) run at once.
+#[derive(Args)]
+struct Jobs {
+    /// Cases (or rows) to run at once, each in its own sandbox; the results
+    /// and the output do not depend on it. Default: REPARENT_JOBS, else the
+    /// number of CPUs.
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    jobs: Option<usize>,
+}
+
+impl Jobs {
+    /// The flag, else `REPARENT_JOBS`, else the number of CPUs.
+    fn resolve(&self) -> Result<usize, String> {
+        if let Some(n) = self.jobs {
+            return Ok(n);
+        }
+        match std::env::var("REPARENT_JOBS") {
+            Ok(v) => parse_jobs(&v).map_err(|e| format!("REPARENT_JOBS={v:?}: {e}")),
+            Err(std::env::VarError::NotUnicode(v)) => Err(format!("REPARENT_JOBS={v:?} is not text")),
+            Err(std::env::VarError::NotPresent) => {
+                Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            }
+        }
+    }
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of jobs, 1 or more, found {s:?}")),
+    }
 }
 
 fn parse_version(s: &str) -> Result<(u32, u32), String> {
@@ -160,6 +200,17 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = parse_cli();
+    let jobs = match &cli.cmd {
+        Cmd::Check { jobs, .. } | Cmd::Kernel { jobs, .. } => jobs.resolve(),
+        _ => Ok(1),
+    };
+    let jobs = match jobs {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("reparent: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Cmd::Kernel { self_test: true, scenarios, .. } = &cli.cmd {
         // The model of the kernel the rules were checked against, unless
         // asked otherwise: the self-test needs no kernel.
@@ -205,14 +256,14 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &replay, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, cli.model_orphan_hup.is_some(), &file),
-        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats } => {
+        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats, .. } => {
             let seed = seed.unwrap_or_else(|| {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
             });
-            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone() };
+            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone(), jobs };
             cmd_check(&opts, cfg, &replay, scenarios, &params, stats)
         }
-        Cmd::Kernel { json, scenarios, .. } => cmd_kernel(&opts, cfg, &replay, json, scenarios),
+        Cmd::Kernel { json, scenarios, .. } => cmd_kernel(&opts, cfg, &replay, json, scenarios, jobs),
         Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
     }
 }
@@ -274,60 +325,110 @@ struct Tally {
     steps: usize,
 }
 
-/// Runs loaded scenarios, printing as it goes.
+/// A progress bar on stderr, or a hidden one when either stream is not a
+/// terminal or `CI` is set (logs stay free of escape codes). Whatever is
+/// printed while it shows goes through [`ProgressBar::suspend`].
+fn progress_bar(len: usize, unit: &str) -> ProgressBar {
+    let tty = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    if !tty || std::env::var_os("CI").is_some() {
+        return ProgressBar::hidden();
+    }
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}, {{per_sec:.0}} [{{elapsed}}]");
+    let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr()).with_style(style);
+    bar.set_message("0 failed");
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// One scenario's verdict, and what it prints.
+struct ScenarioResult {
+    text: String,
+    verdict: Verdict,
+    steps: usize,
+}
+
+/// Runs one loaded scenario; its output is gathered rather than printed,
+/// so that scenarios run at once still print in order.
+fn run_scenario(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    replay: &Replay,
+    path: &Path,
+    s: &Scenario,
+    verbose: bool,
+) -> ScenarioResult {
+    let mut out = String::new();
+    if verbose {
+        out += &format!("{}\n", path.display());
+        if let Some(a) = &s.about {
+            out += &format!("  about: {a}\n");
+        }
+    }
+    let rep = scenario_run::run(opts, cfg, s, |p| match p {
+        _ if !verbose => {}
+        Progress::Started(tree) => {
+            out += "  tree:\n";
+            out += &indent(&report::tree_text(tree), "  ");
+        }
+        Progress::Step(entry, rec) => {
+            let race = if rec.outcomes > 1 {
+                format!("  (a race: the model allowed {} outcomes)", rec.outcomes)
+            } else {
+                String::new()
+            };
+            out += &format!("  {}{race}\n", entry.step);
+            out += &indent(&report::tree_text(&rec.observed), "  ");
+        }
+    });
+    let steps = rep.steps.len();
+    match &rep.verdict {
+        Verdict::Passed if verbose => {
+            out += &format!("  ok: {steps} step(s) checked against the model{}\n\n", expects(s));
+        }
+        Verdict::Passed => out += &format!("  ok    {} ({steps} steps)\n", path.display()),
+        Verdict::Skipped(why) => out += &format!("  SKIP  {}: {why}\n", path.display()),
+        Verdict::Failed(e) => {
+            out += &format!("  FAIL  {}\n", path.display());
+            out += &indent(&e.to_string(), "    ");
+            out += &format!("    replay: {}\n\n", replay.command(path));
+        }
+    }
+    ScenarioResult { text: out, verdict: rep.verdict, steps }
+}
+
+/// Runs loaded scenarios on `jobs` threads, printing each one's output in
+/// file order as soon as it and those before it are done.
 fn run_scenarios(
     opts: &SandboxOptions,
     cfg: ModelConfig,
     replay: &Replay,
     loaded: &[(PathBuf, Scenario)],
     verbose: bool,
+    jobs: usize,
+    bar: &ProgressBar,
 ) -> Tally {
     let mut t = Tally::default();
-    for (path, s) in loaded {
-        if verbose {
-            println!("{}", path.display());
-            if let Some(a) = &s.about {
-                println!("  about: {a}");
-            }
-        }
-        let rep = scenario_run::run(opts, cfg, s, |p| match p {
-            _ if !verbose => {}
-            Progress::Started(tree) => {
-                println!("  tree:");
-                print!("{}", indent(&report::tree_text(tree), "  "));
-            }
-            Progress::Step(entry, rec) => {
-                let race = if rec.outcomes > 1 {
-                    format!("  (a race: the model allowed {} outcomes)", rec.outcomes)
-                } else {
-                    String::new()
-                };
-                println!("  {}{race}", entry.step);
-                print!("{}", indent(&report::tree_text(&rec.observed), "  "));
-            }
-        });
-        t.steps += rep.steps.len();
-        match rep.verdict {
-            Verdict::Passed => {
-                t.passed += 1;
-                if verbose {
-                    println!("  ok: {} step(s) checked against the model{}\n", rep.steps.len(), expects(s));
-                } else {
-                    println!("  ok    {} ({} steps)", path.display(), rep.steps.len());
+    let job = |i: usize| run_scenario(opts, cfg, replay, &loaded[i].0, &loaded[i].1, verbose);
+    pool::ordered(
+        loaded.len(),
+        jobs,
+        job,
+        |_| false,
+        |results| {
+            for (_, r) in results {
+                bar.suspend(|| print!("{}", r.text));
+                t.steps += r.steps;
+                match r.verdict {
+                    Verdict::Passed => t.passed += 1,
+                    Verdict::Skipped(_) => t.skipped += 1,
+                    Verdict::Failed(_) => t.failed += 1,
                 }
+                bar.inc(1);
+                bar.set_message(format!("{} failed", t.failed));
             }
-            Verdict::Skipped(why) => {
-                t.skipped += 1;
-                println!("  SKIP  {}: {why}", path.display());
-            }
-            Verdict::Failed(e) => {
-                t.failed += 1;
-                println!("  FAIL  {}", path.display());
-                print!("{}", indent(&e.to_string(), "    "));
-                println!("    replay: {}\n", replay.command(path));
-            }
-        }
-    }
+        },
+    );
     t
 }
 
@@ -345,7 +446,8 @@ fn cmd_run(opts: &SandboxOptions, cfg: ModelConfig, replay: &Replay, files: &[Pa
         Ok(l) => l,
         Err(code) => return code,
     };
-    let t = run_scenarios(opts, cfg, replay, &loaded, !quiet);
+    // One at a time: `run` is for reading a scenario's trace as it goes.
+    let t = run_scenarios(opts, cfg, replay, &loaded, !quiet, 1, &ProgressBar::hidden());
     println!(
         "{} scenario(s): {} passed, {} failed, {} skipped; {} steps checked",
         loaded.len(),
@@ -427,21 +529,36 @@ fn cmd_check(
         Err(code) => return code,
     };
     println!("scenarios in {}:", dir.display());
-    let t = run_scenarios(opts, cfg, replay, &loaded, false);
+    let bar = progress_bar(loaded.len(), "scenarios");
+    let t = run_scenarios(opts, cfg, replay, &loaded, false, params.jobs, &bar);
+    bar.finish_and_clear();
     println!(
-        "random cases: {} (seed {}, up to {} processes, up to {} steps each)",
-        params.cases, params.seed, params.max_nodes, params.max_steps
+        "random cases: {} (seed {}, up to {} processes, up to {} steps each, {} at once)",
+        params.cases, params.seed, params.max_nodes, params.max_steps, params.jobs
     );
     let rstart = Instant::now();
-    let r = random::run(opts, cfg, params);
+    let bar = progress_bar(params.cases as usize, "cases");
+    let r = random::run(opts, cfg, params, |tick| match tick {
+        Tick::Cases { done, failed } => {
+            bar.set_position(done.into());
+            bar.set_message(format!("{failed} failed"));
+        }
+        Tick::Shrinking => bar.set_message("1 failed, shrinking it"),
+    });
+    bar.finish_and_clear();
     let rsecs = rstart.elapsed().as_secs_f64();
     let mut write_failed = false;
     if let Some(f) = &r.failure {
-        println!("  FAIL  random case (shrunk after {} runs):", r.runs);
+        if f.shrunk {
+            println!("  FAIL  random case {} (shrunk after {} runs):", f.case, r.runs);
+        } else {
+            println!("  FAIL  random case {} (shrinking lost it after {} runs; written as generated):", f.case, r.runs);
+        }
         print!("{}", indent(&f.message, "    "));
         match &f.path {
             Ok(p) => {
-                println!("    minimal case written to {}", p.display());
+                let what = if f.shrunk { "minimal case" } else { "case" };
+                println!("    {what} written to {}", p.display());
                 println!("    replay: {}", replay.command(p));
             }
             Err(e) => {
@@ -485,6 +602,7 @@ fn cmd_kernel(
     replay: &Replay,
     json: bool,
     scenarios: Option<PathBuf>,
+    jobs: usize,
 ) -> ExitCode {
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
     let userns = match kernel_table::preflight(opts) {
@@ -505,11 +623,18 @@ fn cmd_kernel(
         );
         println!("{}", kernel::header_text());
     }
-    let table = match kernel_table::run(opts, cfg, &dir, userns, |row| {
+    let bar = progress_bar(kernel::RULES.len(), "rows");
+    let mut failed = 0;
+    let table = kernel_table::run(opts, cfg, &dir, userns, jobs, |row| {
         if !json {
-            println!("{}", kernel::row_text(row));
+            bar.suspend(|| println!("{}", kernel::row_text(row)));
         }
-    }) {
+        failed += usize::from(row.result == kernel::Verdict::Fail);
+        bar.inc(1);
+        bar.set_message(format!("{failed} failed"));
+    });
+    bar.finish_and_clear();
+    let table = match table {
         Ok(t) => t,
         Err(why) => {
             eprintln!("reparent kernel: stopped, no sandbox could be created: {why}");

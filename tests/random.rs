@@ -25,10 +25,11 @@ fn random_cases_agree_with_the_model() {
         max_steps: 8,
         failures_dir: dir.path().to_path_buf(),
         replay: Replay { exe: env!("CARGO_BIN_EXE_reparent").into(), ..Replay::default() },
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).unwrap();
     let cfg = calibrate::running_kernel_model(&opts).unwrap();
-    let summary = random::run(&opts, cfg, &params);
+    let summary = random::run(&opts, cfg, &params, |_| {});
     if let Some(f) = summary.failure {
         panic!("seed {seed}: {}\nminimal case:\n{}", f.message, f.text);
     }

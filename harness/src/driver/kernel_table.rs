@@ -13,6 +13,7 @@ use crate::sys::probe::{self, Observation};
 use crate::sys::{os, SandboxOptions};
 
 use super::calibrate;
+use super::pool;
 use super::scenario_run::{self, LoadError, Verdict as RunVerdict};
 
 /// The running kernel and user, as a table records them.
@@ -34,30 +35,53 @@ pub fn preflight(opts: &SandboxOptions) -> Result<Option<bool>, String> {
 
 /// Checks every row of [`kernel::RULES`] on the running kernel: probes in their own
 /// sandboxes, scenarios from `scenarios_dir` through the model (`cfg`) and
-/// the kernel. `userns` is what [`preflight`] found. Should a sandbox
-/// become impossible midway, the error says why.
+/// the kernel, on `jobs` threads (rows are independent; `progress` still
+/// sees them in table order). `userns` is what [`preflight`] found. Should a
+/// sandbox become impossible midway, the error says why.
 pub fn run(
     opts: &SandboxOptions,
     cfg: ModelConfig,
     scenarios_dir: &Path,
     userns: Option<bool>,
+    jobs: usize,
     progress: impl FnMut(&Row),
 ) -> Result<Table, String> {
-    let mut userns = userns;
-    let rows = kernel::evaluate(
-        kernel::RULES,
-        os::kernel_version(),
-        |rule| match rule.check {
+    let kernel = os::kernel_version();
+    let rules = kernel::RULES;
+    // A row the kernel predates is not checked (`evaluate` skips it): its
+    // job gives `None`.
+    let job = |i: usize| -> Option<(Outcome, Option<bool>)> {
+        let rule = &rules[i];
+        kernel::predates(rule, kernel)?;
+        Some(match rule.check {
             Check::Probe(name) => {
                 let report = probe::observe(opts, name);
-                userns = userns.or(report.userns);
-                kernel::probes::judge(name, &report.observation, os::kernel_version())
+                (kernel::probes::judge(name, &report.observation, kernel), report.userns)
             }
-            Check::Scenario(file) => scenario_outcome(opts, cfg, scenarios_dir, file),
-            Check::Build(name) => build_outcome(opts, name),
-        },
-        progress,
-    )?;
+            Check::Scenario(file) => (scenario_outcome(opts, cfg, scenarios_dir, file), None),
+            Check::Build(name) => (build_outcome(opts, name), None),
+        })
+    };
+    // Without a sandbox nothing else can be checked either.
+    let stops = |r: &Option<(Outcome, Option<bool>)>| matches!(r, Some((Outcome::Unavailable(_), _)));
+    let mut userns = userns;
+    let rows = pool::ordered(rules.len(), jobs, job, stops, |results| {
+        // `evaluate` asks for the rows it checks in table order, which is
+        // the order the pool gives them in.
+        let mut checked = results.filter_map(|(_, r)| r);
+        kernel::evaluate(
+            rules,
+            kernel,
+            |rule| match checked.next() {
+                Some((outcome, seen)) => {
+                    userns = userns.or(seen);
+                    outcome
+                }
+                None => Outcome::Fail(format!("row {} was not checked (a worker thread died)", rule.id)),
+            },
+            progress,
+        )
+    })?;
     Ok(kernel::table(rows, &machine(), userns))
 }
 

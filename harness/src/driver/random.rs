@@ -8,20 +8,21 @@
 //! an invalid case — dropping a node or a step just re-resolves the rest —
 //! and every resolved case can be written out as an ordinary scenario.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::model::{ModelConfig, ProcState, World};
 use crate::scenario::{self, Attrs, Node, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
 use crate::sys::SandboxOptions;
 
 use super::case::{Case, CaseError, PhaseTimes};
+use super::pool;
 use super::replay::Replay;
 
 /// What to generate.
@@ -36,6 +37,8 @@ pub struct RandomParams {
     pub failures_dir: PathBuf,
     /// How to replay a written case (its header says).
     pub replay: Replay,
+    /// Worker threads (cases are independent sandboxes).
+    pub jobs: usize,
 }
 
 /// The kinds of step a choice can become.
@@ -424,9 +427,10 @@ pub struct RandomSummary {
     pub stats: Stats,
     /// Cases that passed before the first failure (all, if none failed).
     pub passed: u32,
-    /// Steps checked, shrinking included.
+    /// Steps checked, shrinking included (not counting cases after the
+    /// first failure that other threads had started).
     pub steps: usize,
-    /// Cases run, shrinking included.
+    /// Cases run, shrinking included (as for `steps`).
     pub runs: usize,
     pub times: PhaseTimes,
     pub failure: Option<RandomFailure>,
@@ -435,6 +439,11 @@ pub struct RandomSummary {
 /// A shrunk failing case.
 #[derive(Debug)]
 pub struct RandomFailure {
+    /// The first failing case, in case order (0-based).
+    pub case: u32,
+    /// False when shrinking lost the failure and the case is written as
+    /// generated.
+    pub shrunk: bool,
     /// Where the `.tree` file was written, or why it could not be.
     pub path: Result<PathBuf, WriteError>,
     /// The explanation of the minimal case's failure.
@@ -609,12 +618,37 @@ fn clear_attr(n: &mut Node, name: &str, which: usize) -> bool {
     n.children.iter_mut().any(|c| clear_attr(c, name, which))
 }
 
+/// What runs a case: a sandbox and the model ([`Sandboxed`]), or, in the
+/// tests of the shrinking, a fake whose verdicts are set in advance.
+trait CaseRunner {
+    /// A generated case, its choices resolved as it runs.
+    fn generated(&self, spec: &CaseSpec) -> Executed;
+    /// A concrete scenario (its `expect:` blocks are not checked).
+    fn concrete(&self, s: &Scenario) -> Executed;
+}
+
+/// Cases in sandboxes, checked against the model.
+struct Sandboxed<'a> {
+    opts: &'a SandboxOptions,
+    cfg: ModelConfig,
+}
+
+impl CaseRunner for Sandboxed<'_> {
+    fn generated(&self, spec: &CaseSpec) -> Executed {
+        execute_spec(self.opts, self.cfg, spec)
+    }
+
+    fn concrete(&self, s: &Scenario) -> Executed {
+        execute_concrete(self.opts, self.cfg, s)
+    }
+}
+
 /// Greedy reduction of a failing concrete scenario, after proptest's own
 /// shrinking (whose index-based choices cannot always drop a process
 /// without reshaping the rest): keeps any smaller variant that still fails,
 /// until none does or `budget` runs are spent.
-fn minimize(opts: &SandboxOptions, cfg: ModelConfig, s: Scenario, mut budget: usize) -> (Executed, usize) {
-    let mut best = execute_concrete(opts, cfg, &s);
+fn minimize(runner: &impl CaseRunner, s: Scenario, mut budget: usize) -> (Executed, usize) {
+    let mut best = runner.concrete(&s);
     let mut runs = 1;
     'outer: while budget > 0 {
         for c in candidates(&strip_expect(best.scenario.clone())) {
@@ -623,7 +657,7 @@ fn minimize(opts: &SandboxOptions, cfg: ModelConfig, s: Scenario, mut budget: us
             }
             budget -= 1;
             runs += 1;
-            let ex = execute_concrete(opts, cfg, &c);
+            let ex = runner.concrete(&c);
             if still_fails(&ex) {
                 best = ex;
                 continue 'outer;
@@ -634,61 +668,159 @@ fn minimize(opts: &SandboxOptions, cfg: ModelConfig, s: Scenario, mut budget: us
     (best, runs)
 }
 
-/// Runs `params.cases` random cases; on a failure, shrinks it, writes the
-/// minimal case to `params.failures_dir` and returns it.
-pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams) -> RandomSummary {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&params.seed.to_le_bytes());
-    let config = Config { cases: params.cases, failure_persistence: None, max_shrink_iters: 200, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-    let summary = RefCell::new(RandomSummary::default());
-    let last_failure: RefCell<Option<(Scenario, String)>> = RefCell::new(None);
-    let shrinking = RefCell::new(false);
-    let result = runner.run(&case_strategy(params.max_nodes, params.max_steps), |spec| {
-        let ex = execute_spec(opts, cfg, &spec);
-        let mut s = summary.borrow_mut();
-        s.runs += 1;
-        s.steps += ex.steps;
-        s.times.add(&ex.times);
-        match ex.error {
-            None => {
-                if !*shrinking.borrow() {
-                    s.passed += 1;
-                    s.stats.add(&ex.stats);
-                }
-                Ok(())
-            }
-            Some(e) => {
-                *shrinking.borrow_mut() = true;
-                let msg = e.to_string();
-                *last_failure.borrow_mut() = Some((ex.scenario, msg.clone()));
-                Err(TestCaseError::fail(msg))
+/// Proptest's shrinking steps at most, before [`minimize`].
+const MAX_SHRINK_ITERS: usize = 200;
+/// Runs [`minimize`] may spend.
+const MINIMIZE_BUDGET: usize = 2000;
+
+/// The proptest runner that draws case `i` of a seed: its own ChaCha stream
+/// seeded from `(seed, i)`, so that a case is the same whichever thread
+/// runs it and whatever ran before it.
+fn case_rng(seed: u64, i: u32) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..12].copy_from_slice(&i.to_le_bytes());
+    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
+/// Case `i` of `params`' seed, as a value tree proptest can shrink.
+fn draw(params: &RandomParams, i: u32) -> Result<impl ValueTree<Value = CaseSpec>, String> {
+    case_strategy(params.max_nodes, params.max_steps).new_tree(&mut case_rng(params.seed, i)).map_err(|r| r.to_string())
+}
+
+/// What a failing case came to after shrinking.
+struct Shrunk {
+    /// The case to write out: the minimal one, or the case as generated
+    /// when shrinking lost the failure.
+    scenario: Scenario,
+    message: String,
+    /// False when the shrunk case no longer failed.
+    shrunk: bool,
+    runs: usize,
+    steps: usize,
+    times: PhaseTimes,
+}
+
+/// Shrinks a failing case: proptest's shrinking of the choices (`tree`, at
+/// the failing case), then [`minimize`] on the concrete scenario. `first` is
+/// the failing run as generated. A failure that does not survive shrinking
+/// (a race the model does not know, or a flaky kernel) is not replaced by
+/// the passing case shrinking ended with: the case as generated is kept,
+/// with its own error.
+fn shrink(runner: &impl CaseRunner, mut tree: impl ValueTree<Value = CaseSpec>, first: &Executed) -> Shrunk {
+    let mut last = first.scenario.clone();
+    let (mut runs, mut steps, mut times) = (0, 0, PhaseTimes::default());
+    // Proptest's own loop: simplify while the case fails, complicate once
+    // it passes.
+    if tree.simplify() {
+        for _ in 0..MAX_SHRINK_ITERS {
+            let ex = runner.generated(&tree.current());
+            runs += 1;
+            steps += ex.steps;
+            times.add(&ex.times);
+            let go_on = if ex.error.is_some() {
+                last = ex.scenario;
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !go_on {
+                break;
             }
         }
-    });
-    let mut summary = summary.into_inner();
-    if let Err(err) = result {
-        let (scenario, message) = match (err, last_failure.into_inner()) {
-            (TestError::Fail(_, _), Some((s, _))) => {
-                let (ex, runs) = minimize(opts, cfg, strip_expect(s), 2000);
-                summary.runs += runs;
-                let message =
-                    ex.error.as_ref().map_or_else(|| "the failure did not reproduce".to_string(), |e| e.to_string());
-                (ex.scenario, message)
-            }
-            (e, last) => (
-                last.map(|(s, _)| s).unwrap_or(Scenario {
-                    about: None,
-                    needs: vec![],
-                    tree: Node::new(INIT),
-                    steps: vec![],
-                }),
-                e.to_string(),
-            ),
-        };
-        let (path, text) = write_failure(&params.failures_dir, &params.replay, &scenario, &message, params.seed);
-        summary.failure = Some(RandomFailure { path, message, text });
     }
+    let (best, more) = minimize(runner, strip_expect(last), MINIMIZE_BUDGET);
+    runs += more;
+    let original = first.error.as_ref().map_or_else(String::new, |e| e.to_string());
+    match &best.error {
+        Some(e) => Shrunk { scenario: best.scenario, message: e.to_string(), shrunk: true, runs, steps, times },
+        None => Shrunk {
+            scenario: first.scenario.clone(),
+            message: format!(
+                "{original}\n(shrinking lost this failure: the shrunk case passed when run again, so the case is \
+                 written as generated; a race the model does not know, or a flaky kernel?)"
+            ),
+            shrunk: false,
+            runs,
+            steps,
+            times,
+        },
+    }
+}
+
+/// How far a random run has come, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// `done` cases are through, in case order, `failed` of them failing.
+    Cases { done: u32, failed: u32 },
+    /// A failing case is being shrunk.
+    Shrinking,
+}
+
+/// One case as a worker ran it: no scenario unless it failed, so that the
+/// memory of a run does not grow with its cases.
+struct Outcome {
+    steps: usize,
+    times: PhaseTimes,
+    stats: Stats,
+    /// The failing run as generated.
+    failed: Option<Executed>,
+}
+
+/// Runs `params.cases` random cases on `params.jobs` threads; on a failure,
+/// shrinks the first failing case (in case order), writes the minimal case
+/// to `params.failures_dir` and returns it. The cases and the summary
+/// depend on the seed only, not on the number of threads.
+pub fn run(opts: &SandboxOptions, cfg: ModelConfig, params: &RandomParams, tick: impl FnMut(Tick)) -> RandomSummary {
+    run_with(&Sandboxed { opts, cfg }, params, tick)
+}
+
+fn run_with(runner: &(impl CaseRunner + Sync), params: &RandomParams, mut tick: impl FnMut(Tick)) -> RandomSummary {
+    let mut summary = RandomSummary::default();
+    let job = |i: usize| -> Result<Outcome, String> {
+        let spec = draw(params, i as u32)?.current();
+        let mut ex = runner.generated(&spec);
+        let stats = std::mem::take(&mut ex.stats);
+        let (steps, times) = (ex.steps, ex.times);
+        Ok(Outcome { steps, times, stats, failed: ex.error.is_some().then_some(ex) })
+    };
+    let stops = |o: &Result<Outcome, String>| o.as_ref().map_or(true, |o| o.failed.is_some());
+    let first = pool::ordered(params.cases as usize, params.jobs, job, stops, |results| {
+        for (i, outcome) in results {
+            let o = match outcome {
+                Ok(o) => o,
+                Err(why) => return Some((i as u32, Err(why))),
+            };
+            summary.runs += 1;
+            summary.steps += o.steps;
+            summary.times.add(&o.times);
+            if let Some(ex) = o.failed {
+                tick(Tick::Cases { done: i as u32 + 1, failed: 1 });
+                return Some((i as u32, Ok(ex)));
+            }
+            summary.passed += 1;
+            summary.stats.add(&o.stats);
+            tick(Tick::Cases { done: i as u32 + 1, failed: 0 });
+        }
+        None
+    });
+    let Some((case, failed)) = first else { return summary };
+    tick(Tick::Shrinking);
+    let (scenario, message, shrunk) = match failed.and_then(|ex| Ok((draw(params, case)?, ex))) {
+        Ok((tree, ex)) => {
+            let s = shrink(runner, tree, &ex);
+            summary.runs += s.runs;
+            summary.steps += s.steps;
+            summary.times.add(&s.times);
+            (s.scenario, s.message, s.shrunk)
+        }
+        Err(why) => {
+            let none = Scenario { about: None, needs: vec![], tree: Node::new(INIT), steps: vec![] };
+            (none, format!("case {case} could not be generated: {why}"), false)
+        }
+    };
+    let (path, text) = write_failure(&params.failures_dir, &params.replay, &scenario, &message, params.seed, shrunk);
+    summary.failure = Some(RandomFailure { case, shrunk, path, message, text });
     summary
 }
 
@@ -702,9 +834,10 @@ fn strip_expect(mut s: Scenario) -> Scenario {
 /// The minimal case as a `.tree` file's body: `expect:` blocks for the
 /// steps that passed, none for the failing step (replaying it checks it
 /// against the model again).
-fn failure_body(s: &Scenario, seed: u64) -> String {
+fn failure_body(s: &Scenario, seed: u64, shrunk: bool) -> String {
     let mut s = s.clone();
-    s.about = Some(format!("shrunk random case (seed {seed})"));
+    let what = if shrunk { "shrunk random case" } else { "random case as generated (shrinking lost the failure)" };
+    s.about = Some(format!("{what} (seed {seed})"));
     if let Some(last) = s.steps.last_mut() {
         last.expect = None;
     }
@@ -713,8 +846,12 @@ fn failure_body(s: &Scenario, seed: u64) -> String {
 
 /// The whole file: the mismatch and the replay command in comments at the
 /// top, then the body.
-fn failure_file(body: &str, message: &str, replay: &str) -> String {
-    let mut out = String::from("# A random case that failed, shrunk.\n");
+fn failure_file(body: &str, message: &str, replay: &str, shrunk: bool) -> String {
+    let mut out = String::from(if shrunk {
+        "# A random case that failed, shrunk.\n"
+    } else {
+        "# A random case that failed; shrinking lost the failure, so here it is as generated.\n"
+    });
     for line in message.lines() {
         let _ = writeln!(out, "# {line}");
     }
@@ -732,14 +869,15 @@ fn write_failure(
     s: &Scenario,
     message: &str,
     seed: u64,
+    shrunk: bool,
 ) -> (Result<PathBuf, WriteError>, String) {
-    let body = failure_body(s, seed);
+    let body = failure_body(s, seed, shrunk);
     let mut hash: u64 = 0xcbf29ce484222325;
     for b in message.bytes().chain(body.bytes()) {
         hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
     }
     let path = dir.join(format!("seed-{seed}-{:08x}.tree", hash as u32));
-    let text = failure_file(&body, message, &replay.command(&path));
+    let text = failure_file(&body, message, &replay.command(&path), shrunk);
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&path, &text))
         .map(|()| path)
@@ -769,7 +907,7 @@ mod tests {
     fn the_failure_file_holds_the_mismatch_and_its_own_replay_command() {
         let dir = tempfile::tempdir().unwrap();
         let replay = Replay { exe: "/bin/reparent".into(), ..Replay::default() };
-        let (path, text) = write_failure(dir.path(), &replay, &failing_case(), "mismatch\n  here", 7);
+        let (path, text) = write_failure(dir.path(), &replay, &failing_case(), "mismatch\n  here", 7, true);
         let path = path.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         let header = format!("# mismatch\n#   here\n# replay: /bin/reparent run {}\n", path.display());
@@ -782,13 +920,116 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a-file");
         std::fs::write(&file, "").unwrap();
-        let (path, text) = write_failure(&file.join("sub"), &Replay::default(), &failing_case(), "m", 7);
+        let (path, text) = write_failure(&file.join("sub"), &Replay::default(), &failing_case(), "m", 7, true);
         let e = path.unwrap_err();
         assert!(
             e.to_string().starts_with(&format!("cannot write the failing case to {}/sub: ", file.display())),
             "{e}"
         );
         assert!(text.contains("exit a"), "{text}");
+    }
+
+    /// A case runner without a kernel: a generated case fails when `fails`
+    /// says so, a concrete one when `concrete_fails` is set.
+    struct Fake {
+        fails: fn(&CaseSpec) -> bool,
+        concrete_fails: bool,
+    }
+
+    fn fake_error(what: &str) -> CaseError {
+        CaseError::Sys { step_no: 1, step_text: "kill p1".into(), source: crate::sys::SysError::Timeout(what.into()) }
+    }
+
+    fn fake_run(tree: &Node, steps: usize, error: Option<CaseError>) -> Executed {
+        let scenario = Scenario { about: None, needs: vec![], tree: tree.clone(), steps: vec![] };
+        let mut stats = Stats::default();
+        stats.total_steps = steps as u64;
+        Executed { scenario, error, steps, times: PhaseTimes::default(), stats }
+    }
+
+    impl CaseRunner for Fake {
+        fn generated(&self, spec: &CaseSpec) -> Executed {
+            let error = (self.fails)(spec).then(|| fake_error("the generated case"));
+            fake_run(&spec.tree, spec.choices.len(), error)
+        }
+
+        fn concrete(&self, s: &Scenario) -> Executed {
+            fake_run(&s.tree, s.steps.len(), self.concrete_fails.then(|| fake_error("the concrete case")))
+        }
+    }
+
+    fn params(dir: &Path, cases: u32, jobs: usize) -> RandomParams {
+        RandomParams {
+            cases,
+            seed: 42,
+            max_nodes: 12,
+            max_steps: 8,
+            failures_dir: dir.to_path_buf(),
+            replay: Replay::default(),
+            jobs,
+        }
+    }
+
+    #[test]
+    fn a_failure_that_shrinking_loses_keeps_its_error_and_is_written_as_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake { fails: |_| true, concrete_fails: false };
+        let p = params(dir.path(), 10, 2);
+        let summary = run_with(&fake, &p, |_| {});
+        let f = summary.failure.expect("case 0 fails");
+        assert_eq!((f.case, f.shrunk, summary.passed), (0, false, 0));
+        assert!(f.message.starts_with("step 1 `kill p1`: timed out waiting for the generated case\n"), "{}", f.message);
+        assert!(f.message.contains("shrinking lost this failure"), "{}", f.message);
+        let written = std::fs::read_to_string(f.path.unwrap()).unwrap();
+        assert_eq!(written, f.text);
+        assert!(written.starts_with("# A random case that failed; shrinking lost the failure"), "{written}");
+        // The case as generated, not whatever shrinking ended with.
+        let generated = draw(&p, 0).unwrap().current();
+        let s = scenario::parse("written", &written).unwrap();
+        assert_eq!(s.tree, generated.tree, "{written}");
+    }
+
+    #[test]
+    fn a_failure_that_survives_shrinking_is_written_shrunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake { fails: |_| true, concrete_fails: true };
+        let summary = run_with(&fake, &params(dir.path(), 10, 2), |_| {});
+        let f = summary.failure.expect("case 0 fails");
+        assert!(f.shrunk);
+        assert_eq!(f.message, "step 1 `kill p1`: timed out waiting for the concrete case");
+        // Every node a failure does not need is gone.
+        let s = scenario::parse("written", &f.text).unwrap();
+        assert_eq!(s.tree.preorder().len(), 1, "{}", f.text);
+        assert!(f.text.starts_with("# A random case that failed, shrunk.\n"), "{}", f.text);
+    }
+
+    #[test]
+    fn the_cases_and_the_first_failure_do_not_depend_on_the_number_of_threads() {
+        // Fails on a shape a few cases in 200 have.
+        let fails: fn(&CaseSpec) -> bool = |spec| spec.tree.preorder().len() == 9 && spec.choices.len() >= 7;
+        let mut seen = Vec::new();
+        // One directory: the replay command in the file names it.
+        let dir = tempfile::tempdir().unwrap();
+        for jobs in [1, 2, 4] {
+            let mut ticks = Vec::new();
+            let summary =
+                run_with(&Fake { fails, concrete_fails: true }, &params(dir.path(), 200, jobs), |t| ticks.push(t));
+            let f = summary.failure.as_ref().expect("some case of 200 fails");
+            assert_eq!(ticks.last(), Some(&Tick::Shrinking));
+            assert_eq!(ticks[ticks.len() - 2], Tick::Cases { done: f.case + 1, failed: 1 });
+            seen.push((f.case, summary.passed, summary.runs, summary.steps, summary.stats.total_steps, f.text.clone()));
+        }
+        assert!(seen.iter().all(|s| *s == seen[0]), "{seen:#?}");
+        assert_eq!(seen[0].0, seen[0].1, "every case before the first failure passed");
+    }
+
+    #[test]
+    fn a_case_is_drawn_from_the_seed_and_its_number_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = params(dir.path(), 1, 1);
+        let text = |i| format!("{:?}", draw(&p, i).unwrap().current());
+        assert_eq!(text(3), text(3));
+        assert_ne!(text(3), text(4));
     }
 
     proptest! {

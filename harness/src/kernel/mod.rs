@@ -31,5 +31,6 @@ pub mod table;
 pub use catalogue::{Check, Expectation, Rule, RULES};
 pub use proof::{prove, prove_probe, prove_scenario, RowProof};
 pub use table::{
-    evaluate, header_text, parse_json, row_text, table, Machine, Outcome, Row, SavedTable, Summary, Table, Verdict,
+    evaluate, header_text, parse_json, predates, row_text, table, Machine, Outcome, Row, SavedTable, Summary, Table,
+    Verdict,
 };

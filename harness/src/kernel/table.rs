@@ -204,6 +204,17 @@ fn row_text_parts(id: &str, what: &str, function: &str, check: &str, result: &st
     format!("{id:<wi$}  {what:<ww$}  {function:<wf$}  {check:<wc$}  {result}")
 }
 
+/// Why `kernel` skips `rule` (it predates the behaviour), if it does:
+/// [`evaluate`] does not `check` such a rule.
+pub fn predates(rule: &Rule, kernel: (u32, u32)) -> Option<String> {
+    match rule.since {
+        Some((v, feature)) if kernel < v => {
+            Some(format!("needs Linux {}.{} ({feature}); this is {}.{}", v.0, v.1, kernel.0, kernel.1))
+        }
+        _ => None,
+    }
+}
+
 /// Checks every rule of `rules` with `check`, except those this kernel
 /// predates, which are skipped. `progress` sees each row as it is done.
 /// Stops at the first [`Outcome::Unavailable`]: without a sandbox nothing
@@ -216,11 +227,9 @@ pub fn evaluate(
 ) -> Result<Vec<Row>, String> {
     let mut rows = Vec::with_capacity(rules.len());
     for rule in rules {
-        let outcome = match rule.since {
-            Some((v, feature)) if kernel < v => {
-                Outcome::Skipped(format!("needs Linux {}.{} ({feature}); this is {}.{}", v.0, v.1, kernel.0, kernel.1))
-            }
-            _ => check(rule),
+        let outcome = match predates(rule, kernel) {
+            Some(why) => Outcome::Skipped(why),
+            None => check(rule),
         };
         let (result, detail) = match outcome {
             Outcome::Pass(d) => (Verdict::Pass, d),
