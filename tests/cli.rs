@@ -171,6 +171,89 @@ fn bad_environment_values_are_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("REPARENT_DEADLINE_MS"));
 }
 
+#[test]
+fn a_bad_jobs_value_is_named() {
+    let out = Command::new(EXE).args(["check", "--cases", "1"]).env("REPARENT_JOBS", "many").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("REPARENT_JOBS=\"many\""), "{err}");
+    let out = reparent(&["check", "--cases", "1", "--jobs", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--jobs"));
+}
+
+/// `check`'s output with what depends on the clock or on kernel races
+/// taken out: the timings of the summary line, the thread count, and the
+/// marker counts of `--stats` (how often a race was observed going one way).
+fn deterministic_part(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let mut out = String::new();
+    let mut in_markers = false;
+    for line in text.lines() {
+        if line.starts_with("  observed node lines with each marker:") {
+            in_markers = true;
+            continue;
+        }
+        if in_markers && line.starts_with("    ") {
+            continue;
+        }
+        in_markers = false;
+        let line = match line.find(" steps checked, ") {
+            Some(k) if line.starts_with("summary: ") => &line[..k],
+            _ => line,
+        };
+        let line = match line.find(" steps each, ") {
+            Some(k) => &line[..k],
+            None => line,
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn check_gives_the_same_cases_and_output_whatever_the_number_of_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.tree", GOOD);
+    write(dir.path(), "also-ok.tree", GOOD);
+    let failures = dir.path().join("failures").display().to_string();
+    let scenarios = dir.path().display().to_string();
+    let run = |jobs: &str| {
+        let args = ["check", "--cases", "60", "--seed", "11", "--stats", "--jobs", jobs];
+        let out = reparent(&[&args[..], &["--scenarios", &scenarios, "--failures-dir", &failures]].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        out
+    };
+    let (one, two) = (run("1"), run("2"));
+    let one_text = deterministic_part(&one.stdout);
+    assert!(one_text.contains("random cases 60/60 passed"), "{one_text}");
+    assert!(one_text.contains("statistics of the 60 passing random cases:\n  steps: "), "{one_text}");
+    assert_eq!(one_text, deterministic_part(&two.stdout));
+}
+
+#[test]
+fn piped_output_or_ci_gets_no_progress_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.tree", GOOD);
+    let failures = dir.path().join("failures").display().to_string();
+    let scenarios = dir.path().display().to_string();
+    for ci in [false, true] {
+        let mut cmd = Command::new(EXE);
+        cmd.args(["check", "--cases", "40", "--seed", "2", "--jobs", "2"]);
+        cmd.args(["--scenarios", &scenarios, "--failures-dir", &failures]);
+        if ci {
+            cmd.env("CI", "1");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains('\x1b') && !text.contains('\r'), "escape codes on {name} (CI={ci}): {text:?}");
+        }
+    }
+}
+
 /// Whatever kills the runner mid-case — SIGKILL, or Ctrl-C's SIGINT, or a
 /// SIGTERM — takes every process of its cases with it.
 #[rstest::rstest]

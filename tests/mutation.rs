@@ -2,7 +2,9 @@
 //! cases must fail, shrink the failure to a few processes, write it out as a
 //! `.tree` file and print the command that replays it (the file holds it
 //! too). Replayed as printed, with the bug, the file fails again;
-//! replayed with the real model it passes.
+//! replayed with the real model it passes. The cases run two at a time, so
+//! this also shows that a failure found by one of several workers is still
+//! shrunk and written out.
 
 use std::process::Command;
 
@@ -22,7 +24,7 @@ fn caught_within(mutation: &str, max_nodes: usize, cases: u32) {
     std::fs::create_dir(&empty).unwrap();
     let failures = dir.path().join("failures");
     let out = Command::new(EXE)
-        .args(["--model-mutation", mutation, "check", "--cases", &cases.to_string(), "--seed", "1"])
+        .args(["--model-mutation", mutation, "check", "--cases", &cases.to_string(), "--seed", "1", "--jobs", "2"])
         .args(["--scenarios", empty.to_str().unwrap(), "--failures-dir", failures.to_str().unwrap()])
         .output()
         .unwrap();
