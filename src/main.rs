@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use reparent_harness::driver::bench;
 use reparent_harness::driver::calibrate;
 use reparent_harness::driver::explain;
@@ -333,8 +333,13 @@ fn progress_bar(len: usize, unit: &str) -> ProgressBar {
     if !tty || std::env::var_os("CI").is_some() {
         return ProgressBar::hidden();
     }
-    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}, {{per_sec:.0}} [{{elapsed}}]");
-    let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}, {{rate}} [{{elapsed}}]");
+    let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}/s", state.per_sec());
+        },
+    );
     let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr()).with_style(style);
     bar.set_message("0 failed");
     bar.enable_steady_tick(Duration::from_millis(200));
