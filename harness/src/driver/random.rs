@@ -942,8 +942,7 @@ mod tests {
 
     fn fake_run(tree: &Node, steps: usize, error: Option<CaseError>) -> Executed {
         let scenario = Scenario { about: None, needs: vec![], tree: tree.clone(), steps: vec![] };
-        let mut stats = Stats::default();
-        stats.total_steps = steps as u64;
+        let stats = Stats { total_steps: steps as u64, ..Stats::default() };
         Executed { scenario, error, steps, times: PhaseTimes::default(), stats }
     }
 
