@@ -302,24 +302,23 @@ pub(super) struct Tid {
     pub(super) thread: u8,
 }
 
-/// A set of signals, bit `n` for signal `n`.
+/// A set of signals 1..=64, as the kernel's `sigset_t`: bit n-1 for
+/// signal n ([`Signal::mask_bit`]), so that `SIGRTMAX` (64) has a bit too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(super) struct SigSet(pub(super) u64);
 
 impl SigSet {
     pub(super) fn of(list: &[Signal]) -> SigSet {
-        SigSet(list.iter().fold(0, |m, s| m | 1u64 << s.0))
+        SigSet(list.iter().fold(0, |m, s| m | s.mask_bit()))
     }
     pub(super) fn has(self, sig: Signal) -> bool {
-        (0..64).contains(&sig.0) && self.0 & (1u64 << sig.0) != 0
+        self.0 & sig.mask_bit() != 0
     }
     pub(super) fn add(&mut self, sig: Signal) {
-        if (0..64).contains(&sig.0) {
-            self.0 |= 1u64 << sig.0;
-        }
+        self.0 |= sig.mask_bit();
     }
     pub(super) fn list(self) -> Vec<Signal> {
-        (1..64).map(Signal).filter(|&s| self.has(s)).collect()
+        Signal::from_mask(self.0)
     }
 }
 
