@@ -84,8 +84,13 @@ pub fn load(path: &Path, cfg: ModelConfig) -> Result<Scenario, LoadError> {
     std::fs::File::open(path)
         .and_then(|f| f.take(scenario::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
         .map_err(read)?;
-    let scenario = scenario::parse_bytes(&shown, &bytes)?;
-    validate(&shown, &scenario, cfg)?;
+    load_bytes(&shown, &bytes, cfg)
+}
+
+/// [`load`] for bytes already read; `file` names them in errors.
+pub fn load_bytes(file: &str, bytes: &[u8], cfg: ModelConfig) -> Result<Scenario, LoadError> {
+    let scenario = scenario::parse_bytes(file, bytes)?;
+    validate(file, &scenario, cfg)?;
     Ok(scenario)
 }
 

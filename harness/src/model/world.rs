@@ -471,11 +471,15 @@ impl World {
         Ok(world)
     }
 
+    /// Forks `node`'s descendants in file order (depth first, children in
+    /// order), with an explicit stack: a tree can be deeper than the
+    /// thread's stack.
     fn create_children(&mut self, parent: Pid, node: &Node, reasons: &mut Reasons) -> Result<(), ModelError> {
-        for child in &node.children {
+        let mut stack: Vec<(Pid, &Node)> = node.children.iter().rev().map(|c| (parent, c)).collect();
+        while let Some((parent, child)) = stack.pop() {
             let forker = Tid { pid: parent, thread: 0 };
             let pid = self.copy_process(Some(forker), &child.name, &child.attrs, Fork::default(), reasons)?;
-            self.create_children(pid, child, reasons)?;
+            stack.extend(child.children.iter().rev().map(|c| (pid, c)));
         }
         Ok(())
     }
@@ -514,7 +518,34 @@ impl World {
         self.pids().filter(|&pid| self[pid].real_parent.is_none()).map(|pid| self.render_node(pid)).collect()
     }
 
-    fn render_node(&self, pid: Pid) -> Node {
+    /// The subtree of `root`, built without recursion (a tree can be deeper
+    /// than the thread's stack): its processes depth first, then each
+    /// attached to its parent from the last one up, so that every node is
+    /// complete when it is attached.
+    fn render_node(&self, root: Pid) -> Node {
+        // Depth first, each with the index of its parent in `order`.
+        let mut order: Vec<(Pid, usize)> = Vec::new();
+        let mut stack = vec![(root, 0)];
+        while let Some((pid, parent)) = stack.pop() {
+            let me = order.len();
+            order.push((pid, parent));
+            stack.extend(self.children(pid).into_iter().rev().map(|c| (c, me)));
+        }
+        let mut nodes: Vec<Node> = order.iter().map(|&(pid, _)| self.node_line(pid)).collect();
+        // Children are attached last first: reverse each list once complete.
+        for i in (1..nodes.len()).rev() {
+            let mut node = std::mem::take(&mut nodes[i]);
+            node.children.reverse();
+            nodes[order[i].1].children.push(node);
+        }
+        let mut top = nodes.swap_remove(0);
+        top.children.reverse();
+        top
+    }
+
+    /// The node line of `pid`: its name, attributes and markers, without
+    /// its children.
+    fn node_line(&self, pid: Pid) -> Node {
         let p = &self[pid];
         let zombie = p.state == ProcState::Zombie;
         Node {
@@ -527,7 +558,7 @@ impl World {
                 stopped: p.state == ProcState::Stopped,
                 got: p.got.list().into_iter().filter(|&s| s != Signal::CHLD).collect(),
             },
-            children: self.children(pid).into_iter().map(|c| self.render_node(c)).collect(),
+            children: Vec::new(),
         }
     }
 

@@ -41,10 +41,12 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
     parser.finish()
 }
 
-/// The largest file the loader reads: 4 MiB. A scenario is a few hundred
-/// bytes; the limit only keeps `reparent explain /dev/zero` (or a runaway
-/// generated file) from reading until memory runs out.
-pub const MAX_FILE_BYTES: usize = 4 << 20;
+/// The largest file the loader reads: 32 MiB. A scenario is a few hundred
+/// bytes, but indentation grows with depth: a chain of 5,000 nested
+/// processes in `tree:` is 25 MB, mostly spaces, and must load. The limit
+/// keeps `reparent explain /dev/zero` (or a runaway generated file) from
+/// reading until memory runs out.
+pub const MAX_FILE_BYTES: usize = 32 << 20;
 /// The most processes a file can define, by `tree:` and `spawn` together.
 /// Far beyond any hand-written scenario, and below the process limits a
 /// sandbox can count on (`ulimit -u` is often 4096 to 63000).
