@@ -241,8 +241,11 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 fn config() -> ProptestConfig {
-    // PROPTEST_CASES overrides the default.
-    ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = match std::env::var("PROPTEST_CASES") {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("PROPTEST_CASES={v:?}: expected a number of cases")),
+        Err(_) => 1000,
+    };
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// The shapes of a pathological file.
@@ -307,7 +310,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..config() })]
+    #![proptest_config(ProptestConfig { cases: config().cases / 25 + 1, ..config() })]
 
     #[test]
     fn pathological_shapes_load_and_explain(
