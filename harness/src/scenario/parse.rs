@@ -1785,6 +1785,54 @@ expect:
         assert_eq!(s.steps[0].step, Step::ThreadExit { target: "init".into(), thread: ThreadRef::Extra(8) });
     }
 
+    // ---- limits ----
+
+    #[test]
+    fn more_processes_than_the_limit_are_refused_with_the_limit_named() {
+        let mut text = String::from("tree:\n  init\n");
+        for i in 1..MAX_PROCESSES {
+            text.push_str(&format!("    p{i}\n"));
+        }
+        assert!(parse("t.tree", &text).is_ok());
+        text.push_str("spawn last by init\n");
+        let e = parse("t.tree", &text).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_PROCESSES + 2, 7));
+        assert!(e.message.contains("expected at most 10000 processes"), "{e}");
+    }
+
+    #[test]
+    fn more_steps_than_the_limit_are_refused_with_the_limit_named() {
+        let mut text = String::from("tree:\n  init\n");
+        text.push_str(&"exec init\n".repeat(MAX_STEPS));
+        assert!(parse("t.tree", &text).is_ok());
+        text.push_str("exec init\n");
+        let e = parse("t.tree", &text).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_STEPS + 3, 1));
+        assert!(e.message.contains("expected at most 10000 steps"), "{e}");
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_at_the_first_byte_past_it() {
+        let mut bytes = b"tree:\n  init\n".to_vec();
+        bytes.resize(MAX_FILE_BYTES, b'\n');
+        assert!(parse_bytes("t.tree", &bytes).is_ok());
+        bytes.push(b'x');
+        let e = parse_bytes("t.tree", &bytes).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_FILE_BYTES - 13 + 3, 1));
+        assert!(e.message.contains("larger than the limit of 32 MiB (33554432 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn pidns_can_nest_to_the_kernel_limit() {
+        let mut text = String::from("tree:\n  init\n");
+        for i in 1..=MAX_PIDNS_NESTING {
+            text.push_str(&format!("{}n{i} pidns\n", " ".repeat(2 * i + 2)));
+        }
+        // Siblings and processes spawned inside do not nest deeper.
+        text.push_str("    m pidns\nspawn x by n31\nspawn y by init into=n31\nspawn z by m pidns\n");
+        assert!(parse("t.tree", &text).is_ok(), "{:?}", parse("t.tree", &text).err());
+    }
+
     #[test]
     fn edit_distance_counts_a_swap_as_one() {
         assert_eq!(edit_distance("SIGTREM", "SIGTERM"), 1);
