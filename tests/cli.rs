@@ -323,3 +323,37 @@ fn the_help_lists_every_mutation() {
         assert!(text.contains(name), "{name} missing from --help:\n{text}");
     }
 }
+
+/// `explain /dev/zero` reads one byte past the file limit and stops, with
+/// the limit named, instead of reading until memory runs out.
+#[test]
+fn explain_refuses_an_endless_file_with_the_limit_named() {
+    let out = reparent(&["explain", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero:1:33554433: the file is larger than the limit of 32 MiB"), "stderr: {err}");
+}
+
+/// A file name and a file holding escape sequences are shown escaped.
+#[test]
+fn errors_show_no_raw_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad\x1b[2J.tree", "tree:\n  init\nkill \x1b]0;pwned\x07\n");
+    let out = reparent(&["explain", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "stderr: {err:?}");
+    assert!(err.contains("bad\\x1b[2J.tree:3:6:") && err.contains("`\\x1b]0;pwned\\x07`"), "stderr: {err}");
+}
+
+/// Bytes that are not UTF-8 are reported where they are.
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("latin1.tree");
+    std::fs::write(&p, b"tree:\n  init\n    caf\xe9\n").unwrap();
+    let out = reparent(&["explain", &p.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:8: found a byte that is not UTF-8 (0xe9)", p.display())), "stderr: {err}");
+}

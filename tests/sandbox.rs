@@ -123,3 +123,24 @@ fn a_panic_mid_case_leaves_no_process_behind() {
         assert_ne!(os::pidfd_state(fd.as_fd()).unwrap(), os::PidfdState::Alive, "a process of the case outlived it");
     }
 }
+
+/// Real-time signals at both ends of the range are installed, delivered and
+/// reported back under the numbers the scenario named: `SIGRTMAX` (64, the
+/// last bit of a 64-bit mask) once came back as nothing at all.
+#[test]
+fn realtime_handlers_are_observed_back_exactly() {
+    let names = ["SIGRTMIN", "SIGRTMIN+1", "SIGRTMAX"];
+    let signals: Vec<Signal> = names.iter().map(|n| Signal::from_name(n).expect("a signal")).collect();
+    assert_eq!(signals, [Signal(34), Signal(35), Signal(64)]);
+    let caught = Attrs { catch: signals.clone(), ..Attrs::default() };
+    let tree = node("init", Attrs::default(), vec![node("a", caught.clone(), vec![])]);
+    let (mut sb, obs) = Sandbox::start(&opts(), &tree).expect("start");
+    assert_eq!(obs.forest[0].children[0].attrs.catch, signals);
+    for s in signals.iter().rev() {
+        let obs =
+            sb.step(&Step::Kill { targets: vec!["a".into()], signal: *s }, &SettleHints::default()).expect("kill");
+        let a = &obs.forest[0].children[0];
+        assert_eq!((a.attrs.catch.clone(), a.markers.got.clone()), (signals.clone(), vec![*s]), "after {s}");
+        assert!(!a.markers.zombie, "{s} is caught, not fatal");
+    }
+}

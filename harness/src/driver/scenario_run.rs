@@ -6,6 +6,7 @@
 //! `file:line:column` and nothing is started. A file whose `needs:` this
 //! machine does not meet is reported as skipped, with the reason.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use crate::model::{ModelConfig, World};
@@ -75,10 +76,21 @@ impl ScenarioReport {
 /// Reads and parses a file, and runs its steps through the model alone to
 /// reject a scenario that cannot run, before any process is created.
 pub fn load(path: &Path, cfg: ModelConfig) -> Result<Scenario, LoadError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
-    let scenario = scenario::parse(&shown, &text)?;
-    validate(&shown, &scenario, cfg)?;
+    let shown = scenario::escape(&path.display().to_string()).into_owned();
+    let read = |source| LoadError::Read { path: shown.clone(), source };
+    // One byte more than the limit, so that a longer file (or /dev/zero)
+    // is refused without being read to its end.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(scenario::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(read)?;
+    load_bytes(&shown, &bytes, cfg)
+}
+
+/// [`load`] for bytes already read; `file` names them in errors.
+pub fn load_bytes(file: &str, bytes: &[u8], cfg: ModelConfig) -> Result<Scenario, LoadError> {
+    let scenario = scenario::parse_bytes(file, bytes)?;
+    validate(file, &scenario, cfg)?;
     Ok(scenario)
 }
 
@@ -89,14 +101,16 @@ pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadEr
         file: file.into(),
         line: 1,
         col: 1,
-        message: e.to_string(),
+        message: scenario::escape(&e.to_string()).into_owned(),
     })?;
     for entry in &s.steps {
         let p = world.apply(&entry.step).map_err(|e| LoadError::Invalid {
             file: file.into(),
             line: entry.line.max(1),
             col: 1,
-            message: format!("`{}` cannot run: {e}", entry.step),
+            // Names passed the parser, but a model message is input shown
+            // back all the same.
+            message: scenario::escape(&format!("`{}` cannot run: {e}", entry.step)).into_owned(),
         })?;
         world = p.outcomes[0].world.clone();
     }

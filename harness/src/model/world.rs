@@ -302,24 +302,23 @@ pub(super) struct Tid {
     pub(super) thread: u8,
 }
 
-/// A set of signals, bit `n` for signal `n`.
+/// A set of signals 1..=64, as the kernel's `sigset_t`: bit n-1 for
+/// signal n ([`Signal::mask_bit`]), so that `SIGRTMAX` (64) has a bit too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(super) struct SigSet(pub(super) u64);
 
 impl SigSet {
     pub(super) fn of(list: &[Signal]) -> SigSet {
-        SigSet(list.iter().fold(0, |m, s| m | 1u64 << s.0))
+        SigSet(list.iter().fold(0, |m, s| m | s.mask_bit()))
     }
     pub(super) fn has(self, sig: Signal) -> bool {
-        (0..64).contains(&sig.0) && self.0 & (1u64 << sig.0) != 0
+        self.0 & sig.mask_bit() != 0
     }
     pub(super) fn add(&mut self, sig: Signal) {
-        if (0..64).contains(&sig.0) {
-            self.0 |= 1u64 << sig.0;
-        }
+        self.0 |= sig.mask_bit();
     }
     pub(super) fn list(self) -> Vec<Signal> {
-        (1..64).map(Signal).filter(|&s| self.has(s)).collect()
+        Signal::from_mask(self.0)
     }
 }
 
@@ -472,11 +471,15 @@ impl World {
         Ok(world)
     }
 
+    /// Forks `node`'s descendants in file order (depth first, children in
+    /// order), with an explicit stack: a tree can be deeper than the
+    /// thread's stack.
     fn create_children(&mut self, parent: Pid, node: &Node, reasons: &mut Reasons) -> Result<(), ModelError> {
-        for child in &node.children {
+        let mut stack: Vec<(Pid, &Node)> = node.children.iter().rev().map(|c| (parent, c)).collect();
+        while let Some((parent, child)) = stack.pop() {
             let forker = Tid { pid: parent, thread: 0 };
             let pid = self.copy_process(Some(forker), &child.name, &child.attrs, Fork::default(), reasons)?;
-            self.create_children(pid, child, reasons)?;
+            stack.extend(child.children.iter().rev().map(|c| (pid, c)));
         }
         Ok(())
     }
@@ -515,7 +518,34 @@ impl World {
         self.pids().filter(|&pid| self[pid].real_parent.is_none()).map(|pid| self.render_node(pid)).collect()
     }
 
-    fn render_node(&self, pid: Pid) -> Node {
+    /// The subtree of `root`, built without recursion (a tree can be deeper
+    /// than the thread's stack): its processes depth first, then each
+    /// attached to its parent from the last one up, so that every node is
+    /// complete when it is attached.
+    fn render_node(&self, root: Pid) -> Node {
+        // Depth first, each with the index of its parent in `order`.
+        let mut order: Vec<(Pid, usize)> = Vec::new();
+        let mut stack = vec![(root, 0)];
+        while let Some((pid, parent)) = stack.pop() {
+            let me = order.len();
+            order.push((pid, parent));
+            stack.extend(self.children(pid).into_iter().rev().map(|c| (c, me)));
+        }
+        let mut nodes: Vec<Node> = order.iter().map(|&(pid, _)| self.node_line(pid)).collect();
+        // Children are attached last first: reverse each list once complete.
+        for i in (1..nodes.len()).rev() {
+            let mut node = std::mem::take(&mut nodes[i]);
+            node.children.reverse();
+            nodes[order[i].1].children.push(node);
+        }
+        let mut top = nodes.swap_remove(0);
+        top.children.reverse();
+        top
+    }
+
+    /// The node line of `pid`: its name, attributes and markers, without
+    /// its children.
+    fn node_line(&self, pid: Pid) -> Node {
         let p = &self[pid];
         let zombie = p.state == ProcState::Zombie;
         Node {
@@ -528,7 +558,7 @@ impl World {
                 stopped: p.state == ProcState::Stopped,
                 got: p.got.list().into_iter().filter(|&s| s != Signal::CHLD).collect(),
             },
-            children: self.children(pid).into_iter().map(|c| self.render_node(c)).collect(),
+            children: Vec::new(),
         }
     }
 
@@ -773,4 +803,42 @@ pub(super) struct Fork {
     /// `pid_ns_for_children` when it is not the forker's active namespace
     /// (`setns()` into a `pidns` node's namespace).
     pub(super) into_ns: Option<Pid>,
+}
+
+#[cfg(test)]
+mod sigset_tests {
+    use super::*;
+    use crate::scenario::{parse, render};
+
+    /// Every signal 1..=64 has its own place in the model's set: SIGRTMAX
+    /// (64) was once shifted out of a `1 << n` mask.
+    #[test]
+    fn every_signal_round_trips_through_the_set() {
+        let all: Vec<Signal> = (1..=64).map(Signal).collect();
+        for &s in &all {
+            assert_eq!(SigSet::of(&[s]).list(), vec![s], "{s}");
+        }
+        assert_eq!(SigSet::of(&all).list(), all);
+    }
+
+    /// Every signal `catch=` can name goes through the parser, the model's
+    /// set and the renderer, and comes back under its one canonical name.
+    #[test]
+    fn every_catchable_signal_round_trips_through_catch() {
+        let catchable: Vec<Signal> =
+            Signal::all().filter(|&s| ![Signal::KILL, Signal::STOP, Signal::CHLD].contains(&s)).collect();
+        assert_eq!(catchable.len(), 59);
+        let names: Vec<String> = catchable.iter().map(|s| s.name()).collect();
+        let text = format!("tree:\n  init\n    a catch={}\n", names.join(","));
+        let s = parse("t.tree", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.tree.children[0].attrs.catch, catchable);
+        assert_eq!(render(&s), text);
+        let world = World::new(&s.tree, ModelConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(world.attrs("a").map(|a| a.catch), Some(catchable));
+        let forest = world.render();
+        assert_eq!(
+            crate::scenario::render_forest(&forest),
+            "  init\n    a catch=".to_string() + &names.join(",") + "\n"
+        );
+    }
 }

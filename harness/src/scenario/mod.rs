@@ -13,13 +13,15 @@
 
 #![forbid(unsafe_code)]
 
+mod escape;
 mod parse;
 mod render;
 mod signal;
 
 pub mod arbitrary;
 
-pub use parse::{parse, ParseError};
+pub use escape::escape;
+pub use parse::{parse, parse_bytes, ParseError, MAX_FILE_BYTES, MAX_PIDNS_NESTING, MAX_PROCESSES, MAX_STEPS};
 pub use render::{render, render_forest, render_node_line};
 pub use signal::Signal;
 

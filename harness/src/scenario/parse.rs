@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::escape::escape;
 use super::{Attrs, Markers, Name, Need, Node, OrphanHup, Scenario, Signal, Step, StepEntry, ThreadRef, INIT};
 
 /// A parse error with its position.
@@ -38,6 +39,61 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
         parser.line(i + 1, line)?;
     }
     parser.finish()
+}
+
+/// The largest file the loader reads: 32 MiB. A scenario is a few hundred
+/// bytes, but indentation grows with depth: a chain of 5,000 nested
+/// processes in `tree:` is 25 MB, mostly spaces, and must load. The limit
+/// keeps `reparent explain /dev/zero` (or a runaway generated file) from
+/// reading until memory runs out.
+pub const MAX_FILE_BYTES: usize = 32 << 20;
+/// The most processes a file can define, by `tree:` and `spawn` together.
+/// Far beyond any hand-written scenario, and below the process limits a
+/// sandbox can count on (`ulimit -u` is often 4096 to 63000).
+pub const MAX_PROCESSES: usize = 10_000;
+/// The most steps a file can have.
+pub const MAX_STEPS: usize = 10_000;
+/// How deep `pidns` processes can nest. The kernel allows 32 levels of PID
+/// namespace below the initial one (`MAX_PID_NS_LEVEL`,
+/// include/linux/pid_namespace.h; `create_pid_namespace()` fails with
+/// ENOSPC beyond it) and the scenario's own namespace is one of them, so at
+/// most 31 more, when the harness runs in the initial namespace.
+pub const MAX_PIDNS_NESTING: usize = 31;
+
+/// Parses a file's bytes: at most [`MAX_FILE_BYTES`] (a caller that reads
+/// from a file reads one byte more, so that a longer file is refused here),
+/// UTF-8, then [`parse`]. Both refusals name the line and column of the
+/// offending byte.
+pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<Scenario, ParseError> {
+    let at = |offset: usize, message: String| {
+        let before = &bytes[..offset];
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        ParseError {
+            file: file.to_string(),
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            col: String::from_utf8_lossy(&before[line_start..]).chars().count() + 1,
+            message,
+        }
+    };
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(at(
+            MAX_FILE_BYTES,
+            format!(
+                "the file is larger than the limit of {} MiB ({MAX_FILE_BYTES} bytes); expected a scenario \
+                 file (this byte is the first past the limit)",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let bad: Vec<String> = bytes[offset..offset + e.error_len().unwrap_or(bytes.len() - offset)]
+            .iter()
+            .map(|b| format!("0x{b:02x}"))
+            .collect();
+        at(offset, format!("found a byte that is not UTF-8 ({}); expected UTF-8 text", bad.join(" ")))
+    })?;
+    parse(file, text)
 }
 
 /// The steps, in the order of the format's table.
@@ -165,6 +221,9 @@ struct Parser<'f> {
     /// The processes defined with `pidns`: the inits of nested namespaces,
     /// which `into=` can name and which cannot `clone-parent`.
     namespaces: HashSet<Name>,
+    /// How many `pidns` processes enclose each process's PID namespace
+    /// (0: the scenario's own), to refuse nesting the kernel refuses.
+    pidns_nesting: HashMap<Name, usize>,
 }
 
 impl<'f> Parser<'f> {
@@ -184,6 +243,7 @@ impl<'f> Parser<'f> {
             expect: None,
             defined: BTreeMap::new(),
             namespaces: HashSet::new(),
+            pidns_nesting: HashMap::new(),
         }
     }
 
@@ -294,13 +354,15 @@ impl<'f> Parser<'f> {
             } else {
                 did_you_mean(found, ["about:", "needs:", "tree:"])
             };
-            return Err(self
-                .err(first.col, format!("expected a header (`about:`, `needs:`) or `tree:`, found `{found}`{hint}")));
+            return Err(self.err(
+                first.col,
+                format!("expected a header (`about:`, `needs:`) or `tree:`, found `{}`{hint}", escape(found)),
+            ));
         }
         if let Some(extra) = rest.first() {
             return Err(self.err(
                 extra.col,
-                format!("unexpected `{}` after `tree:`; expected node lines on the lines below it", extra.text),
+                format!("unexpected `{}` after `tree:`; expected node lines on the lines below it", escape(extra.text)),
             ));
         }
         self.section = Section::Tree;
@@ -319,7 +381,10 @@ impl<'f> Parser<'f> {
                 if let Some(extra) = rest.first() {
                     return Err(self.err(
                         extra.col,
-                        format!("unexpected `{}` after `needs: root`; expected the end of the line", extra.text),
+                        format!(
+                            "unexpected `{}` after `needs: root`; expected the end of the line",
+                            escape(extra.text)
+                        ),
                     ));
                 }
                 if let Some(first) = self.root_line {
@@ -342,7 +407,9 @@ impl<'f> Parser<'f> {
                     return Err(self.err_eol("expected `>=` after `needs: kernel`, found the end of the line"));
                 };
                 if op.text != ">=" {
-                    return Err(self.err(op.col, format!("expected `>=` after `needs: kernel`, found `{}`", op.text)));
+                    return Err(
+                        self.err(op.col, format!("expected `>=` after `needs: kernel`, found `{}`", escape(op.text)))
+                    );
                 }
                 let Some(version) = rest.get(1) else {
                     return Err(
@@ -353,7 +420,10 @@ impl<'f> Parser<'f> {
                 if let Some(extra) = rest.get(2) {
                     return Err(self.err(
                         extra.col,
-                        format!("unexpected `{}` after the kernel version; expected the end of the line", extra.text),
+                        format!(
+                            "unexpected `{}` after the kernel version; expected the end of the line",
+                            escape(extra.text)
+                        ),
                     ));
                 }
                 self.kernel_line = Some(self.line);
@@ -376,7 +446,7 @@ impl<'f> Parser<'f> {
                         format!(
                             "expected {} after `needs: orphan-hup`, found `{}`{}",
                             quoted_list(&words),
-                            value.text,
+                            escape(value.text),
                             did_you_mean(value.text, words.iter().copied())
                         ),
                     ));
@@ -386,7 +456,8 @@ impl<'f> Parser<'f> {
                         extra.col,
                         format!(
                             "unexpected `{}` after `needs: orphan-hup {}`; expected the end of the line",
-                            extra.text, value.text
+                            escape(extra.text),
+                            escape(value.text)
                         ),
                     ));
                 }
@@ -396,7 +467,8 @@ impl<'f> Parser<'f> {
                 return Err(self.err(
                     what.col,
                     format!(
-                        "expected `kernel >= X.Y`, `root` or `orphan-hup` after `needs:`, found `{other}`{}",
+                        "expected `kernel >= X.Y`, `root` or `orphan-hup` after `needs:`, found `{}`{}",
+                        escape(other),
                         did_you_mean(other, ["kernel", "root", "orphan-hup"])
                     ),
                 ));
@@ -406,13 +478,14 @@ impl<'f> Parser<'f> {
     }
 
     fn kernel_version(&self, w: Word) -> Result<(u32, u32), ParseError> {
-        let expected = || self.err(w.col, format!("expected a kernel version `X.Y` like `5.10`, found `{}`", w.text));
+        let expected =
+            || self.err(w.col, format!("expected a kernel version `X.Y` like `5.10`, found `{}`", escape(w.text)));
         let (major, minor) = w.text.split_once('.').ok_or_else(expected)?;
         let number = |s: &str| -> Result<u32, ParseError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(expected());
             }
-            s.parse().map_err(|_| self.err(w.col, format!("kernel version `{}` is out of range", w.text)))
+            s.parse().map_err(|_| self.err(w.col, format!("kernel version `{}` is out of range", escape(w.text))))
         };
         Ok((number(major)?, number(minor)?))
     }
@@ -427,7 +500,7 @@ impl<'f> Parser<'f> {
                     "expected the root node `init`, indented two spaces under `tree:` (line {}), \
                      found `{}` at column 1",
                     self.tree_line,
-                    first_word(body)
+                    escape(first_word(body))
                 ),
             ));
         }
@@ -453,6 +526,12 @@ impl<'f> Parser<'f> {
             }
             _ => {
                 self.close_expect();
+                if self.steps.len() >= MAX_STEPS {
+                    return Err(self.err(
+                        keyword.col,
+                        format!("found step {} of the file; expected at most {MAX_STEPS} steps", MAX_STEPS + 1),
+                    ));
+                }
                 let step = self.step(*keyword, args)?;
                 self.steps.push(StepEntry { step, line: self.line, expect: None });
                 Ok(())
@@ -475,7 +554,10 @@ impl<'f> Parser<'f> {
         if let Some(extra) = args.first() {
             return Err(self.err(
                 extra.col,
-                format!("unexpected `{}` after `expect:`; expected node lines on the lines below it", extra.text),
+                format!(
+                    "unexpected `{}` after `expect:`; expected node lines on the lines below it",
+                    escape(extra.text)
+                ),
             ));
         }
         self.expect = Some(Block::default());
@@ -504,8 +586,9 @@ impl<'f> Parser<'f> {
             other => Err(self.err(
                 keyword.col,
                 format!(
-                    "expected a step ({}), found `{other}`{}",
+                    "expected a step ({}), found `{}`{}",
                     STEPS.join(", "),
+                    escape(other),
                     did_you_mean(other, STEPS.into_iter().chain(["expect:"]))
                 ),
             )),
@@ -519,7 +602,9 @@ impl<'f> Parser<'f> {
         };
         let target = self.defined_name(*target)?;
         if let Some(extra) = rest.first() {
-            return Err(self.err(extra.col, format!("unexpected `{}`: `{keyword}` takes one process", extra.text)));
+            return Err(
+                self.err(extra.col, format!("unexpected `{}`: `{keyword}` takes one process", escape(extra.text)))
+            );
         }
         Ok(target)
     }
@@ -543,19 +628,24 @@ impl<'f> Parser<'f> {
                         w.col,
                         format!(
                             "expected the signal as the last word of `kill`, found `{}` before `{}`",
-                            w.text, next.text
+                            escape(w.text),
+                            escape(next.text)
                         ),
                     ));
                 }
                 signal = Some(self.signal(w.text, w.col)?);
             } else {
-                return Err(self
-                    .err(w.col, format!("expected a process name or a signal such as `SIGTERM`, found `{}`", w.text)));
+                return Err(self.err(
+                    w.col,
+                    format!("expected a process name or a signal such as `SIGTERM`, found `{}`", escape(w.text)),
+                ));
             }
         }
         if targets.is_empty() {
             return Err(match args.first() {
-                Some(sig) => self.err(sig.col, format!("expected a process name before the signal `{}`", sig.text)),
+                Some(sig) => {
+                    self.err(sig.col, format!("expected a process name before the signal `{}`", escape(sig.text)))
+                }
                 None => self.err_eol("expected a process name after `kill`, found the end of the line"),
             });
         }
@@ -573,7 +663,10 @@ impl<'f> Parser<'f> {
                 if let Some(extra) = extra.first() {
                     return Err(self.err(
                         extra.col,
-                        format!("unexpected `{}`: `exit` takes a process and an optional exit code", extra.text),
+                        format!(
+                            "unexpected `{}`: `exit` takes a process and an optional exit code",
+                            escape(extra.text)
+                        ),
                     ));
                 }
                 let valid =
@@ -581,9 +674,10 @@ impl<'f> Parser<'f> {
                 match code.text.parse::<i32>() {
                     Ok(n) if valid && n <= 255 => n,
                     _ => {
-                        return Err(
-                            self.err(code.col, format!("expected an exit code from 0 to 255, found `{}`", code.text))
-                        );
+                        return Err(self.err(
+                            code.col,
+                            format!("expected an exit code from 0 to 255, found `{}`", escape(code.text)),
+                        ));
                     }
                 }
             }
@@ -605,13 +699,17 @@ impl<'f> Parser<'f> {
             "on" => true,
             "off" => false,
             other => {
-                return Err(self.err(value.col, format!("expected `on` or `off`, found `{other}`")));
+                return Err(self.err(value.col, format!("expected `on` or `off`, found `{}`", escape(other))));
             }
         };
         if let Some(extra) = extra.first() {
             return Err(self.err(
                 extra.col,
-                format!("unexpected `{}` after `{}`; expected the end of the line", extra.text, value.text),
+                format!(
+                    "unexpected `{}` after `{}`; expected the end of the line",
+                    escape(extra.text),
+                    escape(value.text)
+                ),
             ));
         }
         Ok(Step::Subreaper { target: name, on })
@@ -635,7 +733,9 @@ impl<'f> Parser<'f> {
             return Err(self.err_eol(format!("expected `by` after `spawn {child_name}`, found the end of the line")));
         };
         if by.text != "by" {
-            return Err(self.err(by.col, format!("expected `by` after `spawn {child_name}`, found `{}`", by.text)));
+            return Err(
+                self.err(by.col, format!("expected `by` after `spawn {child_name}`, found `{}`", escape(by.text)))
+            );
         }
         let [parent, options @ ..] = rest else {
             return Err(self.err_eol(format!(
@@ -666,7 +766,7 @@ impl<'f> Parser<'f> {
                             format!(
                                 "expected `thread=K` with K from 1 to {MAX_THREADS}, found `{}` (K numbers an \
                                  extra thread; without `thread=` the main thread forks)",
-                                w.text
+                                escape(w.text)
                             ),
                         )
                     })?);
@@ -698,10 +798,11 @@ impl<'f> Parser<'f> {
                 ));
             }
         }
-        self.defined.insert(child_name.clone(), self.line);
-        if attrs.pidns {
-            self.namespaces.insert(child_name.clone());
-        }
+        // The child is born in the namespace of `into=`, or else the forker's
+        // (with `clone-parent` too: `pid_ns_for_children` is the forker's).
+        let born_in = into.as_ref().unwrap_or(&parent);
+        let nesting = self.pidns_nesting.get(born_in).copied().unwrap_or(0);
+        self.define(&child_name, child.col, nesting, attrs.pidns)?;
         Ok(Step::Spawn { child: child_name, parent, thread, clone_parent: clone_parent.is_some(), into, attrs })
     }
 
@@ -716,7 +817,8 @@ impl<'f> Parser<'f> {
                 format!(
                     "expected the parent's name after `spawn {child} by`, found the spawn option `{}` \
                      (options come after the parent: `spawn {child} by PARENT {}`)",
-                    w.text, w.text
+                    escape(w.text),
+                    escape(w.text)
                 ),
             ));
         }
@@ -759,14 +861,18 @@ impl<'f> Parser<'f> {
             number => ThreadRef::Extra(thread_number(number).ok_or_else(|| {
                 self.err(
                     which.col,
-                    format!("expected a thread number from 1 to {MAX_THREADS} or `main`, found `{number}`"),
+                    format!("expected a thread number from 1 to {MAX_THREADS} or `main`, found `{}`", escape(number)),
                 )
             })?),
         };
         if let Some(extra) = extra.first() {
             return Err(self.err(
                 extra.col,
-                format!("unexpected `{}` after `{}`; expected the end of the line", extra.text, which.text),
+                format!(
+                    "unexpected `{}` after `{}`; expected the end of the line",
+                    escape(extra.text),
+                    escape(which.text)
+                ),
             ));
         }
         Ok(Step::ThreadExit { target: name, thread })
@@ -852,11 +958,45 @@ impl<'f> Parser<'f> {
                 ),
             ));
         }
-        self.defined.insert(name.clone(), self.line);
-        if node.attrs.pidns {
-            self.namespaces.insert(name.clone());
-        }
+        // The parent is the open node one level up.
+        let parent = (indent / 2).checked_sub(2).and_then(|i| self.tree.path.get(i));
+        let nesting = parent.and_then(|p| self.pidns_nesting.get(&p.name)).copied().unwrap_or(0);
+        self.define(&node.name, col, nesting, node.attrs.pidns)?;
         self.tree.push(indent / 2, node);
+        Ok(())
+    }
+
+    /// Records a new process `name` (its name at column `col`), born in a
+    /// namespace that `nesting` `pidns` processes enclose, after checking
+    /// the limits: [`MAX_PROCESSES`] and [`MAX_PIDNS_NESTING`].
+    fn define(&mut self, name: &str, col: usize, nesting: usize, pidns: bool) -> Result<(), ParseError> {
+        if self.defined.len() >= MAX_PROCESSES {
+            return Err(self.err(
+                col,
+                format!(
+                    "process `{name}` would be process {} of the file; expected at most {MAX_PROCESSES} \
+                     processes (`tree:` and `spawn` together)",
+                    MAX_PROCESSES + 1
+                ),
+            ));
+        }
+        let nesting = nesting + usize::from(pidns);
+        if nesting > MAX_PIDNS_NESTING {
+            return Err(self.err(
+                col,
+                format!(
+                    "`pidns` process `{name}` would nest {nesting} PID namespaces below the scenario's; \
+                     expected at most {MAX_PIDNS_NESTING}: the kernel allows 32 levels below the initial \
+                     namespace (MAX_PID_NS_LEVEL) and the scenario's own is one, so clone(CLONE_NEWPID) \
+                     would fail with ENOSPC"
+                ),
+            ));
+        }
+        self.defined.insert(name.to_string(), self.line);
+        self.pidns_nesting.insert(name.to_string(), nesting);
+        if pidns {
+            self.namespaces.insert(name.to_string());
+        }
         Ok(())
     }
 
@@ -905,7 +1045,7 @@ impl<'f> Parser<'f> {
         if (MARKER_FLAGS.contains(&key) || key == "got") && place != Place::Expect {
             return Err(self.err(
                 w.col,
-                format!("marker `{}` is only allowed in `expect:` blocks; expected an attribute", w.text),
+                format!("marker `{}` is only allowed in `expect:` blocks; expected an attribute", escape(w.text)),
             ));
         }
         if matches!(key, "clone-parent" | "into") && place != Place::Spawn {
@@ -913,7 +1053,7 @@ impl<'f> Parser<'f> {
                 w.col,
                 format!(
                     "found `{}`, an option of the `spawn` step; expected an attribute ({ATTRIBUTES_LISTED})",
-                    w.text
+                    escape(w.text)
                 ),
             ));
         }
@@ -947,10 +1087,10 @@ impl<'f> Parser<'f> {
             ("subreaper", None) => set(&mut attrs.subreaper, "attribute"),
             ("noreap", None) => set(&mut attrs.noreap, "attribute"),
             ("sigchld", Some("ignore")) => set(&mut attrs.sigchld_ignore, "attribute"),
-            ("sigchld", _) => {
-                Err(self
-                    .err(w.col, format!("expected `sigchld=ignore`, found `{}` (only `ignore` is supported)", w.text)))
-            }
+            ("sigchld", _) => Err(self.err(
+                w.col,
+                format!("expected `sigchld=ignore`, found `{}` (only `ignore` is supported)", escape(w.text)),
+            )),
             ("threads", Some(value)) => {
                 let mut seen = attrs.threads > 0;
                 set(&mut seen, "attribute")?;
@@ -959,7 +1099,10 @@ impl<'f> Parser<'f> {
                         if value == "0" { " (no extra threads is the default: leave `threads=` out)" } else { "" };
                     self.err(
                         value_col,
-                        format!("expected `threads=N` with N from 1 to {MAX_THREADS}, found `{}`{hint}", w.text),
+                        format!(
+                            "expected `threads=N` with N from 1 to {MAX_THREADS}, found `{}`{hint}",
+                            escape(w.text)
+                        ),
                     )
                 })?;
                 Ok(())
@@ -1029,12 +1172,15 @@ impl<'f> Parser<'f> {
         }
         if let (Some((_, placeholder)), false) = (VALUED.iter().find(|(k, _)| *k == key), word.contains('=')) {
             if place == Place::Spawn || !matches!(key, "thread" | "into") {
-                return self.err(w.col, format!("expected `{key}={placeholder}`, found `{word}` without a value"));
+                return self
+                    .err(w.col, format!("expected `{key}={placeholder}`, found `{}` without a value", escape(word)));
             }
         }
         if word.contains('=') && flags.contains(&key) {
-            return self
-                .err(w.col + key.len(), format!("expected `{key}` alone, found `{word}`: `{key}` takes no value"));
+            return self.err(
+                w.col + key.len(),
+                format!("expected `{key}` alone, found `{}`: `{key}` takes no value", escape(word)),
+            );
         }
         let expected = match place {
             Place::Tree => format!("an attribute ({ATTRIBUTES_LISTED})"),
@@ -1047,7 +1193,7 @@ impl<'f> Parser<'f> {
         } else {
             did_you_mean(word, flags)
         };
-        self.err(w.col, format!("expected {expected}, found `{word}`{hint}"))
+        self.err(w.col, format!("expected {expected}, found `{}`{hint}", escape(word)))
     }
 
     // ---- signals ----
@@ -1056,8 +1202,18 @@ impl<'f> Parser<'f> {
     fn signal(&self, text: &str, col: usize) -> Result<Signal, ParseError> {
         Signal::from_name(text).ok_or_else(|| {
             let prefixed = format!("SIG{text}");
+            let last = Signal::RTMAX - Signal::RTMIN;
+            let realtime =
+                |rest: Option<&str>| rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
             let hint = if Signal::from_name(&prefixed).is_some() {
                 format!(" (did you mean `{prefixed}`?)")
+            } else if realtime(text.strip_prefix("SIGRTMIN+")) || realtime(text.strip_prefix("SIGRTMAX-")) {
+                format!(
+                    " (out of range: real-time signals run from SIGRTMIN ({}) to SIGRTMAX ({}), the kernel's last \
+                     signal (_NSIG = 64), so from `SIGRTMIN` to `SIGRTMIN+{last}` or `SIGRTMAX-{last}` to `SIGRTMAX`)",
+                    Signal::RTMIN,
+                    Signal::RTMAX
+                )
             } else {
                 let standard: Vec<String> = Signal::all().filter(|s| s.0 < Signal::RTMIN).map(Signal::name).collect();
                 did_you_mean(text, standard.iter().map(String::as_str))
@@ -1065,8 +1221,9 @@ impl<'f> Parser<'f> {
             self.err(
                 col,
                 format!(
-                    "unknown signal `{text}`; expected a name from signal(7) such as `SIGTERM` or \
-                     `SIGRTMIN+2`{hint}"
+                    "unknown signal `{}`; expected a name from signal(7) such as `SIGTERM` or \
+                     `SIGRTMIN+2`{hint}",
+                    escape(text)
                 ),
             )
         })
@@ -1107,13 +1264,13 @@ impl<'f> Parser<'f> {
                 _ => None,
             };
             if let Some(why) = refused {
-                return Err(self.err(item_col, format!("found `{item}` in `{key}=`; {why}")));
+                return Err(self.err(item_col, format!("found `{}` in `{key}=`; {why}", escape(item))));
             }
             if signals.contains(&signal) {
                 let same = if item == name { String::new() } else { format!(" (it is {name})") };
                 return Err(self.err(
                     item_col,
-                    format!("signal `{item}` is listed twice in `{key}=`{same}; expected each signal once"),
+                    format!("signal `{}` is listed twice in `{key}=`{same}; expected each signal once", escape(item)),
                 ));
             }
             signals.push(signal);
@@ -1130,7 +1287,7 @@ impl<'f> Parser<'f> {
         if is_name(w.text) {
             Ok(w.text.to_string())
         } else {
-            Err(self.err(w.col, format!("expected a process name (`[a-z][a-z0-9_-]*`), found `{}`", w.text)))
+            Err(self.err(w.col, format!("expected a process name (`[a-z][a-z0-9_-]*`), found `{}`", escape(w.text))))
         }
     }
 
@@ -1626,6 +1783,54 @@ expect:
     fn thread_exit_takes_the_highest_thread_number() {
         let s = parse_ok(&["tree:", "  init", "thread-exit init 8"]);
         assert_eq!(s.steps[0].step, Step::ThreadExit { target: "init".into(), thread: ThreadRef::Extra(8) });
+    }
+
+    // ---- limits ----
+
+    #[test]
+    fn more_processes_than_the_limit_are_refused_with_the_limit_named() {
+        let mut text = String::from("tree:\n  init\n");
+        for i in 1..MAX_PROCESSES {
+            text.push_str(&format!("    p{i}\n"));
+        }
+        assert!(parse("t.tree", &text).is_ok());
+        text.push_str("spawn last by init\n");
+        let e = parse("t.tree", &text).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_PROCESSES + 2, 7));
+        assert!(e.message.contains("expected at most 10000 processes"), "{e}");
+    }
+
+    #[test]
+    fn more_steps_than_the_limit_are_refused_with_the_limit_named() {
+        let mut text = String::from("tree:\n  init\n");
+        text.push_str(&"exec init\n".repeat(MAX_STEPS));
+        assert!(parse("t.tree", &text).is_ok());
+        text.push_str("exec init\n");
+        let e = parse("t.tree", &text).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_STEPS + 3, 1));
+        assert!(e.message.contains("expected at most 10000 steps"), "{e}");
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_at_the_first_byte_past_it() {
+        let mut bytes = b"tree:\n  init\n".to_vec();
+        bytes.resize(MAX_FILE_BYTES, b'\n');
+        assert!(parse_bytes("t.tree", &bytes).is_ok());
+        bytes.push(b'x');
+        let e = parse_bytes("t.tree", &bytes).unwrap_err();
+        assert_eq!((e.line, e.col), (MAX_FILE_BYTES - 13 + 3, 1));
+        assert!(e.message.contains("larger than the limit of 32 MiB (33554432 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn pidns_can_nest_to_the_kernel_limit() {
+        let mut text = String::from("tree:\n  init\n");
+        for i in 1..=MAX_PIDNS_NESTING {
+            text.push_str(&format!("{}n{i} pidns\n", " ".repeat(2 * i + 2)));
+        }
+        // Siblings and processes spawned inside do not nest deeper.
+        text.push_str("    m pidns\nspawn x by n31\nspawn y by init into=n31\nspawn z by m pidns\n");
+        assert!(parse("t.tree", &text).is_ok(), "{:?}", parse("t.tree", &text).err());
     }
 
     #[test]

@@ -106,6 +106,25 @@ impl Signal {
         format!("SIG{}", self.0)
     }
 
+    /// This signal's bit in a 64-bit signal mask: bit n-1 for signal n,
+    /// as the kernel lays out `sigset_t` and /proc/PID/status shows it
+    /// (`SigCgt:`). 0 for a number outside 1..=64. The one mapping between
+    /// numbers and masks: the model's signal sets, the node's record of the
+    /// signals its handlers ran for, and the sandbox that reads it all use
+    /// it. Async-signal-safe.
+    pub const fn mask_bit(self) -> u64 {
+        if self.0 >= 1 && self.0 <= 64 {
+            1u64 << (self.0 - 1)
+        } else {
+            0
+        }
+    }
+
+    /// The signals of a mask of [`Signal::mask_bit`]s, in number order.
+    pub fn from_mask(mask: u64) -> Vec<Signal> {
+        (1..=64).map(Signal).filter(|s| mask & s.mask_bit() != 0).collect()
+    }
+
     /// Every signal that has a canonical name, in number order.
     pub fn all() -> impl Iterator<Item = Signal> {
         (1..=31).chain(Signal::RTMIN..=Signal::RTMAX).map(Signal)
@@ -127,6 +146,16 @@ mod tests {
         for s in Signal::all() {
             assert_eq!(Signal::from_name(&s.name()), Some(s), "{}", s.name());
         }
+    }
+
+    #[test]
+    fn every_signal_has_its_own_mask_bit() {
+        let all: Vec<Signal> = (1..=64).map(Signal).collect();
+        let mask = all.iter().fold(0, |m, s| m | s.mask_bit());
+        assert_eq!(mask, u64::MAX);
+        assert_eq!(Signal::from_mask(mask), all);
+        assert_eq!(Signal(64).mask_bit(), 1 << 63);
+        assert_eq!(Signal(0).mask_bit() | Signal(65).mask_bit(), 0);
     }
 
     #[test]

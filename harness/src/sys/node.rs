@@ -79,16 +79,14 @@ pub struct NodeEnv {
     pub exec: bool,
 }
 
-/// The signals whose handlers ran since the last `Pong`: bit `n - 1` for
-/// signal `n`. Process-wide, because a handler runs on whichever thread
+/// The signals whose handlers ran since the last `Pong`, as
+/// [`Signal::mask_bit`]s. Process-wide, because a handler runs on whichever thread
 /// the kernel picks (here: the control thread).
 static GOT: AtomicU64 = AtomicU64::new(0);
 
 /// The `catch=` handler. Async-signal-safe: one lock-free atomic operation.
 extern "C" fn record(sig: libc::c_int) {
-    if (1..=64).contains(&sig) {
-        GOT.fetch_or(1u64 << (sig - 1), Ordering::SeqCst);
-    }
+    GOT.fetch_or(Signal(sig).mask_bit(), Ordering::SeqCst);
 }
 
 /// Entry point of `reparent __node`: a node exec'd by an init under test,

@@ -246,7 +246,7 @@ fn pdeath(sig: i32) -> Option<Signal> {
 
 /// The signals of a `Pong` mask, in number order.
 fn mask_signals(mask: u64) -> Vec<Signal> {
-    (1..=64).filter(|n| mask & (1u64 << (n - 1)) != 0).map(Signal).collect()
+    Signal::from_mask(mask)
 }
 
 impl Helper {
