@@ -726,10 +726,11 @@ impl<'t> Search<'t> {
             // parent-death signal, or an orphaned group's SIGHUP — runs its
             // wait loop until its signal arrives, so it may reap a child that
             // died earlier in the step before it dies itself.
-            for pid in state.world.pids() {
-                let w = &state.world;
-                let may_die = w[pid].pdeath.is_some()
-                    || w.pgrp_members(w[pid].pgrp).into_iter().any(|m| w[m].state == ProcState::Stopped);
+            let w = &state.world;
+            let stopped_groups: HashSet<Option<Pid>> =
+                w.pids().filter(|&m| w[m].state == ProcState::Stopped).map(|m| w[m].pgrp).collect();
+            for pid in w.pids() {
+                let may_die = w[pid].pdeath.is_some() || stopped_groups.contains(&w[pid].pgrp);
                 if may_die && !state.pending.iter().any(|(p, _)| *p == pid) && w.reaps_promptly(pid) {
                     for zombie in w.zombie_children(pid) {
                         moves.push((usize::MAX, Event::ReapFirst { parent: pid, zombie }));
