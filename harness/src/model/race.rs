@@ -42,6 +42,17 @@
 //! - victims fall into families that cannot affect each other (see
 //!   [`families`]), and only one family moves at a time.
 //!
+//! The search is bounded by design ([`Limits`]): the memo keeps a 128-bit
+//! hash per state, the walk runs on its own stack (a state with one move
+//! left hands its world on), and the work (states times processes), the
+//! outcomes listed and the bytes on the stack have limits. Past them the
+//! prediction keeps the outcomes found first and what it takes to search
+//! again ([`RaceCheck`]): the driver then asks whether the tree the kernel
+//! left is reachable ([`Prediction::check`]), and that search, guided by
+//! the observed tree, prunes every state that already contradicts it in a
+//! way no later event undoes (see [`Target::contradicts`]) and stops at the
+//! first order that leads there.
+//!
 //! Each final state is settled (the nodes reap, `wait.rs`); the distinct
 //! worlds are the outcomes. The search runs the rules without words, and
 //! each outcome's reasons come from replaying the first order found to reach
