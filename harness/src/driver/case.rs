@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::model::{ModelConfig, ModelError, ProcState, Reason, World};
+use crate::model::{ModelConfig, ModelError, ProcState, Reason, Unmatched, World};
 use crate::scenario::{Node, Step};
 use crate::sys::{Observation, Sandbox, SandboxOptions, SettleHints, SysError};
 
@@ -147,7 +147,8 @@ pub enum CaseError {
 pub struct StepRecord {
     pub observed: Vec<Node>,
     pub reasons: Vec<Reason>,
-    /// How many outcomes the model allowed (more than one: a race).
+    /// How many outcomes the model allowed (more than one: a race). Past
+    /// the model's limit, those it listed plus one.
     pub outcomes: usize,
 }
 
@@ -244,19 +245,41 @@ impl Case {
 
         let t = Instant::now();
         let rendered: Vec<Vec<Node>> = prediction.worlds().map(World::render).collect();
-        let Some(i) = rendered.iter().position(|r| *r == obs.forest) else {
-            self.times.model += t.elapsed();
-            return Err(CaseError::Mismatch(Box::new(Mismatch {
-                kind: MismatchKind::ModelVsKernel,
-                step_no,
-                step_text: step_text(step),
-                model: rendered,
-                reasons: prediction.outcomes[0].reasons.clone(),
-                observed: obs.forest,
-                expect: expect.map(<[Node]>::to_vec),
-            })));
+        let outcome = match prediction.check(&obs.forest) {
+            Ok(outcome) => outcome,
+            Err(why) => {
+                self.times.model += t.elapsed();
+                let mut reasons = prediction.outcomes[0].reasons.clone();
+                if let Some((listed, states)) = prediction.too_many() {
+                    let text = match why {
+                        Unmatched::Unreachable => format!(
+                            "more than {listed} possible outcomes (past the model's limit, {states} states): \
+                             checked the kernel's outcome against the rules instead, and no order of the \
+                             racing deaths leads to it; the trees above are the outcomes listed"
+                        ),
+                        Unmatched::Undecided => format!(
+                            "more than {listed} possible outcomes (past the model's limit, {states} states): \
+                             checked the kernel's outcome against the rules instead, but that search too hit \
+                             its limit before it found an order leading to it or ruled every order out \
+                             (undecided, reported as a mismatch)"
+                        ),
+                    };
+                    reasons
+                        .insert(0, Reason { process: step_text(step), rule: "R1.8", kernel_fn: "exit_notify()", text });
+                }
+                return Err(CaseError::Mismatch(Box::new(Mismatch {
+                    kind: MismatchKind::ModelVsKernel,
+                    step_no,
+                    step_text: step_text(step),
+                    model: rendered,
+                    reasons,
+                    observed: obs.forest,
+                    expect: expect.map(<[Node]>::to_vec),
+                })));
+            }
         };
-        let outcome = &prediction.outcomes[i];
+        let outcomes =
+            if prediction.too_many().is_some() { prediction.outcomes.len() + 1 } else { prediction.outcomes.len() };
         self.world = outcome.world.clone();
         self.times.model += t.elapsed();
         if let Some(e) = expect {
@@ -265,14 +288,14 @@ impl Case {
                     kind: MismatchKind::ExpectVsKernel,
                     step_no,
                     step_text: step_text(step),
-                    model: vec![rendered[i].clone()],
+                    model: vec![obs.forest.clone()],
                     reasons: outcome.reasons.clone(),
                     observed: obs.forest,
                     expect: Some(e.to_vec()),
                 })));
             }
         }
-        Ok(StepRecord { observed: obs.forest, reasons: outcome.reasons.clone(), outcomes: prediction.outcomes.len() })
+        Ok(StepRecord { observed: obs.forest, reasons: outcome.reasons, outcomes })
     }
 
     /// Steps checked so far.

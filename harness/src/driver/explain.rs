@@ -39,6 +39,27 @@ pub fn explain_text(name: &str, s: &Scenario, cfg: ModelConfig) -> Result<String
             source,
         })?;
         let _ = writeln!(out, "\nstep {}: {}", i + 1, entry.step);
+        if let Some((listed, states)) = p.too_many() {
+            // Thousands of trees help no one: the first, and a note.
+            let _ = writeln!(
+                out,
+                "  the outcome depends on the order in which the racing deaths reach exit_notify() (R1.8): \
+                 more than {listed} possible trees (the model stopped listing them after {states} states); \
+                 `reparent run` and `check` check the kernel's outcome against the rules instead, by a \
+                 search guided by the observed tree"
+            );
+            let _ = writeln!(out, "  the first outcome found:");
+            if let Some(o) = p.outcomes.first() {
+                out.push_str(&report::tree_text(&o.world.render()));
+                out.push_str("  because:\n");
+                out.push_str(&report::reasons_text(&o.reasons));
+            }
+            out.push_str("  (explain continues from this outcome)\n");
+            if let Some(first) = p.outcomes.into_iter().next() {
+                world = first.world;
+            }
+            continue;
+        }
         let n = p.outcomes.len();
         if n > 1 {
             let _ = writeln!(

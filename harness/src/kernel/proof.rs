@@ -49,11 +49,11 @@ pub fn model_disagrees(s: &Scenario, cfg: ModelConfig) -> Option<String> {
             Ok(p) => p,
             Err(e) => return Some(format!("step {} `{}`: the model cannot run it: {e}", i + 1, entry.step)),
         };
-        let next = match &entry.expect {
-            None => 0,
-            Some(expect) => match prediction.outcomes.iter().position(|o| o.world.render() == *expect) {
-                Some(k) => k,
-                None => {
+        world = match &entry.expect {
+            None => prediction.outcomes[0].world.clone(),
+            Some(expect) => match prediction.check(expect) {
+                Ok(o) => o.world,
+                Err(_) => {
                     return Some(format!(
                         "step {} `{}` (line {}): expect: is none of the {} outcome(s)",
                         i + 1,
@@ -64,7 +64,6 @@ pub fn model_disagrees(s: &Scenario, cfg: ModelConfig) -> Option<String> {
                 }
             },
         };
-        world = prediction.outcomes[next].world.clone();
     }
     None
 }

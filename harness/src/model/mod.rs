@@ -61,5 +61,5 @@ mod tests;
 
 pub use crate::scenario::OrphanHup;
 pub use error::ModelError;
-pub use prediction::{Outcome, Prediction, Reason};
+pub use prediction::{Outcome, Prediction, Reason, Unmatched};
 pub use world::{BuildTraits, ModelConfig, Mutation, ProcState, World};

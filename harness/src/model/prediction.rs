@@ -7,15 +7,33 @@
 //! the outcomes, and the reasons say which order leads to which.
 
 use std::fmt;
+use std::sync::Arc;
 
+use super::race::RaceCheck;
 use super::world::World;
+use crate::scenario::Node;
 
 /// The worlds a step can lead to.
 #[derive(Clone, Debug)]
 pub struct Prediction {
     /// At least one; distinct by world. More than one only when the result
-    /// depends on the order of racing deaths (R1.8).
+    /// depends on the order of racing deaths (R1.8). Not every outcome when
+    /// there were too many to list ([`Prediction::too_many`]).
     pub outcomes: Vec<Outcome>,
+    /// Set when the racing deaths had more outcomes, or took more states to
+    /// list, than the model's bound: `outcomes` holds those found first, and
+    /// [`Prediction::check`] searches again for the tree the kernel left.
+    pub(super) race: Option<Arc<RaceCheck>>,
+}
+
+/// Why an observed tree is none of a step's outcomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unmatched {
+    /// No order the rules allow leads there.
+    Unreachable,
+    /// The outcomes were too many to list, and the search guided by the
+    /// observed tree hit its own bound before it found or excluded it.
+    Undecided,
 }
 
 /// One possible world after a step, and how it came about.
@@ -95,7 +113,38 @@ impl fmt::Display for Reason {
 impl Prediction {
     /// A step whose result does not depend on timing.
     pub(super) fn one(world: World, reasons: Reasons) -> Prediction {
-        Prediction { outcomes: vec![Outcome { world, reasons: reasons.into_vec() }] }
+        Prediction { outcomes: vec![Outcome { world, reasons: reasons.into_vec() }], race: None }
+    }
+
+    /// When the outcomes were too many to list: how many were listed (they
+    /// are `outcomes`), and how many states the listing explored before it
+    /// stopped.
+    pub fn too_many(&self) -> Option<(usize, usize)> {
+        self.race.as_ref().map(|r| (r.listed, r.states))
+    }
+
+    /// The outcome that is the tree the kernel left, `observed`: one of
+    /// `outcomes`, or, when they were too many to list, one found by
+    /// searching the orders of the racing deaths again, guided by
+    /// `observed` (its reasons say so).
+    pub fn check(&self, observed: &[Node]) -> Result<Outcome, Unmatched> {
+        if let Some(o) = self.outcomes.iter().find(|o| o.world.render() == observed) {
+            return Ok(o.clone());
+        }
+        match &self.race {
+            None => Err(Unmatched::Unreachable),
+            Some(race) => {
+                race.check(observed).map_err(
+                    |undecided| {
+                        if undecided {
+                            Unmatched::Undecided
+                        } else {
+                            Unmatched::Unreachable
+                        }
+                    },
+                )
+            }
+        }
     }
 
     /// Whether the kernel leaves only one possible world.

@@ -42,6 +42,17 @@
 //! - victims fall into families that cannot affect each other (see
 //!   [`families`]), and only one family moves at a time.
 //!
+//! The search is bounded by design ([`Limits`]): the memo keeps a 128-bit
+//! hash per state, the walk runs on its own stack (a state with one move
+//! left hands its world on), and the work (states times processes), the
+//! outcomes listed and the bytes on the stack have limits. Past them the
+//! prediction keeps the outcomes found first and what it takes to search
+//! again ([`RaceCheck`]): the driver then asks whether the tree the kernel
+//! left is reachable ([`Prediction::check`]), and that search, guided by
+//! the observed tree, prunes every state that already contradicts it in a
+//! way no later event undoes (see [`Target::contradicts`]) and stops at the
+//! first order that leads there.
+//!
 //! Each final state is settled (the nodes reap, `wait.rs`); the distinct
 //! worlds are the outcomes. The search runs the rules without words, and
 //! each outcome's reasons come from replaying the first order found to reach
@@ -50,9 +61,11 @@
 //! starts.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use super::prediction::{Outcome, Prediction, Reason, Reasons};
 use super::world::{Pid, Proc, ProcState, SigSet, World};
+use crate::scenario::Node;
 
 /// A process whose death a step has started.
 #[derive(Clone, Copy, Debug)]
@@ -104,16 +117,117 @@ struct State {
     hopped: Vec<Pid>,
 }
 
-/// A point of the search as the memo sees it.
-type Key = (Vec<Option<Proc>>, Vec<(Pid, Phase)>, Vec<Pid>);
-
 impl State {
-    /// What the memo compares: every process, the events left and the hops
-    /// made. (The names and the kernel are the same in every state of one
-    /// search.)
-    fn key(&self) -> Key {
-        (self.world.procs.clone(), self.pending.clone(), self.hopped.clone())
+    /// What the memo keeps of a state: a 128-bit hash of every process, the
+    /// events left and the hops made (the names and the kernel are the same
+    /// in every state of one search). A hash rather than the state itself,
+    /// so that the memo costs 16 bytes a state whatever the world's size;
+    /// two of a million states share one with odds near 2^-88.
+    fn key(&self) -> u128 {
+        let mut h = Mix::default();
+        self.world.procs.hash(&mut h);
+        self.pending.hash(&mut h);
+        self.hopped.hash(&mut h);
+        h.key()
     }
+
+    /// What holding this state on the search's stack costs, roughly.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<State>()
+            + self.world.procs.len() * std::mem::size_of::<Option<Proc>>()
+            + (self.pending.len() + self.hopped.len()) * 8
+    }
+}
+
+/// A world's processes, hashed as [`State::key`] hashes them: the leaves
+/// are told apart by it.
+fn world_key(world: &World) -> u128 {
+    let mut h = Mix::default();
+    world.procs.hash(&mut h);
+    h.key()
+}
+
+/// A fast 128-bit hash for the memo: two lanes, each a bijective mix of
+/// the words written, finished by splitmix64. Not for hostile input (there
+/// is none: the states are the model's own); SipHash, word by word, took
+/// most of the search's time.
+#[derive(Default)]
+struct Mix {
+    a: u64,
+    b: u64,
+}
+
+impl Mix {
+    fn word(&mut self, x: u64) {
+        self.a = (self.a ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.b = (self.b.wrapping_add(x) ^ 0xD6E8_FEB8_6659_FD93).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(31);
+    }
+
+    fn key(&self) -> u128 {
+        fn fin(mut z: u64) -> u64 {
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        (u128::from(fin(self.a)) << 64) | u128::from(fin(self.b ^ self.a.rotate_left(17)))
+    }
+}
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(word) ^ ((chunk.len() as u64) << 60));
+        }
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.word(u64::from(x));
+    }
+    fn write_u16(&mut self, x: u16) {
+        self.word(u64::from(x));
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.word(u64::from(x));
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.word(x);
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.word(x as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.key() as u64
+    }
+}
+
+/// How far the search goes. The number of orders grows exponentially with
+/// the victims, and so can the number of states and outcomes: past these
+/// bounds the model stops listing outcomes, and the driver asks instead
+/// whether the tree the kernel left is one of them ([`Prediction::check`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    /// The most distinct outcomes listed.
+    pub(super) outcomes: usize,
+    /// The most work: every state visited costs the number of its processes
+    /// (it is copied and hashed once), so the time is bounded whatever the
+    /// world's size.
+    pub(super) work: usize,
+    /// The most bytes the worlds on the search's stack may hold; past it,
+    /// a state keeps only its first move.
+    pub(super) stack_bytes: usize,
+}
+
+impl Limits {
+    /// Listing the outcomes of a step: at most 64, and about 50,000 states
+    /// of a 40-process world (a fraction of a second, a few MB).
+    pub(super) const LIST: Limits = Limits { outcomes: 64, work: 2_000_000, stack_bytes: 64 << 20 };
+    /// Checking one observed tree, guided by it: about 250,000 states of a
+    /// 40-process world (a few seconds, some 20 MB).
+    pub(super) const CHECK: Limits = Limits { outcomes: 1, work: 10_000_000, stack_bytes: 128 << 20 };
+    /// No bound: the tests that compare the reductions with the plain search.
+    #[cfg(test)]
+    pub(super) const NONE: Limits = Limits { outcomes: usize::MAX, work: usize::MAX, stack_bytes: usize::MAX };
 }
 
 /// The victims, as the search sees them.
@@ -132,6 +246,23 @@ struct Victims {
 }
 
 impl Victims {
+    fn new(world: &World, victims: Vec<Victim>) -> Victims {
+        let mut family = families(world, &victims);
+        let (sensitive, reaps_first) = order_sensitive(world, &victims, &family);
+        if reaps_first {
+            // Whether a victim can still wait depends on how far the signals
+            // have got, which every family's deaths move on: no family may
+            // be left behind.
+            family.values_mut().for_each(|f| *f = 0);
+        }
+        Victims {
+            sensitive: if reaps_first { HashSet::from([0]) } else { sensitive },
+            family,
+            init_dies: victims.iter().any(|v| world[v.pid].is_init && world[v.pid].outer_ns.is_none()),
+            list: victims,
+        }
+    }
+
     fn may_reap_first(&self, pid: Pid) -> bool {
         self.list.iter().any(|v| v.pid == pid && v.may_reap_first)
     }
@@ -149,14 +280,159 @@ impl Victims {
     }
 }
 
-struct Search {
+/// A state on the search's stack, with the moves from it not yet taken.
+struct Frame {
+    state: State,
+    moves: Vec<(usize, Event)>,
+    next: usize,
+    /// The length of the path that leads to `state`.
+    depth: usize,
+    bytes: usize,
+}
+
+struct Search<'t> {
     victims: Victims,
     /// Use the reductions of the module doc. Off only in the tests that
     /// check them against the plain search.
     reduce: bool,
-    seen: HashSet<Key>,
+    limits: Limits,
+    /// Checking one observed tree: the search keeps only the leaf that is
+    /// that tree, and prunes every state that can no longer lead to it.
+    target: Option<&'t Target>,
+    seen: HashSet<u128>,
+    /// Work done so far (see [`Limits::work`]).
+    work: usize,
+    /// Bytes held by the worlds on the stack.
+    stack_bytes: usize,
     /// Each distinct settled world, with the first order found to reach it.
     leaves: Vec<(World, Vec<Event>)>,
+    leaf_keys: HashSet<u128>,
+    /// The search stopped at a limit before it had seen every state.
+    stopped: bool,
+    /// A state on a stack past its byte bound kept only its first move.
+    pruned_moves: bool,
+}
+
+/// The racing deaths of a step whose outcomes passed [`Limits::LIST`]: what
+/// it takes to search again, guided by the tree the kernel left.
+#[derive(Clone, Debug)]
+pub(crate) struct RaceCheck {
+    start: World,
+    victims: Vec<Victim>,
+    /// The reasons of the step before the deaths.
+    reasons: Vec<Reason>,
+    reduce: bool,
+    /// How many outcomes, and states, the listing saw before it stopped.
+    pub(crate) listed: usize,
+    pub(crate) states: usize,
+}
+
+impl RaceCheck {
+    /// Searches the orders of the deaths for one that leaves `observed`.
+    /// `Ok(outcome)`, with the reasons along that order; `Err(true)` if the
+    /// search hit [`Limits::CHECK`] first (undecided), `Err(false)` if no
+    /// order leads there.
+    pub(crate) fn check(&self, observed: &[Node]) -> Result<Outcome, bool> {
+        let Some(target) = Target::new(&self.start, observed) else { return Err(false) };
+        let victims = Victims::new(&self.start, self.victims.clone());
+        let mut search = Search::new(victims, self.reduce, Limits::CHECK, Some(&target));
+        let pending = self.victims.iter().map(|v| (v.pid, Phase::Signalled)).collect();
+        search.run(State { world: self.start.clone(), pending, hopped: Vec::new() });
+        let Some((_, path)) = search.leaves.into_iter().next() else {
+            return Err(search.stopped || search.pruned_moves);
+        };
+        let text = format!(
+            "the racing deaths have more than {} possible outcomes (the listing stopped after {} states): \
+             too many to list, so the kernel's outcome was checked against the rules instead, by a search \
+             guided by the observed tree ({} states); the reasons below follow one order that leads here",
+            self.listed,
+            self.states,
+            search.seen.len()
+        );
+        let names = victim_names(&self.start, &self.victims);
+        let note = Reason::new(&names, "R1.8", "exit_notify()", text);
+        Ok(replay(&self.start, &path, self.victims.len() > 1, Some(note), &self.reasons))
+    }
+}
+
+/// The tree a guided search looks for, by pid, with what can never be
+/// undone on the way there.
+#[derive(Debug)]
+struct Target {
+    observed: Vec<Node>,
+    /// Every observed process: its pid, its observed parent, whether it is
+    /// observed living (neither a zombie nor exiting), and its `got=`.
+    procs: Vec<(Pid, Option<Pid>, bool, SigSet)>,
+    /// By pid index: observed living.
+    living: Vec<bool>,
+}
+
+impl Target {
+    /// `None` if the observed tree names a process the world does not have:
+    /// no order of deaths creates one.
+    fn new(world: &World, observed: &[Node]) -> Option<Target> {
+        let mut procs = Vec::new();
+        let mut living = vec![false; world.procs.len()];
+        let mut stack: Vec<(&Node, Option<Pid>)> = observed.iter().rev().map(|n| (n, None)).collect();
+        while let Some((node, parent)) = stack.pop() {
+            let pid = world.find(&node.name)?;
+            let alive = !node.markers.zombie && !node.markers.exiting;
+            living[pid.0 as usize] = alive;
+            procs.push((pid, parent, alive, SigSet::of(&node.markers.got)));
+            stack.extend(node.children.iter().rev().map(|c| (c, Some(pid))));
+        }
+        Some(Target { observed: observed.to_vec(), procs, living })
+    }
+
+    /// Whether no order from `world` can reach the observed tree. Only what
+    /// a step never undoes counts: a process released (none comes back), a
+    /// process that has begun to die observed living (no death is undone),
+    /// a process under a parent other than the observed one while that
+    /// parent is observed living (a process leaves its parent only when the
+    /// parent dies, R1.2, R1.7), and a signal got by a process observed
+    /// living without it (`got=` is cleared only by death). A victim whose
+    /// death is pending has begun to die: every pending event runs.
+    fn contradicts(&self, state: &State) -> bool {
+        let world = &state.world;
+        if state.pending.iter().any(|&(pid, _)| self.living[pid.0 as usize]) {
+            return true;
+        }
+        self.procs.iter().any(|&(pid, parent, alive, got)| {
+            if !world.exists(pid) {
+                return true;
+            }
+            let p = &world[pid];
+            let dying = p.exiting || matches!(p.state, ProcState::Zombie | ProcState::Exiting);
+            let moved_away = match p.parent_pid() {
+                Some(q) => Some(q) != parent && self.living[q.0 as usize],
+                None => parent.is_some(),
+            };
+            let lost_got = alive
+                && p.got != got
+                && p.got.list().into_iter().any(|s| s != crate::scenario::Signal::CHLD && !got.has(s));
+            (alive && dying) || moved_away || lost_got
+        })
+    }
+}
+
+/// The victims' names, for the reason that says the deaths race.
+fn victim_names(world: &World, victims: &[Victim]) -> String {
+    let names: Vec<&str> = victims.iter().map(|v| world.name(v.pid)).collect();
+    names.join(", ")
+}
+
+/// The outcome one order leads to, with its reasons: `note` first (it
+/// explains everything else), then the step's, then those of the order.
+fn replay(start: &World, path: &[Event], racing: bool, note: Option<Reason>, reasons: &[Reason]) -> Outcome {
+    let mut world = start.clone();
+    let mut why = Reasons::new();
+    for &event in path {
+        world.run(event, racing, &mut why);
+    }
+    let mut all: Vec<Reason> = note.into_iter().collect();
+    all.extend(reasons.iter().cloned());
+    all.extend(why.into_vec());
+    Outcome { world, reasons: all }
 }
 
 impl World {
@@ -166,67 +442,46 @@ impl World {
         if self.config().mutated(super::world::Mutation::RaceDropsVictims) {
             victims.truncate(1);
         }
-        self.settle_deaths_with(victims, reasons, true)
+        self.settle_deaths_with(victims, reasons, true, Limits::LIST)
     }
 
-    fn settle_deaths_with(self, victims: Vec<Victim>, reasons: Reasons, reduce: bool) -> Prediction {
+    fn settle_deaths_with(self, victims: Vec<Victim>, reasons: Reasons, reduce: bool, limits: Limits) -> Prediction {
         let reasons = reasons.into_vec();
         let pending = victims.iter().map(|v| (v.pid, Phase::Signalled)).collect();
-        let mut family = families(&self, &victims);
-        let (sensitive, reaps_first) = order_sensitive(&self, &victims, &family);
-        if reaps_first {
-            // Whether a victim can still wait depends on how far the signals
-            // have got, which every family's deaths move on: no family may
-            // be left behind.
-            family.values_mut().for_each(|f| *f = 0);
-        }
-        let victims = Victims {
-            sensitive: if reaps_first { HashSet::from([0]) } else { sensitive },
-            family,
-            init_dies: victims.iter().any(|v| self[v.pid].is_init && self[v.pid].outer_ns.is_none()),
-            list: victims,
-        };
-        let racing = victims.list.len() > 1;
-        let names: Vec<&str> = victims.list.iter().map(|v| self.name(v.pid)).collect();
-        let names = names.join(", ");
+        let racing = victims.len() > 1;
+        let names = victim_names(&self, &victims);
         // The reductions rest on a world where deaths send no signals and
         // every process is single-threaded in one namespace and group; a
         // world with more than that gets the plain search.
         let reduce = reduce && self.is_plain();
-        let mut search = Search { victims, reduce, seen: HashSet::new(), leaves: Vec::new() };
-        search.visit(State { world: self.clone(), pending, hopped: Vec::new() }, &mut Vec::new());
+        let mut search = Search::new(Victims::new(&self, victims.clone()), reduce, limits, None);
+        search.run(State { world: self.clone(), pending, hopped: Vec::new() });
+        let complete = !search.stopped && !search.pruned_moves;
         let n = search.leaves.len();
-        let outcomes = search.leaves.into_iter().enumerate().map(|(k, (_, path))| {
-            let mut all = Vec::new();
-            if n > 1 {
-                // It explains everything else, so it comes first.
+        let states = search.seen.len();
+        let outcomes = search.leaves.iter().enumerate().map(|(k, (_, path))| {
+            let note = (n > 1 || !complete).then(|| {
                 let hops = if path.iter().any(|e| matches!(e, Event::ThreadedHop { .. })) {
                     ", and on which threads of a dying multi-threaded process exit first (R1.9)"
                 } else {
                     ""
                 };
-                all.push(Reason::new(
-                    &names,
-                    "R1.8",
-                    "exit_notify()",
-                    format!(
-                        "outcome {} of {n}: the result depends on the order in which the racing \
-                         deaths reach exit_notify(){hops}; the reasons below follow one order that \
-                         leads here",
-                        k + 1
-                    ),
-                ));
-            }
-            let mut world = self.clone();
-            let mut why = Reasons::new();
-            for event in path {
-                world.run(event, racing, &mut why);
-            }
-            all.extend(reasons.iter().cloned());
-            all.extend(why.into_vec());
-            Outcome { world, reasons: all }
+                let of = if complete { format!("{n}") } else { format!("more than {n} (too many to list)") };
+                let text = format!(
+                    "outcome {} of {of}: the result depends on the order in which the racing deaths reach \
+                     exit_notify(){hops}; the reasons below follow one order that leads here",
+                    k + 1
+                );
+                Reason::new(&names, "R1.8", "exit_notify()", text)
+            });
+            replay(&self, path, racing, note, &reasons)
         });
-        Prediction { outcomes: outcomes.collect() }
+        let outcomes = outcomes.collect();
+        let race = (!complete).then(|| {
+            let check = RaceCheck { start: self.clone(), victims, reasons, reduce, listed: n, states };
+            std::sync::Arc::new(check)
+        });
+        Prediction { outcomes, race }
     }
 
     /// Applies one event of the search. Returns the deaths it started.
@@ -276,57 +531,152 @@ impl World {
     }
 }
 
-impl Search {
-    fn visit(&mut self, mut state: State, path: &mut Vec<Event>) {
-        // zap_pid_ns_processes() (R6.3) takes victims whose own events are
-        // still to come: nothing is left of them to run.
-        state.pending.retain(|&(pid, _)| {
-            state.world.exists(pid) && !matches!(state.world[pid].state, ProcState::Zombie | ProcState::Exiting)
-        });
-        if (self.victims.init_dies && !self.leaves.is_empty()) || !self.seen.insert(state.key()) {
-            return;
+impl<'t> Search<'t> {
+    fn new(victims: Victims, reduce: bool, limits: Limits, target: Option<&'t Target>) -> Search<'t> {
+        Search {
+            victims,
+            reduce,
+            limits,
+            target,
+            seen: HashSet::new(),
+            work: 0,
+            stack_bytes: 0,
+            leaves: Vec::new(),
+            leaf_keys: HashSet::new(),
+            stopped: false,
+            pruned_moves: false,
         }
-        if state.pending.is_empty() {
+    }
+
+    /// Nothing more to look for.
+    fn done(&self) -> bool {
+        self.stopped || (!self.leaves.is_empty() && (self.victims.init_dies || self.target.is_some()))
+    }
+
+    /// A depth-first walk from `start`, on a stack of its own (no recursion:
+    /// a chain of thousands of deaths is as deep). A state with one move left
+    /// hands its world on rather than copying it, so a chain of forced
+    /// events holds one world.
+    fn run(&mut self, start: State) {
+        let mut path: Vec<Event> = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut next = Some(start);
+        loop {
+            if let Some(state) = next.take() {
+                if let Some(frame) = self.enter(state, &mut path) {
+                    self.stack_bytes += frame.bytes;
+                    stack.push(frame);
+                }
+            }
+            if self.done() {
+                return;
+            }
+            let Some(top) = stack.last_mut() else { return };
+            if top.next >= top.moves.len() {
+                let frame = stack.pop().expect("a frame");
+                self.stack_bytes -= frame.bytes;
+                continue;
+            }
+            let (i, event) = top.moves[top.next];
+            top.next += 1;
+            path.truncate(top.depth);
+            let state = if top.next == top.moves.len() {
+                let frame = stack.pop().expect("a frame");
+                self.stack_bytes -= frame.bytes;
+                frame.state
+            } else {
+                top.state.clone()
+            };
+            path.push(event);
+            next = Some(self.advance(state, i, event));
+        }
+    }
+
+    /// Arrives at `state` by `path`: a leaf, a state seen before or pruned
+    /// (`None`), or a frame to explore.
+    fn enter(&mut self, mut state: State, path: &mut Vec<Event>) -> Option<Frame> {
+        loop {
+            // zap_pid_ns_processes() (R6.3) takes victims whose own events
+            // are still to come: nothing is left of them to run.
+            state.pending.retain(|&(pid, _)| {
+                state.world.exists(pid) && !matches!(state.world[pid].state, ProcState::Zombie | ProcState::Exiting)
+            });
+            if self.done() || !self.seen.insert(state.key()) {
+                return None;
+            }
+            self.work += state.world.procs.len() + state.pending.len() + 1;
+            // The first outcome is always found: its path is never longer
+            // than the events of the step.
+            let first_found = !self.leaves.is_empty() || self.target.is_some();
+            if first_found && self.work > self.limits.work {
+                self.stopped = true;
+                return None;
+            }
+            if self.target.is_some_and(|t| t.contradicts(&state)) {
+                return None;
+            }
+            if !state.pending.is_empty() {
+                break;
+            }
             // Every death has run: the nodes reap, and namespaces that
             // emptied let their init finish. That can start deaths again.
-            let mut world = state.world;
-            let more = world.run(Event::Settle, false, &mut Reasons::quiet());
+            let more = state.world.run(Event::Settle, false, &mut Reasons::quiet());
             path.push(Event::Settle);
             if more.is_empty() {
-                if !self.leaves.iter().any(|(w, _)| *w == world) {
-                    self.leaves.push((world, path.clone()));
-                }
-            } else {
-                let pending = more.into_iter().map(|v| (v.pid, Phase::Signalled)).collect();
-                self.visit(State { world, pending, hopped: state.hopped }, path);
+                self.leaf(state.world, path);
+                return None;
             }
-            path.pop();
+            state.pending = more.into_iter().map(|v| (v.pid, Phase::Signalled)).collect();
+        }
+        let mut moves = self.moves(&state);
+        let bytes = state.bytes();
+        let first_found = !self.leaves.is_empty() || self.target.is_some();
+        if moves.len() > 1 && first_found && self.stack_bytes + bytes > self.limits.stack_bytes {
+            moves.truncate(1);
+            self.pruned_moves = true;
+        }
+        Some(Frame { state, moves, next: 0, depth: path.len(), bytes })
+    }
+
+    /// A settled world.
+    fn leaf(&mut self, world: World, path: &[Event]) {
+        if let Some(target) = self.target {
+            if world.render() == target.observed {
+                self.leaves.push((world, path.to_vec()));
+            }
             return;
         }
-        for (i, event) in self.moves(&state) {
-            let mut next = state.clone();
-            let more = next.world.run(event, false, &mut Reasons::quiet());
-            match event {
-                Event::ExitSignals(_) => next.pending[i].1 = Phase::Exiting,
-                Event::ExitNotify(_) => {
-                    next.pending.remove(i);
-                }
-                Event::ThreadedHop { child, .. } => {
-                    next.hopped.push(child);
-                    next.hopped.sort();
-                }
-                Event::ReapFirst { .. } | Event::Settle => {}
-            }
-            for v in more {
-                let dying = next.world.exists(v.pid) && next.world[v.pid].state != ProcState::Zombie;
-                if dying && !next.pending.iter().any(|(p, _)| *p == v.pid) {
-                    next.pending.push((v.pid, Phase::Signalled));
-                }
-            }
-            path.push(event);
-            self.visit(next, path);
-            path.pop();
+        if !self.leaf_keys.insert(world_key(&world)) {
+            return;
         }
+        if self.leaves.len() >= self.limits.outcomes {
+            self.stopped = true;
+            return;
+        }
+        self.leaves.push((world, path.to_vec()));
+    }
+
+    /// The state after `event` (of the victim at `i` in `pending`).
+    fn advance(&self, mut next: State, i: usize, event: Event) -> State {
+        let more = next.world.run(event, false, &mut Reasons::quiet());
+        match event {
+            Event::ExitSignals(_) => next.pending[i].1 = Phase::Exiting,
+            Event::ExitNotify(_) => {
+                next.pending.remove(i);
+            }
+            Event::ThreadedHop { child, .. } => {
+                next.hopped.push(child);
+                next.hopped.sort();
+            }
+            Event::ReapFirst { .. } | Event::Settle => {}
+        }
+        for v in more {
+            let dying = next.world.exists(v.pid) && next.world[v.pid].state != ProcState::Zombie;
+            if dying && !next.pending.iter().any(|(p, _)| *p == v.pid) {
+                next.pending.push((v.pid, Phase::Signalled));
+            }
+        }
+        next
     }
 
     /// The events to try from `state`, each with the index of its victim in
@@ -387,10 +737,11 @@ impl Search {
             // parent-death signal, or an orphaned group's SIGHUP — runs its
             // wait loop until its signal arrives, so it may reap a child that
             // died earlier in the step before it dies itself.
-            for pid in state.world.pids() {
-                let w = &state.world;
-                let may_die = w[pid].pdeath.is_some()
-                    || w.pgrp_members(w[pid].pgrp).into_iter().any(|m| w[m].state == ProcState::Stopped);
+            let w = &state.world;
+            let stopped_groups: HashSet<Option<Pid>> =
+                w.pids().filter(|&m| w[m].state == ProcState::Stopped).map(|m| w[m].pgrp).collect();
+            for pid in w.pids() {
+                let may_die = w[pid].pdeath.is_some() || stopped_groups.contains(&w[pid].pgrp);
                 if may_die && !state.pending.iter().any(|(p, _)| *p == pid) && w.reaps_promptly(pid) {
                     for zombie in w.zombie_children(pid) {
                         moves.push((usize::MAX, Event::ReapFirst { parent: pid, zombie }));
@@ -481,7 +832,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::ModelConfig;
+    use crate::model::{ModelConfig, Unmatched};
     use crate::scenario::{Node, Signal, Step};
 
     /// A random tree of up to eight processes under init: each node's
@@ -585,9 +936,48 @@ mod tests {
                 .filter(|&pid| world[pid].state != ProcState::Zombie)
                 .map(|pid| Victim { pid, may_reap_first: world[pid].state == ProcState::Running })
                 .collect();
-            let reduced = world.clone().settle_deaths_with(victims.clone(), Reasons::new(), true);
-            let plain = world.clone().settle_deaths_with(victims, Reasons::new(), false);
+            let reduced = world.clone().settle_deaths_with(victims.clone(), Reasons::new(), true, Limits::NONE);
+            let plain = world.clone().settle_deaths_with(victims, Reasons::new(), false, Limits::NONE);
             prop_assert_eq!(worlds(&reduced), worlds(&plain));
         }
+    }
+
+    /// Victims of a chain killed bottom up: every p_i may be reaped by its
+    /// parent first, so 2^(n-1) outcomes, past the listing's 64 for n = 8.
+    fn chain_bottom_up(n: usize) -> (World, Vec<Victim>, Step) {
+        let mut node = Node::new("leaf");
+        for i in (0..n).rev() {
+            let mut p = Node::new(format!("p{i}"));
+            p.attrs.subreaper = true;
+            p.children.push(node);
+            node = p;
+        }
+        let mut init = Node::new("init");
+        init.attrs.noreap = true;
+        init.children.push(node);
+        let world = World::new(&init, ModelConfig::default()).unwrap();
+        let names: Vec<String> = (0..n).rev().map(|i| format!("p{i}")).collect();
+        let victims = names.iter().map(|v| Victim { pid: world.find(v).unwrap(), may_reap_first: true }).collect();
+        (world, victims, Step::Kill { targets: names, signal: Signal::KILL })
+    }
+
+    #[test]
+    fn past_the_limit_every_outcome_is_accepted_and_no_other() {
+        let (world, victims, step) = chain_bottom_up(8);
+        let all = worlds(&world.clone().settle_deaths_with(victims, Reasons::new(), true, Limits::NONE));
+        assert_eq!(all.len(), 128);
+        let prediction = world.apply(&step).unwrap();
+        assert_eq!(prediction.too_many().map(|(listed, _)| listed), Some(Limits::LIST.outcomes));
+        for tree in &all {
+            let outcome = prediction.check(tree).unwrap();
+            assert_eq!(&outcome.world.render(), tree);
+        }
+        // leaf is never killed, and init never reaps: these are no outcome.
+        let mut wrong = all[0].clone();
+        wrong[0].children.retain(|c| c.name != "leaf");
+        assert_eq!(prediction.check(&wrong).unwrap_err(), Unmatched::Unreachable);
+        let mut alive = all[0].clone();
+        alive[0].children.iter_mut().for_each(|c| c.markers = Default::default());
+        assert_eq!(prediction.check(&alive).unwrap_err(), Unmatched::Unreachable);
     }
 }

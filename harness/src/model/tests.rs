@@ -703,3 +703,47 @@ fn spawn_never_reuses_a_name() {
     assert_eq!(w.state("b"), None);
     assert_eq!(w.apply(&spawn("b", "a", Attrs::default())).unwrap_err(), ModelError::NameTaken { name: "b".into() });
 }
+
+// ---- Racing deaths past the model's limit ---------------------------------
+
+/// A parent with twelve children that die of `pdeathsig=SIGKILL` as it
+/// dies, some multi-threaded, some subreapers, some with a child of their
+/// own: far too many orders to walk.
+fn twelve_pdeath_children() -> World {
+    let mut text = String::from("init\n  top subreaper\n    p\n");
+    for i in 0..12 {
+        let mut attrs = String::from("pdeathsig=SIGKILL");
+        if i % 3 == 0 {
+            attrs.push_str(" threads=2");
+        }
+        if i % 4 == 1 {
+            attrs.push_str(" subreaper");
+        }
+        text.push_str(&format!("      c{i} {attrs}\n"));
+        if i % 2 == 0 {
+            text.push_str(&format!("        g{i} pdeathsig=SIGKILL\n"));
+        }
+    }
+    world(&text)
+}
+
+#[test]
+fn racing_deaths_past_the_limit_stay_bounded_and_are_checked_against_the_rules() {
+    let w = twelve_pdeath_children();
+    let start = std::time::Instant::now();
+    let prediction = w.apply(&kill("p", "SIGKILL")).unwrap();
+    assert!(prediction.too_many().is_some(), "the listing should stop at its limit");
+    // Every child and grandchild dies, and top reaps them: whatever the
+    // order, one tree.
+    let kernel = tree("init\n  top subreaper");
+    let outcome = prediction.check(std::slice::from_ref(&kernel)).unwrap();
+    assert_eq!(outcome.world.render(), vec![kernel]);
+    assert!(outcome.reasons[0].text.contains("too many to list"), "{}", outcome.reasons[0]);
+    // A survivor: no order leads there, and the guided search sees it at once.
+    let survivor = tree("init\n  top subreaper\n    c3 threads=2 pdeathsig=SIGKILL");
+    assert_eq!(prediction.check(&[survivor]).unwrap_err(), Unmatched::Unreachable);
+    // A zombie under the wrong parent: ruled out only once g0 moves, so the
+    // search may hit its bound first; either way it is rejected.
+    assert!(prediction.check(&[tree("init\n  top subreaper\n  g0 zombie")]).is_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "took {:?}", start.elapsed());
+}

@@ -427,9 +427,31 @@ pub struct World {
     /// The name of every process ever created, by pid, so that a name is
     /// never reused and a step naming a reaped process says "gone" rather
     /// than "unknown". Shared between the worlds a step forks.
-    names: Arc<Vec<String>>,
+    names: Arc<Names>,
     /// Every process by pid; `None` once reaped (`release_task()`).
     pub(super) procs: Vec<Option<Proc>>,
+}
+
+/// Every name ever given, by pid, and the pid of each name: a step's names
+/// are found without a scan of the world.
+#[derive(Clone, Debug, Default)]
+struct Names {
+    list: Vec<String>,
+    index: std::collections::HashMap<String, Pid>,
+}
+
+impl PartialEq for Names {
+    fn eq(&self, other: &Names) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Names {}
+
+impl std::hash::Hash for Names {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.list.hash(state);
+    }
 }
 
 impl Index<Pid> for World {
@@ -463,7 +485,7 @@ impl World {
             let markers = marked.markers.words();
             return Err(ModelError::MarkersInTree { name: marked.name.clone(), markers: markers.join(" ") });
         }
-        let mut world = World { config: cfg, names: Arc::new(Vec::new()), procs: Vec::new() };
+        let mut world = World { config: cfg, names: Arc::new(Names::default()), procs: Vec::new() };
         // The reasons for building the start tree are not part of any step.
         let mut reasons = Reasons::quiet();
         let init = world.copy_process(None, &tree.name, &tree.attrs, Fork::default(), &mut reasons)?;
@@ -515,37 +537,31 @@ impl World {
     /// once the namespace is gone. Children in creation order; attributes as
     /// they are now; markers.
     pub fn render(&self) -> Vec<Node> {
-        self.pids().filter(|&pid| self[pid].real_parent.is_none()).map(|pid| self.render_node(pid)).collect()
+        // One pass for the children of every process, and a stack rather
+        // than recursion: linear in the processes, whatever the depth.
+        let mut kids: Vec<Vec<Pid>> = vec![Vec::new(); self.procs.len()];
+        let mut roots = Vec::new();
+        for pid in self.pids() {
+            match self[pid].parent_pid() {
+                Some(q) => kids[q.index()].push(pid),
+                None => roots.push(pid),
+            }
+        }
+        let mut built: Vec<Option<Node>> = (0..self.procs.len()).map(|_| None).collect();
+        let mut stack: Vec<(Pid, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
+        while let Some((pid, expanded)) = stack.pop() {
+            if expanded {
+                let children = kids[pid.index()].iter().filter_map(|c| built[c.index()].take()).collect();
+                built[pid.index()] = Some(self.render_node(pid, children));
+            } else {
+                stack.push((pid, true));
+                stack.extend(kids[pid.index()].iter().rev().map(|&c| (c, false)));
+            }
+        }
+        roots.iter().filter_map(|r| built[r.index()].take()).collect()
     }
 
-    /// The subtree of `root`, built without recursion (a tree can be deeper
-    /// than the thread's stack): its processes depth first, then each
-    /// attached to its parent from the last one up, so that every node is
-    /// complete when it is attached.
-    fn render_node(&self, root: Pid) -> Node {
-        // Depth first, each with the index of its parent in `order`.
-        let mut order: Vec<(Pid, usize)> = Vec::new();
-        let mut stack = vec![(root, 0)];
-        while let Some((pid, parent)) = stack.pop() {
-            let me = order.len();
-            order.push((pid, parent));
-            stack.extend(self.children(pid).into_iter().rev().map(|c| (c, me)));
-        }
-        let mut nodes: Vec<Node> = order.iter().map(|&(pid, _)| self.node_line(pid)).collect();
-        // Children are attached last first: reverse each list once complete.
-        for i in (1..nodes.len()).rev() {
-            let mut node = std::mem::take(&mut nodes[i]);
-            node.children.reverse();
-            nodes[order[i].1].children.push(node);
-        }
-        let mut top = nodes.swap_remove(0);
-        top.children.reverse();
-        top
-    }
-
-    /// The node line of `pid`: its name, attributes and markers, without
-    /// its children.
-    fn node_line(&self, pid: Pid) -> Node {
+    fn render_node(&self, pid: Pid, children: Vec<Node>) -> Node {
         let p = &self[pid];
         let zombie = p.state == ProcState::Zombie;
         Node {
@@ -558,7 +574,7 @@ impl World {
                 stopped: p.state == ProcState::Stopped,
                 got: p.got.list().into_iter().filter(|&s| s != Signal::CHLD).collect(),
             },
-            children: Vec::new(),
+            children,
         }
     }
 
@@ -650,12 +666,12 @@ impl World {
     }
 
     pub(super) fn find(&self, name: &str) -> Option<Pid> {
-        self.pids().find(|&pid| self.name(pid) == name)
+        self.names.index.get(name).copied().filter(|&pid| self.exists(pid))
     }
 
     /// Whether a process of this name exists or ever existed.
     pub(super) fn name_used(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        self.names.index.contains_key(name)
     }
 
     /// The process a step names, which must still exist.
@@ -679,7 +695,7 @@ impl World {
 
     /// The name of a process, even one that is gone.
     pub(super) fn name(&self, pid: Pid) -> &str {
-        self.names.get(pid.index()).map_or("?", String::as_str)
+        self.names.list.get(pid.index()).map_or("?", String::as_str)
     }
 
     /// Every process that exists, in creation order.
@@ -694,9 +710,12 @@ impl World {
 
     /// Adds a newly forked process; its pid comes next in creation order.
     pub(super) fn add(&mut self, name: &str, proc: Proc) -> Pid {
-        Arc::make_mut(&mut self.names).push(name.to_string());
+        let pid = Pid(self.procs.len() as u32);
+        let names = Arc::make_mut(&mut self.names);
+        names.list.push(name.to_string());
+        names.index.entry(name.to_string()).or_insert(pid);
         self.procs.push(Some(proc));
-        Pid(self.procs.len() as u32 - 1)
+        pid
     }
 
     /// The pid the next [`World::add`] will hand out.
