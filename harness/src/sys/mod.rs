@@ -49,6 +49,24 @@ pub enum SysError {
     /// The sandbox could not be set up; the message says why and how to fix it.
     #[error("cannot create the sandbox: {0}")]
     Setup(String),
+    /// The machine ran out of something — descriptors, processes, memory —
+    /// or a tree would need more than a limit allows: not a finding about
+    /// reparenting. `limit` names the limit and its value
+    /// (`RLIMIT_NOFILE 64`).
+    #[error("resource exhausted: {what} ({limit})")]
+    Resource { what: String, limit: String },
+}
+
+/// The start of a message that could not be understood, for an error: at
+/// most a line's worth, with the total size, never the whole payload.
+pub fn excerpt(bytes: &[u8]) -> String {
+    const KEEP: usize = 120;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(KEEP)]).into_owned();
+    if bytes.len() <= KEEP {
+        format!("{text:?}")
+    } else {
+        format!("{text:?}… ({} bytes in all)", bytes.len())
+    }
 }
 
 /// A [`SysError`] as the sandbox helper sends it to the runner, which
@@ -70,6 +88,10 @@ pub enum WireError {
     Timeout(String),
     Protocol(String),
     Setup(String),
+    Resource {
+        what: String,
+        limit: String,
+    },
 }
 
 impl From<&SysError> for WireError {
@@ -85,6 +107,7 @@ impl From<&SysError> for WireError {
             SysError::Timeout(what) => WireError::Timeout(what.clone()),
             SysError::Protocol(m) => WireError::Protocol(m.clone()),
             SysError::Setup(m) => WireError::Setup(m.clone()),
+            SysError::Resource { what, limit } => WireError::Resource { what: what.clone(), limit: limit.clone() },
         }
     }
 }
@@ -101,6 +124,7 @@ impl From<WireError> for SysError {
             WireError::Timeout(what) => SysError::Timeout(what),
             WireError::Protocol(m) => SysError::Protocol(m),
             WireError::Setup(m) => SysError::Setup(m),
+            WireError::Resource { what, limit } => SysError::Resource { what, limit },
         }
     }
 }
@@ -122,6 +146,7 @@ mod tests {
             SysError::Timeout("`a` to stop".into()),
             SysError::Protocol("Step before Build".into()),
             SysError::Setup("--init needs a command".into()),
+            SysError::Resource { what: "pidfd_open(7, 0) failed: EMFILE".into(), limit: "RLIMIT_NOFILE 64".into() },
         ];
         for e in errors {
             let wire = serde_json::to_string(&WireError::from(&e)).unwrap();
