@@ -15,6 +15,7 @@
 //! - [`sandbox`]: the helper process that owns the namespaces.
 //! - [`node`]: the code every process of the tree runs, thread by thread.
 //! - [`channel`]: the helper's control channel to each node.
+//! - [`flat`]: trees on the runner–helper wire as flat lists.
 //! - [`observe`]: `/proc` read back as a canonical tree.
 //! - [`probe`]: the probes of `reparent kernel`, each in a sandbox of its
 //!   own, reporting what they saw as plain data (judged by
@@ -22,6 +23,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod flat;
 pub mod node;
 pub mod observe;
 pub mod os;
@@ -132,6 +134,14 @@ impl From<WireError> for SysError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_a_line_not_the_payload() {
+        let big = vec![b'{'; 16 * 1024];
+        let e = excerpt(&big);
+        assert!(e.len() < 200 && e.ends_with("(16384 bytes in all)"), "{e}");
+        assert_eq!(excerpt(b"\"Ping\""), r#""\"Ping\"""#);
+    }
 
     #[test]
     fn every_error_crosses_the_helper_boundary_as_itself() {

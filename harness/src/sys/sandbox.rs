@@ -65,6 +65,7 @@ pub enum Request {
     /// Create the namespaces and the starting tree. With `init`, PID 1 is
     /// that command (an init under test) instead of the built-in init.
     Build {
+        #[serde(with = "super::flat::tree")]
         tree: Node,
         deadline_ms: u64,
         #[serde(default)]
@@ -105,6 +106,7 @@ pub struct Timings {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Response {
     Done {
+        #[serde(with = "super::flat::forest")]
         forest: Vec<Node>,
         procs: Vec<ProcStat>,
         timings: Timings,
