@@ -240,3 +240,45 @@ fn the_help_lists_every_mutation() {
         assert!(text.contains(name), "{name} missing from --help:\n{text}");
     }
 }
+
+/// How many processes a test may add to the machine: what `pid_max` and
+/// `RLIMIT_NPROC` leave, with room to spare for everything else.
+fn process_room() -> usize {
+    let in_use = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|s| s.parse::<u32>().is_ok()))
+        .count();
+    let pid_max: usize = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let nproc = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max processes"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    pid_max.saturating_sub(in_use).min(nproc.saturating_sub(in_use)).saturating_sub(500)
+}
+
+/// A chain of 5,000 processes (or as many as the machine allows, at least
+/// 1,000): no nesting limit on the runner–helper wire (serde_json's 128
+/// levels stopped a chain of 61), and no fork that costs more the deeper it
+/// is (a chain of 1,000 took 45 s).
+#[test]
+fn a_chain_of_five_thousand_processes_runs() {
+    let n = process_room().min(5000);
+    assert!(n >= 1000, "this machine leaves room for only {n} processes");
+    let mut text = String::from("about: a long chain\n\ntree:\n  init\n");
+    for i in 0..n {
+        text.push_str(&format!("{}l{i}\n", "  ".repeat(i + 2)));
+    }
+    text.push_str(&format!("\nkill l{}\n", n / 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "chain.tree", &text);
+    let t = std::time::Instant::now();
+    let out = reparent(&["run", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chain of {n}: {}\n{}", &stdout[stdout.len().saturating_sub(2000)..], stderr);
+    assert!(stdout.contains("1 passed"), "{}", &stdout[stdout.len().saturating_sub(2000)..]);
+    assert!(t.elapsed() < Duration::from_secs(60), "chain of {n} took {:?}", t.elapsed());
+}
