@@ -282,3 +282,34 @@ fn a_chain_of_five_thousand_processes_runs() {
     assert!(stdout.contains("1 passed"), "{}", &stdout[stdout.len().saturating_sub(2000)..]);
     assert!(t.elapsed() < Duration::from_secs(60), "chain of {n} took {:?}", t.elapsed());
 }
+
+/// Runs `reparent run <file>` with `RLIMIT_NOFILE` at 64 (soft and hard).
+fn run_with_64_descriptors(file: &str) -> String {
+    let out =
+        Command::new("sh").args(["-c", "ulimit -n 64 && exec \"$0\" run \"$1\"", EXE, file]).output().expect("run sh");
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Running out of descriptors is reported as what it is, naming the limit,
+/// never as a disagreement with the model: refused up front when the tree
+/// cannot fit, and as the failed call when a step runs out.
+#[test]
+fn running_out_of_descriptors_is_a_resource_failure_not_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = String::from("about: too many for 64 descriptors\n\ntree:\n  init\n");
+    for i in 0..100 {
+        big.push_str(&format!("    c{i}\n"));
+    }
+    let text = run_with_64_descriptors(&write(dir.path(), "big.tree", &big));
+    assert!(text.contains("resource exhausted: a tree of 101 processes needs about"), "{text}");
+    assert!(text.contains("(RLIMIT_NOFILE 64, its hard limit)"), "{text}");
+
+    let mut spawns = String::from("about: spawns past 64 descriptors\n\ntree:\n  init\n    a\n\n");
+    for i in 0..40 {
+        spawns.push_str(&format!("spawn c{i} by a\n"));
+    }
+    let text = run_with_64_descriptors(&write(dir.path(), "spawns.tree", &spawns));
+    assert!(text.contains("resource exhausted: ") && text.contains("EMFILE (RLIMIT_NOFILE 64)"), "{text}");
+    assert!(!text.contains("disagrees") && !text.contains("protocol error"), "{text}");
+}

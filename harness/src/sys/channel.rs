@@ -119,6 +119,20 @@ pub enum Reply {
     Hello(Hello),
     /// The node could not do what it was asked.
     Failed(String),
+    /// The node ran out of something (a [`SysError::Resource`]): not a
+    /// finding, and not to be shown as one.
+    Exhausted { what: String, limit: String },
+}
+
+impl Reply {
+    /// The failure reply for `e`: [`Reply::Exhausted`] for a resource
+    /// failure, else [`Reply::Failed`] with its text.
+    pub fn from_error(e: &SysError) -> Reply {
+        match e {
+            SysError::Resource { what, limit } => Reply::Exhausted { what: what.clone(), limit: limit.clone() },
+            other => Reply::Failed(other.to_string()),
+        }
+    }
 }
 
 /// What a receive found.

@@ -282,6 +282,7 @@ impl Helper {
                 Some(&tree.children[0])
             }
         };
+        check_room(tree)?;
         let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
@@ -366,6 +367,7 @@ impl Helper {
                 (h, fds.next().expect("not empty"), fds.next())
             }
             Received::Msg((Reply::Failed(why), _)) => return Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((Reply::Exhausted { what, limit }, _)) => return Err(exhausted(name, what, limit)),
             Received::Msg((other, _)) => {
                 return Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}")));
             }
@@ -431,6 +433,7 @@ impl Helper {
         }
         match channel::recv_reply(chan.as_fd(), deadline)? {
             Received::Msg((Reply::Failed(why), _)) => Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((Reply::Exhausted { what, limit }, _)) => Err(exhausted(name, what, limit)),
             Received::Msg(r) => Ok(r),
             Received::Eof => Err(SysError::Node { name: name.into(), message: format!("died while running {what}") }),
             Received::Timeout => Err(SysError::Timeout(format!("`{name}` to answer {what} (is it stopped?)"))),
@@ -598,6 +601,9 @@ impl Helper {
                         Received::Msg((Reply::Ack(_), _)) => {}
                         Received::Msg((Reply::Failed(why), _)) => {
                             return Err(failed(format!("could not fork `{name}`: {why}")))
+                        }
+                        Received::Msg((Reply::Exhausted { what, limit }, _)) => {
+                            return Err(exhausted(&parent.name, format!("forking `{name}`: {what}"), limit))
                         }
                         Received::Msg((other, _)) => {
                             return Err(SysError::Protocol(format!(
@@ -1084,9 +1090,72 @@ impl Helper {
     }
 }
 
+/// Refuses, before anything is created, a tree the machine's limits cannot
+/// hold — rather than fail midway on a fork or a descriptor. The helper
+/// holds a pidfd and a channel per process (the soft `RLIMIT_NOFILE` is
+/// raised to the hard one for that), and every process and thread takes a
+/// pid in the host's namespace too. Limits met later (by `spawn` steps, or
+/// by other users of the machine meanwhile) are reported as
+/// [`SysError::Resource`] when the call fails.
+fn check_room(tree: &Node) -> Result<(), SysError> {
+    let nodes = tree.preorder();
+    let n = nodes.len() as u64;
+    let threads: u64 = nodes.iter().map(|p| u64::from(p.attrs.threads)).sum();
+    let namespaces = nodes.iter().filter(|p| p.attrs.pidns).count() as u64;
+    let refuse = |what: String, limit: String| Err(SysError::Resource { what, limit });
+    // Two per process, the new namespaces', and a few of the helper's own.
+    let fds = 2 * n + namespaces + 16;
+    let nofile = os::raise_nofile();
+    if fds > nofile {
+        return refuse(
+            format!("a tree of {n} processes needs about {fds} descriptors in the sandbox helper (a pidfd and a channel per process)"),
+            format!("RLIMIT_NOFILE {nofile}, its hard limit"),
+        );
+    }
+    let tasks = n + threads;
+    if let (Some(pid_max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/pid_max"), os::threads_in_use()) {
+        if tasks > pid_max.saturating_sub(in_use) {
+            return refuse(
+                format!("a tree of {n} processes and {threads} extra threads needs {tasks} pids"),
+                format!("kernel.pid_max {pid_max}, of which {in_use} are in use"),
+            );
+        }
+    }
+    if let (Some(max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/threads-max"), os::threads_in_use()) {
+        if tasks > max.saturating_sub(in_use) {
+            return refuse(
+                format!("a tree of {n} processes and {threads} extra threads needs {tasks} tasks"),
+                format!("kernel.threads-max {max}, of which {in_use} are in use"),
+            );
+        }
+    }
+    // RLIMIT_NPROC does not bind root (kernel/fork.c copy_process()).
+    let nproc = os::rlimit(libc::RLIMIT_NPROC).0;
+    if !os::is_root() && tasks > nproc {
+        return refuse(
+            format!("a tree of {n} processes and {threads} extra threads needs {tasks} tasks of this user"),
+            format!("RLIMIT_NPROC {nproc}"),
+        );
+    }
+    if let Some(max) = os::sysctl("/proc/sys/user/max_pid_namespaces") {
+        if namespaces + 1 > max {
+            return refuse(
+                format!("a tree with {namespaces} nested PID namespaces needs {} in all", namespaces + 1),
+                format!("user.max_pid_namespaces {max}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A node's resource failure, naming the node.
+fn exhausted(name: &str, what: String, limit: String) -> SysError {
+    SysError::Resource { what: format!("process `{name}`: {what}"), limit }
+}
+
 /// Every process of the namespace, from its /proc.
 fn scan() -> Result<Vec<ProcStat>, SysError> {
-    observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })
+    observe::scan().map_err(|e| os::syscall_error("read /proc", e, false))
 }
 
 /// Waits until a zombie node is reaped. Since 6.9 the kernel hangs up its
@@ -1143,7 +1212,7 @@ fn become_init(chan: OwnedFd, attrs: &Attrs) -> ! {
 /// its arguments' meaning.
 fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, attrs: &Attrs) -> ! {
     let fail = |e: SysError| -> ! {
-        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
+        let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
         os::exit_now(111)
     };
     if let Err(e) = prepare_pid1() {

@@ -133,6 +133,15 @@ pub fn recv_with_fds(fd: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Resu
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        // The kernel dropped descriptors it could not install (scm_detach_fds():
+        // no free slot under RLIMIT_NOFILE): the message is useless without them.
+        let (soft, _) = super::rlimit(libc::RLIMIT_NOFILE);
+        return Err(SysError::Resource {
+            what: "descriptors passed on a control channel were dropped (MSG_CTRUNC): no descriptor slot left".into(),
+            limit: format!("RLIMIT_NOFILE {soft}"),
+        });
+    }
     if n == 0 {
         return Ok(Recv::Eof);
     }
