@@ -56,7 +56,7 @@ pub fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
     if unsafe { libc::getrlimit(resource, &mut r) } < 0 {
         return (u64::MAX, u64::MAX);
     }
-    let v = |x: libc::rlim_t| if x == libc::RLIM_INFINITY { u64::MAX } else { x as u64 };
+    let v = |x: libc::rlim_t| if x == libc::RLIM_INFINITY { u64::MAX } else { x };
     (v(r.rlim_cur), v(r.rlim_max))
 }
 
@@ -65,7 +65,7 @@ pub fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
 pub fn raise_nofile() -> u64 {
     let (soft, hard) = rlimit(libc::RLIMIT_NOFILE);
     if soft < hard {
-        let r = libc::rlimit { rlim_cur: hard as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+        let r = libc::rlimit { rlim_cur: hard, rlim_max: hard };
         // SAFETY: valid pointer to an rlimit on this stack.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
             return hard;
