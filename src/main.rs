@@ -124,6 +124,9 @@ enum Cmd {
         cases: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Processes per tree, init included.
+        #[arg(long, default_value_t = bench::NODES)]
+        nodes: usize,
     },
 }
 
@@ -264,7 +267,7 @@ fn main() -> ExitCode {
             cmd_check(&opts, cfg, &replay, scenarios, &params, stats)
         }
         Cmd::Kernel { json, scenarios, .. } => cmd_kernel(&opts, cfg, &replay, json, scenarios, jobs),
-        Cmd::Bench { cases, seed } => cmd_bench(&opts, cfg, cases, seed),
+        Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
     }
 }
 
@@ -688,14 +691,14 @@ fn cmd_kernel_self_test(cfg: ModelConfig, scenarios: Option<PathBuf>) -> ExitCod
     }
 }
 
-fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> ExitCode {
+fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64, nodes: usize) -> ExitCode {
     println!(
         "bench: {cases} cases of {} processes ({} subreapers), {} sequential SIGKILLs each, the tree checked after every kill",
-        bench::NODES,
-        bench::SUBREAPERS,
+        nodes,
+        bench::subreapers(nodes),
         bench::KILLS
     );
-    let r = match bench::run(opts, cfg, cases, seed) {
+    let r = match bench::run(opts, cfg, cases, seed, nodes) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench failed: {e}");

@@ -357,3 +357,76 @@ fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:8: found a byte that is not UTF-8 (0xe9)", p.display())), "stderr: {err}");
 }
+
+/// How many processes a test may add to the machine: what `pid_max` and
+/// `RLIMIT_NPROC` leave, with room to spare for everything else.
+fn process_room() -> usize {
+    let in_use = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|s| s.parse::<u32>().is_ok()))
+        .count();
+    let pid_max: usize = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let nproc = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max processes"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    pid_max.saturating_sub(in_use).min(nproc.saturating_sub(in_use)).saturating_sub(500)
+}
+
+/// A chain of 5,000 processes (or as many as the machine allows, at least
+/// 1,000): no nesting limit on the runner–helper wire (serde_json's 128
+/// levels stopped a chain of 61), and no fork that costs more the deeper it
+/// is (a chain of 1,000 took 45 s).
+#[test]
+fn a_chain_of_five_thousand_processes_runs() {
+    let n = process_room().min(5000);
+    assert!(n >= 1000, "this machine leaves room for only {n} processes");
+    let mut text = String::from("about: a long chain\n\ntree:\n  init\n");
+    for i in 0..n {
+        text.push_str(&format!("{}l{i}\n", "  ".repeat(i + 2)));
+    }
+    text.push_str(&format!("\nkill l{}\n", n / 2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "chain.tree", &text);
+    let t = std::time::Instant::now();
+    let out = reparent(&["run", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chain of {n}: {}\n{}", &stdout[stdout.len().saturating_sub(2000)..], stderr);
+    assert!(stdout.contains("1 passed"), "{}", &stdout[stdout.len().saturating_sub(2000)..]);
+    assert!(t.elapsed() < Duration::from_secs(60), "chain of {n} took {:?}", t.elapsed());
+}
+
+/// Runs `reparent run <file>` with `RLIMIT_NOFILE` at 64 (soft and hard).
+fn run_with_64_descriptors(file: &str) -> String {
+    let out =
+        Command::new("sh").args(["-c", "ulimit -n 64 && exec \"$0\" run \"$1\"", EXE, file]).output().expect("run sh");
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Running out of descriptors is reported as what it is, naming the limit,
+/// never as a disagreement with the model: refused up front when the tree
+/// cannot fit, and as the failed call when a step runs out.
+#[test]
+fn running_out_of_descriptors_is_a_resource_failure_not_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = String::from("about: too many for 64 descriptors\n\ntree:\n  init\n");
+    for i in 0..100 {
+        big.push_str(&format!("    c{i}\n"));
+    }
+    let text = run_with_64_descriptors(&write(dir.path(), "big.tree", &big));
+    assert!(text.contains("resource exhausted: a tree of 101 processes needs about"), "{text}");
+    assert!(text.contains("(RLIMIT_NOFILE 64, its hard limit)"), "{text}");
+
+    let mut spawns = String::from("about: spawns past 64 descriptors\n\ntree:\n  init\n    a\n\n");
+    for i in 0..40 {
+        spawns.push_str(&format!("spawn c{i} by a\n"));
+    }
+    let text = run_with_64_descriptors(&write(dir.path(), "spawns.tree", &spawns));
+    assert!(text.contains("resource exhausted: ") && text.contains("EMFILE (RLIMIT_NOFILE 64)"), "{text}");
+    assert!(!text.contains("disagrees") && !text.contains("protocol error"), "{text}");
+}

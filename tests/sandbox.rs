@@ -144,3 +144,38 @@ fn realtime_handlers_are_observed_back_exactly() {
         assert!(!a.markers.zombie, "{s} is caught, not fatal");
     }
 }
+
+/// One process asked for a thousand forks at once: its acks fill the
+/// control channel long before the helper has sent every order (this hung
+/// from 450 children on, the helper and PID 1 each blocked sending).
+#[test]
+fn a_thousand_children_of_one_process_are_built_and_killed() {
+    let kids: Vec<Node> = (0..1000).map(|i| node(&format!("c{i}"), Attrs::default(), vec![])).collect();
+    let tree = node("init", Attrs::default(), vec![node("p", Attrs::default(), kids)]);
+    let t = std::time::Instant::now();
+    let (mut sb, obs) = Sandbox::start(&opts(), &tree).expect("start");
+    assert_eq!(obs.forest.len(), 1);
+    assert_eq!(obs.forest[0].children[0].children.len(), 1000);
+    let obs = sb
+        .step(&Step::Kill { targets: vec!["p".into()], signal: Signal::KILL }, &SettleHints::default())
+        .expect("kill p");
+    assert_eq!(obs.forest[0].children.len(), 1000, "init adopts all of p's children");
+    assert!(t.elapsed() < std::time::Duration::from_secs(30), "took {:?}", t.elapsed());
+}
+
+/// The runner's own wait for the helper obeys the deadline: a helper that
+/// never answers is a named timeout, not a hang.
+#[test]
+fn a_helper_that_never_answers_is_a_timeout() {
+    let dir = std::env::temp_dir().join(format!("reparent-mute-helper-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("mute");
+    std::fs::write(&exe, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let opts = SandboxOptions { deadline: std::time::Duration::from_millis(200), ..SandboxOptions::new(&exe).unwrap() };
+    let t = std::time::Instant::now();
+    let err = Sandbox::start(&opts, &node("init", Attrs::default(), vec![])).err().expect("no answer");
+    assert!(err.to_string().contains("timed out waiting for the sandbox helper to answer"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,8 @@
 //! time split by phase so a reader can see where it goes.
 //!
 //! Each case is a random tree of exactly [`NODES`] processes (init
-//! included), [`SUBREAPERS`] of them (never init) subreapers, then up to
+//! included; `reparent bench --nodes N` for another size), a quarter of
+//! them ([`subreapers`], never init) subreapers, then up to
 //! [`KILLS`] sequential SIGKILLs of random running non-init processes (fewer
 //! if none is left), the whole tree observed and checked against the model
 //! after each. The random choices come from the seed (`reparent bench
@@ -31,21 +32,26 @@ impl Rng {
     }
 }
 
-/// Nodes per tree, subreapers per tree, kills per case.
+/// Nodes per tree by default, kills per case.
 pub const NODES: usize = 16;
-pub const SUBREAPERS: usize = NODES / 4;
 pub const KILLS: usize = 4;
 
-/// The next case's tree, drawn from `rng`.
-fn tree(rng: &mut Rng) -> Node {
+/// Subreapers in a tree of `nodes` processes.
+pub fn subreapers(nodes: usize) -> usize {
+    nodes / 4
+}
+
+/// The next case's tree of `nodes` processes (at least 2), drawn from `rng`.
+fn tree(rng: &mut Rng, nodes: usize) -> Node {
+    let nodes = nodes.max(2);
     let mut parents = vec![usize::MAX];
-    for k in 1..NODES {
+    for k in 1..nodes {
         parents.push(rng.below(k));
     }
-    let mut sub = vec![false; NODES];
+    let mut sub = vec![false; nodes];
     let mut placed = 0;
-    while placed < SUBREAPERS {
-        let k = 1 + rng.below(NODES - 1);
+    while placed < subreapers(nodes) {
+        let k = 1 + rng.below(nodes - 1);
         if !sub[k] {
             sub[k] = true;
             placed += 1;
@@ -77,14 +83,21 @@ impl BenchReport {
     }
 }
 
-/// Runs `cases` benchmark cases; the first failure ends the run.
-pub fn run(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64) -> Result<BenchReport, CaseError> {
+/// Runs `cases` benchmark cases of `nodes` processes; the first failure
+/// ends the run.
+pub fn run(
+    opts: &SandboxOptions,
+    cfg: ModelConfig,
+    cases: usize,
+    seed: u64,
+    nodes: usize,
+) -> Result<BenchReport, CaseError> {
     let mut rng = Rng(seed | 1);
     let mut times = PhaseTimes::default();
     let mut steps = 0;
     let start = Instant::now();
     for _ in 0..cases {
-        let t = tree(&mut rng);
+        let t = tree(&mut rng, nodes);
         let mut case = Case::start(opts, cfg, &t)?;
         for _ in 0..KILLS {
             let living: Vec<String> = case

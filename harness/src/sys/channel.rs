@@ -13,6 +13,25 @@
 //! share the descriptor table).
 //!
 //! Each message is one JSON document; descriptors travel beside it.
+//!
+//! ## Why neither side can block the other for ever
+//!
+//! A socket's buffer is finite: a sender blocks once the peer has not read
+//! enough, and two processes that each block sending to the other wait for
+//! ever (a parent asked to fork 450 children at once fills the helper's
+//! buffer with acks while the helper fills the parent's with orders). So
+//! the two sides follow different rules:
+//!
+//! - a node only ever answers, one reply per command, with a blocking send;
+//! - the helper never blocks on a send: it sends with `MSG_DONTWAIT`
+//!   ([`try_send_command`]), and when a channel's buffer is full it reads
+//!   that node's replies — the very thing a node blocked on a send waits
+//!   for — before it tries again (the helper's poll loop over a batch), or,
+//!   with nothing outstanding on the channel, waits for room until a
+//!   deadline ([`send_command`]).
+//!
+//! A node blocked on a send therefore always has a reader, and the helper
+//! has no unbounded wait at all.
 
 #![forbid(unsafe_code)]
 
@@ -100,6 +119,20 @@ pub enum Reply {
     Hello(Hello),
     /// The node could not do what it was asked.
     Failed(String),
+    /// The node ran out of something (a [`SysError::Resource`]): not a
+    /// finding, and not to be shown as one.
+    Exhausted { what: String, limit: String },
+}
+
+impl Reply {
+    /// The failure reply for `e`: [`Reply::Exhausted`] for a resource
+    /// failure, else [`Reply::Failed`] with its text.
+    pub fn from_error(e: &SysError) -> Reply {
+        match e {
+            SysError::Resource { what, limit } => Reply::Exhausted { what: what.clone(), limit: limit.clone() },
+            other => Reply::Failed(other.to_string()),
+        }
+    }
 }
 
 /// What a receive found.
@@ -117,16 +150,19 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), SysError> {
     os::seqpacket_pair()
 }
 
-fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
+pub use os::Sent;
+
+fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, pass: &[BorrowedFd<'_>], dontwait: bool) -> Result<Sent, SysError> {
     let mut bytes = serde_json::to_vec(msg).map_err(|e| SysError::Protocol(e.to_string()))?;
     bytes.truncate(MAX_MSG);
-    os::send_with_fds(fd, &bytes, pass)
+    os::send_with_fds(fd, &bytes, pass, dontwait)
 }
 
 /// A raw message: its bytes and the descriptors passed with it.
 type Raw = (Vec<u8>, Vec<OwnedFd>);
 
-/// Receives one message, blocking until `deadline` (`None`: forever).
+/// Receives one message, blocking until `deadline` (`None`: forever). A
+/// deadline already past still takes a message that is there.
 fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, SysError> {
     loop {
         let timeout = match deadline {
@@ -134,12 +170,16 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Ok(Received::Timeout);
+                    0
+                } else {
+                    left.as_millis().clamp(1, i32::MAX as u128) as i32
                 }
-                left.as_millis().clamp(1, i32::MAX as u128) as i32
             }
         };
         if os::poll_one(fd, libc::POLLIN, timeout)? == 0 {
+            if timeout == 0 {
+                return Ok(Received::Timeout);
+            }
             continue;
         }
         let mut buf = vec![0u8; MAX_MSG];
@@ -155,18 +195,33 @@ fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, 
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, SysError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| SysError::Protocol(format!("{e}: unexpected message {:?}", String::from_utf8_lossy(bytes))))
+    serde_json::from_slice(bytes).map_err(|e| {
+        SysError::Protocol(format!("undecodable message on a control channel ({e}): {}", super::excerpt(bytes)))
+    })
 }
 
-/// Sends a command (helper side). `false`: the node is gone.
-pub fn send_command(fd: BorrowedFd<'_>, cmd: &Command) -> Result<bool, SysError> {
-    send(fd, cmd, &[])
+/// Sends a command with `pass` beside it (helper side) if the channel has
+/// room now; never blocks.
+pub fn try_send_command(fd: BorrowedFd<'_>, cmd: &Command, pass: &[BorrowedFd<'_>]) -> Result<Sent, SysError> {
+    send(fd, cmd, pass, true)
 }
 
-/// [`send_command`] passing descriptors along.
-pub fn send_command_with(fd: BorrowedFd<'_>, cmd: &Command, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
-    send(fd, cmd, pass)
+/// Sends a command (helper side), waiting until `deadline` for room.
+/// Only for a channel on which no reply is outstanding, whose node
+/// therefore is not blocked sending to the helper (see the module docs).
+/// [`Sent::Full`]: still no room at the deadline.
+pub fn send_command(fd: BorrowedFd<'_>, cmd: &Command, deadline: Instant) -> Result<Sent, SysError> {
+    loop {
+        match send(fd, cmd, &[], true)? {
+            Sent::Full => {}
+            done => return Ok(done),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Sent::Full);
+        }
+        os::poll_one(fd, libc::POLLOUT, left.as_millis().clamp(1, i32::MAX as u128) as i32)?;
+    }
 }
 
 /// Receives a command and the descriptors passed with it (node side);
@@ -178,7 +233,8 @@ pub fn recv_command(fd: BorrowedFd<'_>) -> Result<Option<(Command, Vec<OwnedFd>)
     }
 }
 
-/// Sends a reply (node side), with the descriptors for `Hello`.
+/// Sends a reply (node side), with the descriptors for `Hello`, blocking
+/// until the helper has room. `false`: the helper is gone.
 pub fn send_reply(fd: BorrowedFd<'_>, reply: &Reply, pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
     let reply = match reply {
         Reply::Failed(why) if why.len() > MAX_MSG / 2 => {
@@ -190,11 +246,11 @@ pub fn send_reply(fd: BorrowedFd<'_>, reply: &Reply, pass: &[BorrowedFd<'_>]) ->
         }
         other => other.clone(),
     };
-    send(fd, &reply, pass)
+    Ok(send(fd, &reply, pass, false)? == Sent::Sent)
 }
 
-/// Receives a reply (helper side), until `deadline`, with the descriptors
-/// that came with it.
+/// Receives a reply (helper side), until `deadline` (one already past:
+/// only a reply that is there), with the descriptors that came with it.
 pub fn recv_reply(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Received<(Reply, Vec<OwnedFd>)>, SysError> {
     Ok(match recv(fd, Some(deadline))? {
         Received::Msg((b, passed)) => Received::Msg((decode(&b)?, passed)),
@@ -219,7 +275,7 @@ mod tests {
             clone_parent: true,
             into: true,
         });
-        assert!(send_command_with(a.as_fd(), &order, &[x.as_fd(), y.as_fd()]).unwrap());
+        assert_eq!(try_send_command(a.as_fd(), &order, &[x.as_fd(), y.as_fd()]).unwrap(), Sent::Sent);
         let (got, fds) = recv_command(b.as_fd()).unwrap().unwrap();
         assert_eq!(got, order);
         assert_eq!(fds.len(), 2);
@@ -230,5 +286,19 @@ mod tests {
         }
         drop(b);
         assert!(matches!(recv_reply(a.as_fd(), Instant::now() + Duration::from_secs(5)).unwrap(), Received::Eof));
+    }
+
+    #[test]
+    fn the_helper_side_never_blocks_on_a_full_channel() {
+        let (a, _b) = pair().unwrap();
+        let mut sent = 0;
+        while try_send_command(a.as_fd(), &Command::Ping, &[]).unwrap() == Sent::Sent {
+            sent += 1;
+            assert!(sent < 1_000_000, "the buffer never filled");
+        }
+        let t = Instant::now();
+        let full = send_command(a.as_fd(), &Command::Ping, Instant::now() + Duration::from_millis(50)).unwrap();
+        assert_eq!(full, Sent::Full);
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 }

@@ -6,13 +6,20 @@
 //! [`super::sandbox`]); the caller passes the path of a binary that routes
 //! that argument to [`super::sandbox::main`] — `reparent` does, and tests use
 //! `env!("CARGO_BIN_EXE_reparent")`.
+//!
+//! Every wait on the helper is bounded: a request is written, and each line
+//! of the answer read, within the deadline. A long request (building
+//! thousands of processes) is many waits inside the helper, each bounded by
+//! the same deadline, so the helper writes a `Progress` line between them
+//! whenever it has been quiet for half a deadline; the runner's wait for
+//! the next line is therefore twice the deadline, and a helper that sends
+//! nothing for that long is hung, which is a named failure.
 
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::observe::ProcStat;
@@ -64,8 +71,10 @@ pub struct Observation {
 pub struct Sandbox {
     child: Child,
     pidfd: OwnedFd,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// The helper's stdin (non-blocking): requests.
+    stdin: Option<OwnedFd>,
+    /// The helper's stdout: answers, one line each.
+    stdout: os::Lines,
     deadline: Duration,
     /// Whether a user namespace was created (false only for root without one).
     pub userns: bool,
@@ -82,8 +91,12 @@ impl Sandbox {
         // stdin makes the helper, which has built nothing yet, exit by
         // itself.
         let (mut child, pidfd) = os::spawn_linked(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?);
+        let stdin: Option<OwnedFd> = child.stdin.take().map(Into::into);
+        if let Some(fd) = &stdin {
+            os::set_nonblocking(fd.as_fd())?;
+        }
+        let stdout: OwnedFd = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?.into();
+        let stdout = os::Lines::new(stdout);
         let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };
         let deadline_ms = opts.deadline.as_millis() as u64;
         // A node that fails, or a wait that times out, while the tree is
@@ -91,7 +104,7 @@ impl Sandbox {
         // not be made.
         let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone() }).map_err(
             |e| match e {
-                SysError::Node { .. } | SysError::Timeout(_) | SysError::Setup(_) => e,
+                SysError::Node { .. } | SysError::Timeout(_) | SysError::Setup(_) | SysError::Resource { .. } => e,
                 other => SysError::Setup(other.to_string()),
             },
         )?;
@@ -111,20 +124,41 @@ impl Sandbox {
     }
 
     fn call(&mut self, req: &Request) -> Result<Observation, SysError> {
-        let text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
-        let stdin = self.stdin.as_mut().ok_or_else(|| SysError::Protocol("helper closed".into()))?;
-        let io = |e: std::io::Error| SysError::Protocol(format!("helper pipe: {e} (did the helper die? see stderr)"));
-        writeln!(stdin, "{text}").and_then(|_| stdin.flush()).map_err(io)?;
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line).map_err(io)? == 0 {
-            return Err(SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into()));
+        let name = match req {
+            Request::Build { .. } => "Build",
+            Request::Step { .. } => "Step",
+            Request::Observe => "Observe",
+        };
+        let mut text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
+        text.push('\n');
+        let stdin = self.stdin.as_ref().ok_or_else(|| SysError::Protocol("helper closed".into()))?;
+        let gone = || SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into());
+        let what = format!("the sandbox helper to read the {name} request");
+        if !os::write_all_until(stdin.as_fd(), text.as_bytes(), Instant::now() + self.deadline, &what)? {
+            return Err(gone());
         }
-        match serde_json::from_str::<Response>(&line).map_err(|e| SysError::Protocol(format!("{e}: {line}")))? {
-            Response::Done { forest, procs, timings, userns } => {
-                self.userns = userns;
-                Ok(Observation { forest, procs, timings })
-            }
-            Response::Failed(e) => Err(SysError::from(e)),
+        let what =
+            format!("the sandbox helper to answer the {name} request (it has sent nothing for twice the deadline)");
+        loop {
+            let line = match self.stdout.line(Instant::now() + 2 * self.deadline, &what) {
+                Ok(line) => line,
+                Err(SysError::Protocol(_)) => return Err(gone()),
+                Err(e) => return Err(e),
+            };
+            let resp = serde_json::from_str::<Response>(&line).map_err(|e| {
+                SysError::Protocol(format!(
+                    "undecodable answer to the {name} request from the sandbox helper ({e}): {}",
+                    super::excerpt(line.as_bytes())
+                ))
+            })?;
+            return match resp {
+                Response::Progress => continue,
+                Response::Done { forest, procs, timings, userns } => {
+                    self.userns = userns;
+                    Ok(Observation { forest, procs, timings })
+                }
+                Response::Failed(e) => Err(SysError::from(e)),
+            };
         }
     }
 

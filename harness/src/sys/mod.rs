@@ -15,6 +15,7 @@
 //! - [`sandbox`]: the helper process that owns the namespaces.
 //! - [`node`]: the code every process of the tree runs, thread by thread.
 //! - [`channel`]: the helper's control channel to each node.
+//! - [`flat`]: trees on the runner–helper wire as flat lists.
 //! - [`observe`]: `/proc` read back as a canonical tree.
 //! - [`probe`]: the probes of `reparent kernel`, each in a sandbox of its
 //!   own, reporting what they saw as plain data (judged by
@@ -22,6 +23,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod flat;
 pub mod node;
 pub mod observe;
 pub mod os;
@@ -49,6 +51,24 @@ pub enum SysError {
     /// The sandbox could not be set up; the message says why and how to fix it.
     #[error("cannot create the sandbox: {0}")]
     Setup(String),
+    /// The machine ran out of something — descriptors, processes, memory —
+    /// or a tree would need more than a limit allows: not a finding about
+    /// reparenting. `limit` names the limit and its value
+    /// (`RLIMIT_NOFILE 64`).
+    #[error("resource exhausted: {what} ({limit})")]
+    Resource { what: String, limit: String },
+}
+
+/// The start of a message that could not be understood, for an error: at
+/// most a line's worth, with the total size, never the whole payload.
+pub fn excerpt(bytes: &[u8]) -> String {
+    const KEEP: usize = 120;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(KEEP)]).into_owned();
+    if bytes.len() <= KEEP {
+        format!("{text:?}")
+    } else {
+        format!("{text:?}… ({} bytes in all)", bytes.len())
+    }
 }
 
 /// A [`SysError`] as the sandbox helper sends it to the runner, which
@@ -70,6 +90,10 @@ pub enum WireError {
     Timeout(String),
     Protocol(String),
     Setup(String),
+    Resource {
+        what: String,
+        limit: String,
+    },
 }
 
 impl From<&SysError> for WireError {
@@ -85,6 +109,7 @@ impl From<&SysError> for WireError {
             SysError::Timeout(what) => WireError::Timeout(what.clone()),
             SysError::Protocol(m) => WireError::Protocol(m.clone()),
             SysError::Setup(m) => WireError::Setup(m.clone()),
+            SysError::Resource { what, limit } => WireError::Resource { what: what.clone(), limit: limit.clone() },
         }
     }
 }
@@ -101,6 +126,7 @@ impl From<WireError> for SysError {
             WireError::Timeout(what) => SysError::Timeout(what),
             WireError::Protocol(m) => SysError::Protocol(m),
             WireError::Setup(m) => SysError::Setup(m),
+            WireError::Resource { what, limit } => SysError::Resource { what, limit },
         }
     }
 }
@@ -108,6 +134,14 @@ impl From<WireError> for SysError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_a_line_not_the_payload() {
+        let big = vec![b'{'; 16 * 1024];
+        let e = excerpt(&big);
+        assert!(e.len() < 200 && e.ends_with("(16384 bytes in all)"), "{e}");
+        assert_eq!(excerpt(b"\"Ping\""), r#""\"Ping\"""#);
+    }
 
     #[test]
     fn every_error_crosses_the_helper_boundary_as_itself() {
@@ -122,6 +156,7 @@ mod tests {
             SysError::Timeout("`a` to stop".into()),
             SysError::Protocol("Step before Build".into()),
             SysError::Setup("--init needs a command".into()),
+            SysError::Resource { what: "pidfd_open(7, 0) failed: EMFILE".into(), limit: "RLIMIT_NOFILE 64".into() },
         ];
         for e in errors {
             let wire = serde_json::to_string(&WireError::from(&e)).unwrap();

@@ -45,12 +45,24 @@
 //! The loop also serves the signalfd before the channel, so an answer to a
 //! `Ping` says the node has collected every child whose SIGCHLD arrived
 //! before the ping.
+//!
+//! ## A fresh image every few generations
+//!
+//! `fork()` copies the parent's memory map, and for every private mapping
+//! the kernel links the child's copy to the `anon_vma` of each ancestor that
+//! shared it (`anon_vma_clone()` in `dup_mmap()`), so a fork costs time in
+//! proportion to how many forks, without an exec, lie behind it: a chain of
+//! 1,000 nodes took 45 s to build, nearly all of it in
+//! `anon_vma_interval_tree_insert`. A new node that is [`FRESH_IMAGE_EVERY`]
+//! forks away from the last exec therefore re-executes this binary as
+//! `__node` before it applies its attributes (exactly as an exec'd node
+//! does), which starts a new memory map and the count again.
 
 #![forbid(unsafe_code)]
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -78,6 +90,13 @@ pub struct NodeEnv {
     /// (R2.5, R4.7); only the handlers need installing again.
     pub exec: bool,
 }
+
+/// How many forks without an exec a new node may be from its last exec
+/// before it execs itself (see the module docs).
+pub const FRESH_IMAGE_EVERY: usize = 32;
+
+/// How many forks lie between this process and the last exec in its line.
+static FORKS_SINCE_EXEC: AtomicUsize = AtomicUsize::new(0);
 
 /// The signals whose handlers ran since the last `Pong`, as
 /// [`Signal::mask_bit`]s. Process-wide, because a handler runs on whichever thread
@@ -116,7 +135,7 @@ pub fn main_from_env() -> ! {
     // core-dump signals that scenarios send (see the sandbox's PID 1).
     let ready = os::no_core_dumps().and_then(|_| os::default_all_signals()).and_then(|_| os::set_cloexec(chan.as_fd()));
     if let Err(e) = ready {
-        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
+        let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
         os::exit_now(111)
     }
     become_node(chan, env.attrs, env.exec)
@@ -160,7 +179,7 @@ struct Slot {
 
 /// What the control thread asks of an extra thread.
 enum Order {
-    Fork(ForkJob, SyncSender<Result<i32, String>>),
+    Fork(ForkJob, SyncSender<Result<i32, Reply>>),
     Exit,
     /// Become the control thread; `from` is the thread that is leaving.
     TakeControl {
@@ -199,7 +218,7 @@ fn run(chan: OwnedFd, attrs: Attrs, after_exec: bool) -> Result<(), SysError> {
             Arc::new(Agent { chan, sigfd, reaps, attrs, pid, threads: Mutex::new(vec![main]) })
         }
         Err(e) => {
-            let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
+            let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
             return Err(e);
         }
     };
@@ -210,7 +229,7 @@ fn run(chan: OwnedFd, attrs: Attrs, after_exec: bool) -> Result<(), SysError> {
             channel::send_reply(agent.chan.as_fd(), &Reply::Hello(hello), &fds)?;
         }
         Err(e) => {
-            let _ = agent.reply(&Reply::Failed(e.to_string()));
+            let _ = agent.reply(&Reply::from_error(&e));
             return Err(e);
         }
     }
@@ -264,11 +283,9 @@ fn start_threads(agent: &Arc<Agent>) -> Result<(), SysError> {
         let (tx, rx) = mpsc::channel();
         let (idtx, idrx) = mpsc::sync_channel(1);
         let a = Arc::clone(agent);
-        std::thread::Builder::new().spawn(move || worker(a, k, rx, idtx)).map_err(|e| SysError::Syscall {
-            call: format!("pthread_create (thread {k})"),
-            source: e,
-            hint: None,
-        })?;
+        std::thread::Builder::new()
+            .spawn(move || worker(a, k, rx, idtx))
+            .map_err(|e| os::syscall_error(format!("pthread_create (thread {k})"), e, true))?;
         let (local, top) =
             idrx.recv().map_err(|_| SysError::Protocol(format!("thread {k} died before reporting its id")))?;
         let pidfd = os::pidfd_open_thread(local)?;
@@ -382,12 +399,12 @@ fn serve(agent: &Agent, me: usize) -> Result<(), SysError> {
             Command::Exit(code) => os::exit_now(code),
             Command::Subreaper(on) => match os::set_child_subreaper(on) {
                 Ok(v) => Reply::Ack(v as i32),
-                Err(e) => Reply::Failed(e.to_string()),
+                Err(e) => Reply::from_error(&e),
             },
             Command::Reap => Reply::Ack(os::reap_all_exited() as i32),
             Command::Spawn(order) => match spawn(agent, me, order, passed) {
                 Ok(pid) => Reply::Ack(pid),
-                Err(e) => Reply::Failed(e),
+                Err(failure) => failure,
             },
             Command::ThreadExit(t) => match thread_exit(agent, me, t) {
                 Ok(()) => Reply::Ack(0),
@@ -404,7 +421,7 @@ fn serve(agent: &Agent, me: usize) -> Result<(), SysError> {
 fn ack(r: Result<(), SysError>) -> Reply {
     match r {
         Ok(()) => Reply::Ack(0),
-        Err(e) => Reply::Failed(e.to_string()),
+        Err(e) => Reply::from_error(&e),
     }
 }
 
@@ -427,10 +444,14 @@ fn orders_of(agent: &Agent, k: usize) -> Result<Sender<Order>, String> {
 }
 
 /// Forks a new node from the main thread or from thread K.
-fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> Result<i32, String> {
+fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> Result<i32, Reply> {
     let mut passed = passed.into_iter();
-    let chan = passed.next().ok_or("spawn came without the new node's channel")?;
-    let into = if order.into { Some(passed.next().ok_or("spawn into= came without the namespace")?) } else { None };
+    let chan = passed.next().ok_or_else(|| Reply::Failed("spawn came without the new node's channel".into()))?;
+    let into = if order.into {
+        Some(passed.next().ok_or_else(|| Reply::Failed("spawn into= came without the namespace".into()))?)
+    } else {
+        None
+    };
     let job = ForkJob {
         inherited: agent.attrs.catch.clone(),
         attrs: order.attrs,
@@ -442,22 +463,24 @@ fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> R
     if by == me {
         return fork_node(job);
     }
-    let orders = orders_of(agent, by).map_err(|e| format!("cannot fork: {e}"))?;
+    let orders = orders_of(agent, by).map_err(|e| Reply::Failed(format!("cannot fork: {e}")))?;
     let (done, result) = mpsc::sync_channel(1);
-    orders.send(Order::Fork(job, done)).map_err(|_| format!("cannot fork: {} is gone", thread_name(by)))?;
-    result.recv().map_err(|_| format!("{} died while forking", thread_name(by)))?
+    orders
+        .send(Order::Fork(job, done))
+        .map_err(|_| Reply::Failed(format!("cannot fork: {} is gone", thread_name(by))))?;
+    result.recv().map_err(|_| Reply::Failed(format!("{} died while forking", thread_name(by))))?
 }
 
 /// Forks (or clones) a new node from the calling thread. With `into`, the
 /// thread first joins that init's PID namespace (setns affects only the
 /// calling thread's `pid_ns_for_children`), and returns to its own after.
-fn fork_node(job: ForkJob) -> Result<i32, String> {
+fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     let ForkJob { inherited, attrs, clone_parent, chan, into } = job;
     let back = match &into {
         None => None,
         Some(init) => {
-            let own = os::open_own_pidns().map_err(|e| e.to_string())?;
-            os::setns_pid(init.as_fd(), "the into= init's namespace").map_err(|e| e.to_string())?;
+            let own = os::open_own_pidns().map_err(|e| Reply::from_error(&e))?;
+            os::setns_pid(init.as_fd(), "the into= init's namespace").map_err(|e| Reply::from_error(&e))?;
             Some(own)
         }
     };
@@ -484,9 +507,9 @@ fn fork_node(job: ForkJob) -> Result<i32, String> {
     let back = back.map(|own| os::setns_pid(own.as_fd(), "own PID namespace").map_err(|e| e.to_string()));
     match (r, back) {
         (Ok(pid), None | Some(Ok(()))) => Ok(pid),
-        (Err(e), None | Some(Ok(()))) => Err(e.to_string()),
-        (Ok(_), Some(Err(e))) => Err(format!("forked, but could not return to its own namespace: {e}")),
-        (Err(e), Some(Err(b))) => Err(format!("{e}; and could not return to its own namespace: {b}")),
+        (Err(e), None | Some(Ok(()))) => Err(Reply::from_error(&e)),
+        (Ok(_), Some(Err(e))) => Err(Reply::Failed(format!("forked, but could not return to its own namespace: {e}"))),
+        (Err(e), Some(Err(b))) => Err(Reply::Failed(format!("{e}; and could not return to its own namespace: {b}"))),
     }
 }
 
@@ -502,8 +525,14 @@ fn start_child(chan: OwnedFd, inherited: &[Signal], attrs: Attrs) -> ! {
     // descriptors) open.
     os::close_all_but(chan.as_raw_fd());
     GOT.store(0, Ordering::SeqCst);
+    if FORKS_SINCE_EXEC.fetch_add(1, Ordering::SeqCst) + 1 >= FRESH_IMAGE_EVERY {
+        // The new image starts from default handlers and applies `attrs`.
+        let e = exec_node(chan.as_fd(), &NodeEnv { attrs, exec: false });
+        let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
+        os::exit_now(111)
+    }
     if let Err(e) = inherited.iter().try_for_each(|s| os::default_signal(s.0)) {
-        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
+        let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
         os::exit_now(111)
     }
     become_node(chan, attrs, false)
@@ -558,7 +587,7 @@ fn exec(agent: &Agent, me: usize) -> Reply {
         return Reply::Failed("its main thread has exited; only the main thread execs here".into());
     }
     let env = NodeEnv { attrs: agent.attrs.clone(), exec: true };
-    Reply::Failed(exec_node(agent.chan.as_fd(), &env).to_string())
+    Reply::from_error(&exec_node(agent.chan.as_fd(), &env))
 }
 
 /// Re-executes this binary (`/proc/self/exe`) as `__node`, handing it

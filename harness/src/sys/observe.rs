@@ -125,8 +125,23 @@ fn task_stat(pid: i32, tid: i32) -> Option<(char, u32)> {
 
 /// Reads `/proc/<pid>/stat` and its threads: `None` if the process is gone.
 pub fn stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let StatLine { state, ppid, pgid, sid, flags, num_threads } = parse_stat(&text)?;
+    stat_or_error(pid).ok().flatten()
+}
+
+/// [`stat`], telling a process that is gone (`None`) from a read that
+/// failed for another reason — no descriptor left, say — which a scan must
+/// not mistake for a missing process.
+fn stat_or_error(pid: i32) -> std::io::Result<Option<ProcStat>> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => text,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(stat_from(pid, &text))
+}
+
+fn stat_from(pid: i32, text: &str) -> Option<ProcStat> {
+    let StatLine { state, ppid, pgid, sid, flags, num_threads } = parse_stat(text)?;
     let mut threads = 0;
     let mut live_state = (!matches!(state, 'Z' | 'X')).then_some(state);
     let mut all_exiting = live_state.is_none() || flags & PF_EXITING != 0;
@@ -158,10 +173,10 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
 
 /// Every process of the namespace, in pid order.
 pub fn scan() -> std::io::Result<Vec<ProcStat>> {
-    let mut out: Vec<ProcStat> = std::fs::read_dir("/proc")?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(stat)
-        .collect();
+    let mut out = Vec::new();
+    for pid in std::fs::read_dir("/proc")?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        out.extend(stat_or_error(pid)?);
+    }
     out.sort_by_key(|p| p.pid);
     Ok(out)
 }

@@ -49,7 +49,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,7 @@ pub enum Request {
     /// Create the namespaces and the starting tree. With `init`, PID 1 is
     /// that command (an init under test) instead of the built-in init.
     Build {
+        #[serde(with = "super::flat::tree")]
         tree: Node,
         deadline_ms: u64,
         #[serde(default)]
@@ -105,6 +106,7 @@ pub struct Timings {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Response {
     Done {
+        #[serde(with = "super::flat::forest")]
         forest: Vec<Node>,
         procs: Vec<ProcStat>,
         timings: Timings,
@@ -112,6 +114,9 @@ pub enum Response {
     },
     /// The error, which the runner rebuilds as the same [`SysError`].
     Failed(WireError),
+    /// Not an answer: the helper is working on the request and has not
+    /// hung (see [`super::client`]'s module docs).
+    Progress,
 }
 
 /// One node as the helper knows it.
@@ -150,6 +155,8 @@ struct Helper {
     /// The kernel hangs up a pidfd when its task is reaped (6.9+, R9.1).
     hup_on_reap: bool,
     deadline: Duration,
+    /// When the helper last wrote a line to the runner.
+    last_line: std::cell::Cell<Instant>,
     userns: bool,
     timings: Timings,
 }
@@ -275,6 +282,7 @@ impl Helper {
                 Some(&tree.children[0])
             }
         };
+        check_room(tree)?;
         let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
@@ -303,6 +311,7 @@ impl Helper {
             last_stopped: Vec::new(),
             hup_on_reap: os::kernel_version() >= (6, 9),
             deadline,
+            last_line: std::cell::Cell::new(Instant::now()),
             userns,
             timings: Timings::default(),
         };
@@ -332,8 +341,18 @@ impl Helper {
         Ok(h)
     }
 
+    /// The deadline of a wait that starts now. Every wait starts here, so
+    /// this is also where the helper tells the runner it is still working
+    /// when it has been quiet for half a deadline.
     fn deadline(&self) -> Instant {
-        Instant::now() + self.deadline
+        let now = Instant::now();
+        if now.duration_since(self.last_line.get()) >= self.deadline / 2 {
+            self.last_line.set(now);
+            let text = serde_json::to_string(&Response::Progress).unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+        }
+        now + self.deadline
     }
 
     /// Receives a new node's hello on its channel — its pid, its subreaper
@@ -348,6 +367,7 @@ impl Helper {
                 (h, fds.next().expect("not empty"), fds.next())
             }
             Received::Msg((Reply::Failed(why), _)) => return Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((Reply::Exhausted { what, limit }, _)) => return Err(exhausted(name, what, limit)),
             Received::Msg((other, _)) => {
                 return Err(SysError::Protocol(format!("{name}: expected hello, got {other:?}")));
             }
@@ -402,11 +422,18 @@ impl Helper {
         let deadline = self.deadline();
         let what = format!("{cmd:?}");
         let chan = self.chan(i, &what)?;
-        if !channel::send_command(chan.as_fd(), &cmd)? {
-            return Err(SysError::Node { name: name.into(), message: format!("died before it could run {what}") });
+        match channel::send_command(chan.as_fd(), &cmd, deadline)? {
+            channel::Sent::Sent => {}
+            channel::Sent::Gone => {
+                return Err(SysError::Node { name: name.into(), message: format!("died before it could run {what}") })
+            }
+            channel::Sent::Full => {
+                return Err(SysError::Timeout(format!("`{name}` to read {what} (is it stopped?)")));
+            }
         }
         match channel::recv_reply(chan.as_fd(), deadline)? {
             Received::Msg((Reply::Failed(why), _)) => Err(SysError::Node { name: name.into(), message: why }),
+            Received::Msg((Reply::Exhausted { what, limit }, _)) => Err(exhausted(name, what, limit)),
             Received::Msg(r) => Ok(r),
             Received::Eof => Err(SysError::Node { name: name.into(), message: format!("died while running {what}") }),
             Received::Timeout => Err(SysError::Timeout(format!("`{name}` to answer {what} (is it stopped?)"))),
@@ -449,57 +476,154 @@ impl Helper {
         })
     }
 
-    /// Asks each parent to fork its new node, then collects each parent's
-    /// answer and the new node's hello.
+    /// Asks each parent to fork its new nodes, then greets each new node.
+    ///
+    /// One parent may be asked for many forks at once, and its acks may
+    /// fill the channel before the helper has sent every order: so orders go
+    /// out without blocking, and while any are held back for room the
+    /// helper reads acks from every parent, which is what a parent blocked
+    /// on its answer waits for (see [`channel`]'s module docs). The
+    /// deadline restarts whenever an answer arrives.
     fn spawn_batch(&mut self, batch: Vec<SpawnJob<'_>>) -> Result<(), SysError> {
+        struct Pending {
+            /// The `into=` init whose namespace goes with the order.
+            into: Option<usize>,
+            /// (helper's end, node's end) once made; the node's end is
+            /// closed once sent.
+            ends: Option<(OwnedFd, Option<OwnedFd>)>,
+            ns: Vec<usize>,
+        }
         let mut pending = Vec::with_capacity(batch.len());
-        for job in batch {
+        // Per parent, in order: the jobs whose order is still to go, and
+        // those sent and not answered yet.
+        let mut parents: Vec<(usize, std::collections::VecDeque<usize>, std::collections::VecDeque<usize>)> =
+            Vec::new();
+        for (j, job) in batch.iter().enumerate() {
             let i = self.rec(job.parent)?;
+            self.chan(i, &format!("fork `{}`", job.name))?;
             let into = job.into.map(|n| self.rec(n)).transpose()?;
+            if let Some(n) = into {
+                let r = &self.nodes[n];
+                if r.nsfd.is_none() {
+                    return Err(SysError::Node {
+                        name: r.name.clone(),
+                        message: format!("is not the init of a PID namespace: `{}` cannot fork into it", job.parent),
+                    });
+                }
+            }
             // The child is born where its forking thread's
             // pid_ns_for_children points: the `into=` init's namespace, or
             // its parent's own.
             let ns = into.map_or_else(|| self.nodes[i].ns.clone(), |n| self.nodes[n].ns.clone());
-            let (helper_end, node_end) = channel::pair()?;
-            let chan = self.chan(i, &format!("fork `{}`", job.name))?;
-            let mut pass = vec![node_end.as_fd()];
-            if let Some(n) = into {
-                let r = &self.nodes[n];
-                let nsfd = r.nsfd.as_ref().ok_or_else(|| SysError::Node {
-                    name: r.name.clone(),
-                    message: format!("is not the init of a PID namespace: `{}` cannot fork into it", job.parent),
-                })?;
-                pass.push(nsfd.as_fd());
+            pending.push(Pending { into, ends: None, ns });
+            match parents.iter_mut().find(|(p, _, _)| *p == i) {
+                Some((_, to_send, _)) => to_send.push_back(j),
+                None => parents.push((i, [j].into(), Default::default())),
             }
-            let attrs = job.order.attrs.clone();
-            let order = SpawnOrder { into: into.is_some(), ..job.order };
-            if !channel::send_command_with(chan.as_fd(), &Command::Spawn(order), &pass)? {
-                return Err(SysError::Node {
-                    name: job.parent.into(),
-                    message: format!("died before it could fork `{}`", job.name),
-                });
-            }
-            pending.push((i, job.name, attrs, job.seq, ns, helper_end));
         }
-        for (i, name, attrs, seq, ns, chan) in pending {
-            let deadline = self.deadline();
-            let parent = &self.nodes[i];
-            let pchan = self.chan(i, "answer")?;
-            let failed = |message: String| SysError::Node { name: parent.name.clone(), message };
-            match channel::recv_reply(pchan.as_fd(), deadline)? {
-                Received::Msg((Reply::Ack(_), _)) => {}
-                Received::Msg((Reply::Failed(why), _)) => {
-                    return Err(failed(format!("could not fork `{name}`: {why}")))
-                }
-                Received::Msg((other, _)) => {
-                    return Err(SysError::Protocol(format!("{}: expected the fork's ack, got {other:?}", parent.name)))
-                }
-                Received::Eof => return Err(failed(format!("died before it could fork `{name}`"))),
-                Received::Timeout => {
-                    return Err(SysError::Timeout(format!("`{}` to fork `{name}` (is it stopped?)", parent.name)))
+        let mut deadline = self.deadline();
+        loop {
+            // Send what fits.
+            let mut blocked = vec![false; parents.len()];
+            for (k, (i, to_send, awaiting)) in parents.iter_mut().enumerate() {
+                while let Some(&j) = to_send.front() {
+                    let job = &batch[j];
+                    let p = &mut pending[j];
+                    if p.ends.is_none() {
+                        let (helper_end, node_end) = channel::pair()?;
+                        p.ends = Some((helper_end, Some(node_end)));
+                    }
+                    let Some((_, Some(node_end))) = &p.ends else { unreachable!("made above") };
+                    let mut pass = vec![node_end.as_fd()];
+                    if let Some(nsfd) = p.into.and_then(|n| self.nodes[n].nsfd.as_ref()) {
+                        pass.push(nsfd.as_fd());
+                    }
+                    let order = SpawnOrder { into: p.into.is_some(), ..job.order.clone() };
+                    let chan = self.nodes[*i].chan.as_ref().expect("checked above");
+                    match channel::try_send_command(chan.as_fd(), &Command::Spawn(order), &pass)? {
+                        channel::Sent::Sent => {
+                            // The parent has its copy now (or will never
+                            // read it); ours would keep the channel open.
+                            if let Some((_, node_end)) = &mut p.ends {
+                                *node_end = None;
+                            }
+                            to_send.pop_front();
+                            awaiting.push_back(j);
+                        }
+                        channel::Sent::Full => {
+                            blocked[k] = true;
+                            break;
+                        }
+                        channel::Sent::Gone => {
+                            return Err(SysError::Node {
+                                name: job.parent.into(),
+                                message: format!("died before it could fork `{}`", job.name),
+                            })
+                        }
+                    }
                 }
             }
-            self.greet(chan, name, &attrs, seq, ns)?;
+            if parents.iter().all(|(_, to_send, awaiting)| to_send.is_empty() && awaiting.is_empty()) {
+                break;
+            }
+            // Wait for answers, or for room where orders are held back.
+            let watch: Vec<(BorrowedFd<'_>, i16)> = parents
+                .iter()
+                .enumerate()
+                .map(|(k, (i, _, awaiting))| {
+                    let events =
+                        if awaiting.is_empty() { 0 } else { libc::POLLIN } | if blocked[k] { libc::POLLOUT } else { 0 };
+                    (self.nodes[*i].chan.as_ref().expect("checked above").as_fd(), events)
+                })
+                .collect();
+            let ready = os::poll_each(&watch, os::millis_until(deadline))?;
+            drop(watch);
+            if ready.iter().all(|&r| r == 0) {
+                let (i, _, awaiting) = parents
+                    .iter()
+                    .find(|(_, _, a)| !a.is_empty())
+                    .or_else(|| parents.first())
+                    .expect("something is outstanding");
+                let name = awaiting.front().map_or("its children", |&j| batch[j].name);
+                return Err(SysError::Timeout(format!("`{}` to fork `{name}` (is it stopped?)", self.nodes[*i].name)));
+            }
+            // Take every answer that is there.
+            for (k, (i, _, awaiting)) in parents.iter_mut().enumerate() {
+                if ready[k] & !libc::POLLOUT == 0 {
+                    continue;
+                }
+                let parent = &self.nodes[*i];
+                let failed = |message: String| SysError::Node { name: parent.name.clone(), message };
+                while let Some(&j) = awaiting.front() {
+                    let name = batch[j].name;
+                    let pchan = parent.chan.as_ref().expect("checked above");
+                    match channel::recv_reply(pchan.as_fd(), Instant::now())? {
+                        Received::Msg((Reply::Ack(_), _)) => {}
+                        Received::Msg((Reply::Failed(why), _)) => {
+                            return Err(failed(format!("could not fork `{name}`: {why}")))
+                        }
+                        Received::Msg((Reply::Exhausted { what, limit }, _)) => {
+                            return Err(exhausted(&parent.name, format!("forking `{name}`: {what}"), limit))
+                        }
+                        Received::Msg((other, _)) => {
+                            return Err(SysError::Protocol(format!(
+                                "{}: expected the fork's ack, got {other:?}",
+                                parent.name
+                            )))
+                        }
+                        Received::Eof => return Err(failed(format!("died before it could fork `{name}`"))),
+                        Received::Timeout => break,
+                    }
+                    awaiting.pop_front();
+                    deadline = self.deadline();
+                }
+            }
+        }
+        // Every new node has sent its hello on its own channel by now, or
+        // is about to: one message each, which never blocks.
+        for (job, p) in batch.iter().zip(pending) {
+            let Some((chan, _)) = p.ends else { unreachable!("every order was sent") };
+            self.greet(chan, job.name, &job.order.attrs, job.seq, p.ns)?;
         }
         Ok(())
     }
@@ -533,7 +657,11 @@ impl Helper {
                 let i = self.rec(target)?;
                 // A node already dying has nothing left to do; the settle
                 // sees its EOF either way.
-                channel::send_command(self.chan(i, "exit")?.as_fd(), &Command::Exit(*code))?;
+                let sent =
+                    channel::send_command(self.chan(i, "exit")?.as_fd(), &Command::Exit(*code), self.deadline())?;
+                if sent == channel::Sent::Full {
+                    return Err(SysError::Timeout(format!("`{target}` to read its exit order (is it stopped?)")));
+                }
                 Ok(())
             }
             Step::Subreaper { target, on } => {
@@ -685,10 +813,18 @@ impl Helper {
                     }
                 }
                 let Some(chan) = &self.nodes[i].chan else { continue };
-                if channel::send_command(chan.as_fd(), &Command::Ping)? {
-                    pinged.push(i);
-                } else {
-                    dead.push(i);
+                // One ping per round, each answered before the next round:
+                // the channel has room unless the node stopped reading.
+                match channel::send_command(chan.as_fd(), &Command::Ping, deadline)? {
+                    channel::Sent::Sent => pinged.push(i),
+                    channel::Sent::Gone => dead.push(i),
+                    channel::Sent::Full => {
+                        let r = &self.nodes[i];
+                        return Err(SysError::Timeout(format!(
+                            "`{}` (pid {}) to read a ping: it neither lives on nor dies (stopped?)",
+                            r.name, r.pid
+                        )));
+                    }
                 }
             }
             for &i in &pinged {
@@ -954,9 +1090,72 @@ impl Helper {
     }
 }
 
+/// Refuses, before anything is created, a tree the machine's limits cannot
+/// hold — rather than fail midway on a fork or a descriptor. The helper
+/// holds a pidfd and a channel per process (the soft `RLIMIT_NOFILE` is
+/// raised to the hard one for that), and every process and thread takes a
+/// pid in the host's namespace too. Limits met later (by `spawn` steps, or
+/// by other users of the machine meanwhile) are reported as
+/// [`SysError::Resource`] when the call fails.
+fn check_room(tree: &Node) -> Result<(), SysError> {
+    let nodes = tree.preorder();
+    let n = nodes.len() as u64;
+    let threads: u64 = nodes.iter().map(|p| u64::from(p.attrs.threads)).sum();
+    let namespaces = nodes.iter().filter(|p| p.attrs.pidns).count() as u64;
+    let refuse = |what: String, limit: String| Err(SysError::Resource { what, limit });
+    // Two per process, the new namespaces', and a few of the helper's own.
+    let fds = 2 * n + namespaces + 16;
+    let nofile = os::raise_nofile();
+    if fds > nofile {
+        return refuse(
+            format!("a tree of {n} processes needs about {fds} descriptors in the sandbox helper (a pidfd and a channel per process)"),
+            format!("RLIMIT_NOFILE {nofile}, its hard limit"),
+        );
+    }
+    let tasks = n + threads;
+    if let (Some(pid_max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/pid_max"), os::threads_in_use()) {
+        if tasks > pid_max.saturating_sub(in_use) {
+            return refuse(
+                format!("a tree of {n} processes and {threads} extra threads needs {tasks} pids"),
+                format!("kernel.pid_max {pid_max}, of which {in_use} are in use"),
+            );
+        }
+    }
+    if let (Some(max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/threads-max"), os::threads_in_use()) {
+        if tasks > max.saturating_sub(in_use) {
+            return refuse(
+                format!("a tree of {n} processes and {threads} extra threads needs {tasks} tasks"),
+                format!("kernel.threads-max {max}, of which {in_use} are in use"),
+            );
+        }
+    }
+    // RLIMIT_NPROC does not bind root (kernel/fork.c copy_process()).
+    let nproc = os::rlimit(libc::RLIMIT_NPROC).0;
+    if !os::is_root() && tasks > nproc {
+        return refuse(
+            format!("a tree of {n} processes and {threads} extra threads needs {tasks} tasks of this user"),
+            format!("RLIMIT_NPROC {nproc}"),
+        );
+    }
+    if let Some(max) = os::sysctl("/proc/sys/user/max_pid_namespaces") {
+        if namespaces + 1 > max {
+            return refuse(
+                format!("a tree with {namespaces} nested PID namespaces needs {} in all", namespaces + 1),
+                format!("user.max_pid_namespaces {max}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A node's resource failure, naming the node.
+fn exhausted(name: &str, what: String, limit: String) -> SysError {
+    SysError::Resource { what: format!("process `{name}`: {what}"), limit }
+}
+
 /// Every process of the namespace, from its /proc.
 fn scan() -> Result<Vec<ProcStat>, SysError> {
-    observe::scan().map_err(|e| SysError::Syscall { call: "read /proc".into(), source: e, hint: None })
+    observe::scan().map_err(|e| os::syscall_error("read /proc", e, false))
 }
 
 /// Waits until a zombie node is reaped. Since 6.9 the kernel hangs up its
@@ -1013,7 +1212,7 @@ fn become_init(chan: OwnedFd, attrs: &Attrs) -> ! {
 /// its arguments' meaning.
 fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, attrs: &Attrs) -> ! {
     let fail = |e: SysError| -> ! {
-        let _ = channel::send_reply(chan.as_fd(), &Reply::Failed(e.to_string()), &[]);
+        let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
         os::exit_now(111)
     };
     if let Err(e) = prepare_pid1() {

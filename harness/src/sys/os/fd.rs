@@ -39,6 +39,35 @@ pub fn poll_fds(fds: &[BorrowedFd<'_>], events: i16, timeout_ms: i32) -> Result<
     }
 }
 
+/// `poll()` on several descriptors, each for its own events, retried on
+/// EINTR; returns each one's revents (all 0 on timeout).
+pub fn poll_each(fds: &[(BorrowedFd<'_>, i16)], timeout_ms: i32) -> Result<Vec<i16>, SysError> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|(f, events)| libc::pollfd { fd: f.as_raw_fd(), events: *events, revents: 0 }).collect();
+    loop {
+        // SAFETY: `pfds` is a valid array of pollfds of the given length.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(last("poll"));
+        }
+        return Ok(pfds.iter().map(|p| if r == 0 { 0 } else { p.revents }).collect());
+    }
+}
+
+/// Milliseconds left until `deadline`, as `poll()` takes them (at least 1
+/// while any time is left, 0 once it has passed).
+pub fn millis_until(deadline: Instant) -> i32 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        0
+    } else {
+        left.as_millis().clamp(1, i32::MAX as u128) as i32
+    }
+}
+
 /// Reads and discards everything queued on a non-blocking descriptor.
 pub fn drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 1024];
@@ -94,6 +123,45 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Writes all of `bytes` to a non-blocking descriptor (see
+/// [`set_nonblocking`]), waiting for room until `deadline`; a timeout names
+/// `what`. `Ok(false)`: the reader is gone (EPIPE).
+pub fn write_all_until(fd: BorrowedFd<'_>, mut bytes: &[u8], deadline: Instant, what: &str) -> Result<bool, SysError> {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a buffer of the given length.
+        let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        if n >= 0 {
+            bytes = &bytes[n as usize..];
+            continue;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EPIPE) => return Ok(false),
+            Some(libc::EAGAIN) => {
+                let ms = millis_until(deadline);
+                if ms == 0 || poll_one(fd, libc::POLLOUT, ms)? == 0 {
+                    return Err(SysError::Timeout(what.into()));
+                }
+            }
+            _ => return Err(last("write(pipe)")),
+        }
+    }
+    Ok(true)
+}
+
+/// Sets `O_NONBLOCK` on a descriptor this process alone uses (a pipe's
+/// write end that no child shares).
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we borrow.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(last(format!("fcntl({}, F_SETFL, O_NONBLOCK)", fd.as_raw_fd())));
+        }
+    }
+    Ok(())
+}
+
 /// Writes one line (short enough to be atomic on a pipe).
 pub fn say(fd: BorrowedFd<'_>, text: &str) -> Result<(), SysError> {
     write_all(fd, format!("{text}\n").as_bytes())
@@ -103,20 +171,26 @@ pub fn say(fd: BorrowedFd<'_>, text: &str) -> Result<(), SysError> {
 pub struct Lines {
     fd: OwnedFd,
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no newline (a long line arrives
+    /// in many reads; each is searched once).
+    scanned: usize,
 }
 
 impl Lines {
     pub fn new(fd: OwnedFd) -> Lines {
-        Lines { fd, buf: Vec::new() }
+        Lines { fd, buf: Vec::new(), scanned: 0 }
     }
 
     /// The next line; a timeout names `what`, and so does EOF before it.
     pub fn line(&mut self, deadline: Instant, what: &str) -> Result<String, SysError> {
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+            if let Some(i) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+                let i = self.scanned + i;
+                self.scanned = 0;
                 let line: Vec<u8> = self.buf.drain(..=i).collect();
                 return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
             }
+            self.scanned = self.buf.len();
             self.fill(deadline, what)?;
         }
     }
@@ -126,15 +200,15 @@ impl Lines {
         while self.buf.len() < n {
             self.fill(deadline, what)?;
         }
+        self.scanned = 0;
         Ok(self.buf.drain(..n).collect())
     }
 
     fn fill(&mut self, deadline: Instant, what: &str) -> Result<(), SysError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if poll_one(self.fd.as_fd(), libc::POLLIN, left.as_millis().clamp(1, i32::MAX as u128) as i32)? == 0 {
+        if poll_one(self.fd.as_fd(), libc::POLLIN, millis_until(deadline).max(1))? == 0 {
             return Err(SysError::Timeout(what.into()));
         }
-        let mut chunk = [0u8; 512];
+        let mut chunk = vec![0u8; 64 * 1024];
         match read(self.fd.as_fd(), &mut chunk) {
             Ok(0) => Err(SysError::Protocol(format!("gave up waiting for {what}: the pipe was closed"))),
             Ok(n) => {

@@ -1,6 +1,7 @@
 //! The machine the harness runs on: the kernel's version (rows and settle
 //! strategies depend on it, e.g. POLLHUP on a reaped pidfd since 6.9) and
-//! the caller's user id.
+//! the caller's user id, and the limits on how much of the machine a case
+//! may take (descriptors, processes, memory).
 
 /// `uname -r`, or `None` if it cannot be read.
 fn release() -> Option<String> {
@@ -46,4 +47,75 @@ pub fn is_root() -> bool {
 pub fn real_ids() -> (u32, u32) {
     // SAFETY: getuid/getgid cannot fail.
     unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// `getrlimit(resource)`: (soft, hard); `u64::MAX` for unlimited.
+pub fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid pointer to an rlimit on this stack.
+    if unsafe { libc::getrlimit(resource, &mut r) } < 0 {
+        return (u64::MAX, u64::MAX);
+    }
+    let v = |x: libc::rlim_t| if x == libc::RLIM_INFINITY { u64::MAX } else { x };
+    (v(r.rlim_cur), v(r.rlim_max))
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (which needs no
+/// privilege) and returns the limit now in force.
+pub fn raise_nofile() -> u64 {
+    let (soft, hard) = rlimit(libc::RLIMIT_NOFILE);
+    if soft < hard {
+        let r = libc::rlimit { rlim_cur: hard, rlim_max: hard };
+        // SAFETY: valid pointer to an rlimit on this stack.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
+            return hard;
+        }
+    }
+    soft
+}
+
+/// A number from a `/proc/sys` file, if it can be read.
+pub fn sysctl(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// How many threads (each holds a pid) the machine runs now: the total of
+/// `/proc/loadavg`'s fourth field.
+pub fn threads_in_use() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok()
+}
+
+fn shown(v: u64) -> String {
+    if v == u64::MAX {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The limit a failure with `errno` ran into, named with its value, for a
+/// [`crate::sys::SysError::Resource`]; `None` when `errno` is no resource
+/// failure. `creates_task`: the failed call makes a process or thread
+/// (fork, clone, pthread_create, spawn), where EAGAIN means a task limit
+/// rather than "try again".
+pub fn exhausted_limit(errno: i32, creates_task: bool) -> Option<String> {
+    Some(match errno {
+        libc::EMFILE => format!("RLIMIT_NOFILE {}", shown(rlimit(libc::RLIMIT_NOFILE).0)),
+        libc::ENFILE => format!(
+            "the system's open files, fs.file-max {}",
+            sysctl("/proc/sys/fs/file-max").map_or("?".into(), shown)
+        ),
+        libc::ETOOMANYREFS => {
+            format!("descriptors in flight on sockets, at most RLIMIT_NOFILE {}", shown(rlimit(libc::RLIMIT_NOFILE).0))
+        }
+        libc::ENOMEM | libc::ENOBUFS => "memory".into(),
+        libc::EAGAIN if creates_task => format!(
+            "RLIMIT_NPROC {}, kernel.pid_max {}, kernel.threads-max {}",
+            shown(rlimit(libc::RLIMIT_NPROC).0),
+            sysctl("/proc/sys/kernel/pid_max").map_or("?".into(), shown),
+            sysctl("/proc/sys/kernel/threads-max").map_or("?".into(), shown)
+        ),
+        _ => return None,
+    })
 }

@@ -45,7 +45,19 @@ pub use socket::*;
 
 /// The error of the call that just failed, from `errno`.
 fn last(call: impl Into<String>) -> SysError {
-    SysError::Syscall { call: call.into(), source: io::Error::last_os_error(), hint: None }
+    syscall_error(call, io::Error::last_os_error(), false)
+}
+
+/// A failed call as an error: [`SysError::Resource`] naming the limit
+/// when the machine ran out of something (descriptors, memory, or — for a
+/// call that creates a task, `creates_task` — processes), else
+/// [`SysError::Syscall`].
+pub fn syscall_error(call: impl Into<String>, source: io::Error, creates_task: bool) -> SysError {
+    let call = call.into();
+    match source.raw_os_error().and_then(|e| Some((e, exhausted_limit(e, creates_task)?))) {
+        Some((errno, limit)) => SysError::Resource { what: format!("{call} failed: {}", errno_name(errno)), limit },
+        None => SysError::Syscall { call, source, hint: None },
+    }
 }
 
 /// The errno of a failed syscall, if that is what the error is.
@@ -79,6 +91,10 @@ pub fn errno_name(errno: i32) -> String {
         libc::ENOSYS => "ENOSYS",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ECONNRESET => "ECONNRESET",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ETOOMANYREFS => "ETOOMANYREFS",
         _ => return format!("errno {errno}"),
     };
     name.to_string()

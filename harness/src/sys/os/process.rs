@@ -81,6 +81,7 @@ pub fn clone_run(
             Some(libc::ENOMEM) => {
                 Some("ENOMEM: the target PID namespace is dying or dead, its init has exited (R6.3)".to_string())
             }
+            Some(libc::EAGAIN) => return Err(super::syscall_error(format!("clone({what})"), source, true)),
             _ => None,
         };
         return Err(SysError::Syscall { call: format!("clone({what})"), source, hint });
@@ -97,7 +98,7 @@ pub fn fork_blocker(report: Option<RawFd>, release: RawFd) -> Result<i32, SysErr
     // lock or allocator another thread may have held at fork time.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(last("fork"));
+        return Err(super::syscall_error("fork", io::Error::last_os_error(), true));
     }
     if pid == 0 {
         // SAFETY: getppid, write, read and _exit are async-signal-safe; the
@@ -374,8 +375,7 @@ pub fn die_with_spawner(cmd: &mut Command) {
 /// exits by itself on EOF or at its own deadlines) and it is waited for.
 pub fn spawn_linked(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), SysError> {
     die_with_spawner(cmd);
-    let mut child =
-        cmd.spawn().map_err(|e| SysError::Syscall { call: format!("spawn {what}"), source: e, hint: None })?;
+    let mut child = cmd.spawn().map_err(|e| super::syscall_error(format!("spawn {what}"), e, true))?;
     match pidfd_open(child.id() as i32) {
         Ok(fd) => Ok((child, fd)),
         Err(e) => {

@@ -20,9 +20,26 @@ pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), SysError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `sendmsg(fd, bytes, SCM_RIGHTS(pass), MSG_NOSIGNAL)`. `Ok(false)`: the
-/// peer is gone (EPIPE, ECONNRESET).
-pub fn send_with_fds(fd: BorrowedFd<'_>, bytes: &[u8], pass: &[BorrowedFd<'_>]) -> Result<bool, SysError> {
+/// What one `sendmsg()` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// The message is queued on the peer's end.
+    Sent,
+    /// (`dontwait` only) The socket's send buffer is full: nothing was sent.
+    Full,
+    /// The peer is gone (EPIPE, ECONNRESET).
+    Gone,
+}
+
+/// `sendmsg(fd, bytes, SCM_RIGHTS(pass), MSG_NOSIGNAL)`, with
+/// `MSG_DONTWAIT` when `dontwait`: then a full buffer is [`Sent::Full`]
+/// instead of a wait.
+pub fn send_with_fds(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    pass: &[BorrowedFd<'_>],
+    dontwait: bool,
+) -> Result<Sent, SysError> {
     let fds: Vec<RawFd> = pass.iter().map(|f| f.as_raw_fd()).collect();
     let payload = std::mem::size_of_val(fds.as_slice()) as u32;
     // SAFETY: CMSG_SPACE only computes a size.
@@ -48,16 +65,18 @@ pub fn send_with_fds(fd: BorrowedFd<'_>, bytes: &[u8], pass: &[BorrowedFd<'_>]) 
         }
     }
     loop {
+        let flags = libc::MSG_NOSIGNAL | if dontwait { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: `msg` points to the iovec and control buffer above, which
         // outlive the call.
-        let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, flags) };
         if r >= 0 {
-            return Ok(true);
+            return Ok(Sent::Sent);
         }
         match io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if dontwait => return Ok(Sent::Full),
             // The peer is gone: the caller learns it as EOF on its next receive.
-            Some(libc::EPIPE) | Some(libc::ECONNRESET) => return Ok(false),
+            Some(libc::EPIPE) | Some(libc::ECONNRESET) => return Ok(Sent::Gone),
             _ => return Err(last("sendmsg(channel)")),
         }
     }
@@ -113,6 +132,15 @@ pub fn recv_with_fds(fd: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Resu
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        // The kernel dropped descriptors it could not install (scm_detach_fds():
+        // no free slot under RLIMIT_NOFILE): the message is useless without them.
+        let (soft, _) = super::rlimit(libc::RLIMIT_NOFILE);
+        return Err(SysError::Resource {
+            what: "descriptors passed on a control channel were dropped (MSG_CTRUNC): no descriptor slot left".into(),
+            limit: format!("RLIMIT_NOFILE {soft}"),
+        });
     }
     if n == 0 {
         return Ok(Recv::Eof);
