@@ -8,6 +8,7 @@
 //! they create their namespaces.
 
 use std::io::IsTerminal;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -478,9 +479,12 @@ fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
     };
     let s = &loaded[0].1;
     let cfg = if pinned { cfg } else { scenario_run::model_for_needs(s, cfg) };
-    match explain::explain_text(&file.display().to_string(), s, cfg) {
-        Ok(text) => {
-            print!("{text}");
+    // A step at a time: a long scenario's explanation need not fit in
+    // memory, and `| head` ends it early (write errors stop it quietly).
+    let mut stdout = std::io::stdout().lock();
+    match explain::explain_to(&file.display().to_string(), s, cfg, |chunk| stdout.write_all(chunk.as_bytes()).is_ok()) {
+        Ok(()) => {
+            let _ = stdout.flush();
             ExitCode::SUCCESS
         }
         Err(e) => {

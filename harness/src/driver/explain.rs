@@ -27,6 +27,24 @@ pub fn model_text(cfg: ModelConfig) -> String {
 /// The explanation of `s`, shown under the title `name` (the file as the
 /// user named it). Where a step races, it continues from the first outcome.
 pub fn explain_text(name: &str, s: &Scenario, cfg: ModelConfig) -> Result<String, ExplainError> {
+    let mut all = String::new();
+    explain_to(name, s, cfg, |chunk| {
+        all.push_str(chunk);
+        true
+    })?;
+    Ok(all)
+}
+
+/// The same, handed to `emit` a step at a time as it is worked out, so
+/// that memory holds one step's text, not the whole explanation (which
+/// grows with steps × tree size). `emit` returns false to stop early (a
+/// closed pipe).
+pub fn explain_to(
+    name: &str,
+    s: &Scenario,
+    cfg: ModelConfig,
+    mut emit: impl FnMut(&str) -> bool,
+) -> Result<(), ExplainError> {
     let mut out = String::new();
     let _ = writeln!(out, "{name} (model of {}; no process is created)", model_text(cfg));
     let mut world = World::new(&s.tree, cfg).map_err(ExplainError::Tree)?;
@@ -38,6 +56,10 @@ pub fn explain_text(name: &str, s: &Scenario, cfg: ModelConfig) -> Result<String
             step: entry.step.to_string(),
             source,
         })?;
+        if !emit(&out) {
+            return Ok(());
+        }
+        out.clear();
         let _ = writeln!(out, "\nstep {}: {}", i + 1, entry.step);
         if let Some((listed, states)) = p.too_many() {
             // Thousands of trees help no one: the first, and a note.
@@ -84,5 +106,6 @@ pub fn explain_text(name: &str, s: &Scenario, cfg: ModelConfig) -> Result<String
             world = first.world;
         }
     }
-    Ok(out)
+    emit(&out);
+    Ok(())
 }
