@@ -96,19 +96,48 @@ pub fn ordered<R: Send, O>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
     use super::*;
 
+    /// A latch the jobs wait on, so that they finish in the order a test
+    /// needs without any sleep. The deadline only turns a bug that never
+    /// opens it into a failure.
+    #[derive(Default)]
+    struct Gate {
+        open: Mutex<bool>,
+        cv: Condvar,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+
+        fn wait(&self) {
+            let open = self.open.lock().unwrap();
+            let (_open, timeout) = self.cv.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
+            assert!(!timeout.timed_out(), "the gate never opened");
+        }
+    }
+
     #[test]
     fn results_come_in_job_order_whatever_order_they_finish_in() {
-        for jobs in [1, 2, 5] {
-            // Earlier jobs take longer, so they finish last.
+        for jobs in [2, 5] {
+            // Job 0 finishes last: it waits until job 1 is done, which
+            // another worker runs.
+            let one_done = Gate::default();
             let got: Vec<(usize, usize)> = ordered(
                 10,
                 jobs,
                 |i| {
-                    std::thread::sleep(Duration::from_millis(2 * (10 - i as u64)));
+                    match i {
+                        0 => one_done.wait(),
+                        1 => one_done.open(),
+                        _ => {}
+                    }
                     i * i
                 },
                 |_| false,
@@ -116,21 +145,32 @@ mod tests {
             );
             assert_eq!(got, (0..10).map(|i| (i, i * i)).collect::<Vec<_>>(), "jobs={jobs}");
         }
+        let got: Vec<(usize, usize)> = ordered(10, 1, |i| i * i, |_| false, |r| r.collect());
+        assert_eq!(got, (0..10).map(|i| (i, i * i)).collect::<Vec<_>>(), "jobs=1");
     }
 
     #[test]
     fn a_stopping_job_stops_later_ones_but_every_earlier_one_is_seen() {
         let started = AtomicUsize::new(0);
+        // Six workers: jobs 0..3 wait until the stopping job 4 is done, so
+        // it finishes first and the earlier ones after it.
+        let stopper_done = Gate::default();
         let got: Vec<usize> = ordered(
             1000,
-            3,
+            6,
             |i| {
                 started.fetch_add(1, Ordering::SeqCst);
-                // The stopping job finishes first; the earlier ones later.
-                std::thread::sleep(Duration::from_millis(if i < 4 { 20 } else { 1 }));
+                if i < 4 {
+                    stopper_done.wait();
+                }
                 i
             },
-            |&i| i == 4 || i == 6,
+            |&i| {
+                if i == 4 {
+                    stopper_done.open();
+                }
+                i == 4 || i == 6
+            },
             |r| r.map(|(_, i)| i).collect(),
         );
         assert_eq!(got, [0, 1, 2, 3, 4], "nothing after the first stopping job is released");
@@ -140,16 +180,24 @@ mod tests {
     #[test]
     fn a_consumer_that_stops_early_stops_the_pool() {
         let started = AtomicUsize::new(0);
+        // Jobs after the third wait until the consumer has what it wants.
+        let consumed = Gate::default();
         let first: Vec<usize> = ordered(
             1000,
             2,
             |i| {
                 started.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(1));
+                if i >= 3 {
+                    consumed.wait();
+                }
                 i
             },
             |_| false,
-            |r| r.take(3).map(|(_, i)| i).collect(),
+            |r| {
+                let first = r.take(3).map(|(_, i)| i).collect();
+                consumed.open();
+                first
+            },
         );
         assert_eq!(first, [0, 1, 2]);
         assert!(started.load(Ordering::SeqCst) < 500, "jobs kept starting after the consumer stopped");
