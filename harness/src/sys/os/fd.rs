@@ -24,19 +24,8 @@ pub fn poll_one(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> Result<i16,
 /// returns each one's revents (all 0 on timeout). `timeout_ms` -1 waits
 /// for ever.
 pub fn poll_fds(fds: &[BorrowedFd<'_>], events: i16, timeout_ms: i32) -> Result<Vec<i16>, SysError> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events, revents: 0 }).collect();
-    loop {
-        // SAFETY: `pfds` is a valid array of pollfds of the given length.
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if r < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(last("poll"));
-        }
-        return Ok(pfds.iter().map(|p| if r == 0 { 0 } else { p.revents }).collect());
-    }
+    let each: Vec<(BorrowedFd<'_>, i16)> = fds.iter().map(|f| (*f, events)).collect();
+    poll_each(&each, timeout_ms)
 }
 
 /// `poll()` on several descriptors, each for its own events, retried on
