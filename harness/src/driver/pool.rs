@@ -28,6 +28,17 @@ pub struct InOrder<'a, R> {
     next: usize,
     /// No result at or after this index is released.
     limit: &'a AtomicUsize,
+    /// Set once the consumer wants nothing more: no job starts after it.
+    cancelled: &'a AtomicBool,
+}
+
+impl<R> InOrder<'_, R> {
+    /// The consumer wants no more results: jobs not yet started never
+    /// start (those running finish). Returning from the consumer does the
+    /// same.
+    pub fn stop(&mut self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
 }
 
 impl<R> Iterator for InOrder<'_, R> {
@@ -86,9 +97,9 @@ pub fn ordered<R: Send, O>(
             });
         }
         drop(tx);
-        let mut results = InOrder { rx, early: BTreeMap::new(), next: 0, limit: &limit };
+        let mut results = InOrder { rx, early: BTreeMap::new(), next: 0, limit: &limit, cancelled: &cancelled };
         let out = consume(&mut results);
-        cancelled.store(true, Ordering::SeqCst);
+        results.stop();
         drop(results);
         out
     })
@@ -194,12 +205,14 @@ mod tests {
             },
             |_| false,
             |r| {
-                let first = r.take(3).map(|(_, i)| i).collect();
+                let first = r.by_ref().take(3).map(|(_, i)| i).collect();
+                r.stop();
                 consumed.open();
                 first
             },
         );
         assert_eq!(first, [0, 1, 2]);
-        assert!(started.load(Ordering::SeqCst) < 500, "jobs kept starting after the consumer stopped");
+        // 0, 1 and 2, and the one job each of the two workers had begun.
+        assert!(started.load(Ordering::SeqCst) <= 5, "jobs kept starting after the consumer stopped");
     }
 }
