@@ -478,7 +478,7 @@ fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let s = &loaded[0].1;
-    let cfg = if pinned { cfg } else { scenario_run::model_for_needs(s, cfg) };
+    let cfg = if pinned { cfg } else { cfg.for_needs(s) };
     // A step at a time: a long scenario's explanation need not fit in
     // memory, and `| head` ends it early (write errors stop it quietly).
     let mut stdout = std::io::stdout().lock();

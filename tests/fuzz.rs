@@ -214,7 +214,7 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     let start = Instant::now();
     let outcome = std::panic::catch_unwind(|| match scenario_run::load_bytes("fuzz.tree", bytes, cfg) {
         Ok(s) => {
-            let cfg = scenario_run::model_for_needs(&s, cfg);
+            let cfg = cfg.for_needs(&s);
             // A loaded scenario is explainable: loading ran the same steps.
             explain::explain_text("fuzz.tree", &s, cfg).map(|_| None).map_err(|e| e.to_string())
         }

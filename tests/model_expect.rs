@@ -14,7 +14,7 @@ use reparent_harness::scenario::render_forest;
 fn model_agrees(path: &Path) -> datatest_stable::Result<()> {
     let s = scenario_run::load(path, ModelConfig::default())?;
     // A scenario for one kind of kernel build is checked against that build.
-    let cfg = scenario_run::model_for_needs(&s, ModelConfig::default());
+    let cfg = ModelConfig::default().for_needs(&s);
     let mut world = World::new(&s.tree, cfg)?;
     for (i, entry) in s.steps.iter().enumerate() {
         let prediction = world.apply(&entry.step)?;

@@ -11,16 +11,25 @@
 //! why, is snapshotted for every scenario by `tests/explain.rs`.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use reparent_harness::driver::calibrate;
 use reparent_harness::driver::scenario_run::{self, Verdict};
+use reparent_harness::model::ModelConfig;
 use reparent_harness::sys::SandboxOptions;
 
 const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
 
+/// The model of the running kernel, its build observed once for every
+/// scenario of this run.
+fn running_kernel_model(opts: &SandboxOptions) -> Result<ModelConfig, String> {
+    static MODEL: OnceLock<Result<ModelConfig, String>> = OnceLock::new();
+    MODEL.get_or_init(|| calibrate::running_kernel_model(opts).map_err(|e| e.to_string())).clone()
+}
+
 fn scenario(path: &Path) -> datatest_stable::Result<()> {
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent"))?;
-    let cfg = calibrate::running_kernel_model(&opts)?;
+    let cfg = running_kernel_model(&opts)?;
     let s = scenario_run::load(path, cfg)?;
     let report = scenario_run::run(&opts, cfg, &s, |_| {});
     match &report.verdict {
@@ -29,7 +38,7 @@ fn scenario(path: &Path) -> datatest_stable::Result<()> {
         // orphan-hup`) has a twin for this one, which runs here; the build
         // was observed by the calibration case, so this is checked too.
         // Any other scenario this kernel cannot run is not a pass.
-        Verdict::Skipped(why) if scenario_run::unmet_need(&s, scenario_run::model_for_needs(&s, cfg)).is_none() => {
+        Verdict::Skipped(why) if scenario_run::unmet_need(&s, cfg.for_needs(&s)).is_none() => {
             eprintln!("not run on this kernel build, its twin is: {why}");
             return Ok(());
         }

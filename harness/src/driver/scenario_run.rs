@@ -117,13 +117,6 @@ pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadEr
     Ok(())
 }
 
-/// `cfg` with the build traits a scenario's `needs:` names, for checking
-/// it against the model alone (`explain`, the model-only tests): there is
-/// no kernel to observe, and its `expect:` blocks hold on such a build.
-pub fn model_for_needs(s: &Scenario, cfg: ModelConfig) -> ModelConfig {
-    cfg.for_needs(s)
-}
-
 /// Whether this machine, and the kernel build the model was fitted to
 /// (`cfg.build`), meet the scenario's `needs:`; `Some(reason)` if not.
 pub fn unmet_need(s: &Scenario, cfg: ModelConfig) -> Option<String> {
