@@ -537,8 +537,8 @@ pub fn violations(name: &str) -> Vec<(&'static str, Observation)> {
 /// A readiness observation with the probe's usual figures.
 fn readiness(stale: usize, missing: usize, first_stale: Option<String>) -> Observation {
     Observation::PidfdReadiness {
-        rounds: 300,
-        threaded: 150,
+        rounds: 64,
+        threaded: 32,
         threads: 4,
         live: 16,
         zombies: 8,
@@ -662,7 +662,7 @@ mod tests {
             "from the init: EINVAL; from its child S: success, the new child's parent is pid 1"
         );
         assert_eq!(text("pidfd-hup-after-reap"), "a zombie's pidfd polls POLLIN; once reaped POLLIN|POLLHUP");
-        assert!(text("pidfd-readiness").starts_with("300 rounds (150 with a 4-thread victim), 16 live + 8 zombie"));
+        assert!(text("pidfd-readiness").starts_with("64 rounds (32 with a 4-thread victim), 16 live + 8 zombie"));
     }
 
     #[test]
