@@ -1157,9 +1157,14 @@ fn pidfd_hup_after_reap(ctx: &Ctx) -> Result<Observation, SysError> {
 /// in a QEMU guest without KVM, where they were most of `reparent kernel`'s
 /// time; 64 cost a fifth of that.
 const READINESS_ROUNDS: usize = 64;
+// Every other round has a many-thread victim: an odd count, or too few
+// rounds, would leave one kind barely tried.
+const _: () = assert!(READINESS_ROUNDS >= 32 && READINESS_ROUNDS / 2 * 2 == READINESS_ROUNDS);
 const READINESS_LIVE: usize = 16;
 const READINESS_ZOMBIES: usize = 8;
 const READINESS_THREADS: usize = 4;
+// Each thread of a many-thread victim forks as many live children.
+const _: () = assert!(READINESS_LIVE / READINESS_THREADS * READINESS_THREADS == READINESS_LIVE);
 
 /// R9.2 [exp_pidfd]: when a killed process's pidfd becomes readable, does
 /// every child of every one of its threads show its new parent? Each of
@@ -1297,13 +1302,5 @@ mod tests {
         // Twice the deadline, twice the budget: under emulation a longer
         // REPARENT_DEADLINE_MS stretches every probe alike.
         assert_eq!(budget("pidfd-readiness", d * 2), budget("pidfd-readiness", d) * 2);
-    }
-
-    #[test]
-    fn the_readiness_probe_keeps_both_victim_kinds() {
-        // Every other round has a many-thread victim: an odd count or too
-        // few rounds would leave one kind barely tried.
-        assert!(READINESS_ROUNDS >= 32 && READINESS_ROUNDS % 2 == 0);
-        assert_eq!(READINESS_LIVE % READINESS_THREADS, 0, "each thread forks as many live children");
     }
 }
