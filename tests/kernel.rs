@@ -85,6 +85,8 @@ fn kernel_table_in_text_and_json() {
             // broke.
             assert_eq!(r.result, Verdict::Pass, "build {name}: {}", r.detail);
             assert!(r.detail.starts_with(&format!("{name} ")), "build {name}: {}", r.detail);
+            let word = r.recorded.as_deref().unwrap_or_else(|| panic!("build {name} recorded nothing"));
+            assert!(["all", "stopped-only"].contains(&word), "build {name}: {word}");
         } else if r.check == BROKEN {
             assert_eq!(r.result, Verdict::Fail, "{r:?}");
             assert!(r.detail.contains("the `expect:` block disagrees with the kernel"), "{}", r.detail);
@@ -98,8 +100,15 @@ fn kernel_table_in_text_and_json() {
     assert_eq!((t.summary.rules, t.summary.fail), (t.rows.len(), count(Verdict::Fail)));
     assert_eq!((t.summary.pass, t.summary.skipped), (count(Verdict::Pass), count(Verdict::Skipped)));
     assert_eq!(json_out.status.code(), Some(1), "a failed row makes the exit status 1");
-    let mt = t.rows.iter().find(|r| r.check == "probe mt-init-survives").expect("R6.6g row");
+    // R6.6g differs between builds: it records which behaviour it saw.
+    let mt = t.rows.iter().find(|r| r.check == "probe mt-init-leader-blocks").expect("R6.6g row");
     assert!(mt.expected_by_version.len() >= 2, "{mt:?}");
+    let word = mt.recorded.as_deref().unwrap_or_else(|| panic!("R6.6g recorded nothing: {mt:?}"));
+    assert!(["killed", "survives"].contains(&word), "{mt:?}");
+    assert!(mt.detail.starts_with(&format!("{word}: ")), "{mt:?}");
+    for r in t.rows.iter().filter(|r| r.recorded.is_some()) {
+        assert!(r.check == "probe mt-init-leader-blocks" || r.check.starts_with("build "), "{r:?}");
+    }
 
     // --- text: the same rows, in the same order, with the same results
     let text = String::from_utf8_lossy(&text_out.stdout);
@@ -110,10 +119,11 @@ fn kernel_table_in_text_and_json() {
         assert!(line.starts_with(&format!("{} ", r.id)), "{line} / {r:?}");
         assert!(line.contains(&format!("  {}  ", r.check)), "{line} / {r:?}");
         let first = r.detail.lines().next().unwrap_or("");
-        let shown = match r.result {
-            Verdict::Pass => "pass".to_string(),
-            Verdict::Fail => format!("FAIL ({first})"),
-            Verdict::Skipped => format!("skipped ({first})"),
+        let shown = match (r.result, &r.recorded) {
+            (Verdict::Pass, Some(v)) => format!("pass, recorded: {v}"),
+            (Verdict::Pass, None) => "pass".to_string(),
+            (Verdict::Fail, _) => format!("FAIL ({first})"),
+            (Verdict::Skipped, _) => format!("skipped ({first})"),
         };
         assert!(line.ends_with(&shown), "{line} / {shown}");
     }

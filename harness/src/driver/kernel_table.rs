@@ -91,7 +91,10 @@ pub fn run(
 fn build_outcome(opts: &SandboxOptions, name: &str) -> Outcome {
     match name {
         "orphan-hup" => match calibrate::orphan_hup(opts) {
-            Ok(v) => Outcome::Pass(format!("orphan-hup {}: {}", v.word(), kernel::build::orphan_hup_text(v))),
+            Ok(v) => Outcome::Recorded {
+                value: v.word().to_string(),
+                detail: format!("orphan-hup {}: {}", v.word(), kernel::build::orphan_hup_text(v)),
+            },
             Err(e) => Outcome::Fail(e.to_string()),
         },
         other => Outcome::Fail(format!("no case tells build behaviour {other:?} apart")),

@@ -544,21 +544,16 @@ pub const RULES: &[Rule] = &[
     Rule {
         by_version: &[
             Expectation {
-                kernels: "< 4.15",
-                result: "pass: complete_signal() tests SIGNAL_UNKILLABLE, the init survives",
+                kernels: "Debian builds 5.10 - 7.3.4",
+                result: "pass, recorded: killed (the other thread takes the signal, as mainline reads since 4.15)",
             },
-            Expectation {
-                kernels: "4.15 - 6.17",
-                result: "pass expected (survives); a third-party analysis reports the init killed on 6.8, \
-                         so a FAIL there is that kernel's behaviour, not the probe's",
-            },
-            Expectation { kernels: ">= 6.18", result: "pass: survives (observed on 6.18.44)" },
+            Expectation { kernels: "6.18.44-fc-v1252", result: "pass, recorded: survives" },
         ],
         ..probe(
             "R6.6g",
-            "a 2-thread ns init survives signals its leader blocks [N5c]",
+            "2-thread ns init, leader alone blocks: killed or survives [N5c]",
             "complete_signal() kernel/signal.c",
-            "mt-init-survives",
+            "mt-init-leader-blocks",
         )
     },
     probe(
