@@ -101,11 +101,27 @@ enum Cmd {
     /// kernel-rules.md, checked by a probe or a bundled scenario. Exits 0
     /// only if no row failed.
     Kernel {
-        /// Print the table as JSON (kernel release, every row with its
-        /// result and, for version-dependent rules, what each range of
-        /// kernels should give), for comparing kernels.
+        /// Print the table as JSON instead of text (kernel release, model,
+        /// binary, every row with its key, result, evidence and duration
+        /// and, for version-dependent rules, what each range of kernels
+        /// should give), for comparing kernels.
         #[arg(long)]
         json: bool,
+        /// Also write the JSON to FILE (the same run gives both).
+        #[arg(long, value_name = "FILE")]
+        json_out: Option<PathBuf>,
+        /// Compare with a table saved before (`--json`/`--json-out`) and
+        /// show what changed; the exit status is then 1 only on a
+        /// regression (a row that passed or was skipped and now fails).
+        #[arg(long, value_name = "OLD.json")]
+        baseline: Option<PathBuf>,
+        /// Run only this row: a rule id (R6.6g, every row of it), a check
+        /// (deep-chain.tree, mt-init-leader-blocks) or a key. Repeatable.
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Leave this row out (named as for --only). Repeatable.
+        #[arg(long, value_name = "ID")]
+        skip: Vec<String>,
         /// Where the bundled scenarios are.
         #[arg(long, env = "REPARENT_SCENARIOS")]
         scenarios: Option<PathBuf>,
@@ -117,6 +133,15 @@ enum Cmd {
         self_test: bool,
         #[command(flatten)]
         jobs: Jobs,
+    },
+    /// What changed between two saved tables of `reparent kernel --json`:
+    /// rows newly failing (a regression: exit 1), newly passing, newly
+    /// skipped, appeared or gone, and recorded values that changed.
+    Diff {
+        #[arg(value_name = "OLD.json")]
+        old: PathBuf,
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
     },
     /// A fixed workload: cases per second and where the time goes.
     Bench {
@@ -215,6 +240,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Cmd::Diff { old, new } = &cli.cmd {
+        return cmd_diff(old, new);
+    }
     if let Cmd::Kernel { self_test: true, scenarios, .. } = &cli.cmd {
         // The model of the kernel the rules were checked against, unless
         // asked otherwise: the self-test needs no kernel.
@@ -267,7 +295,11 @@ fn main() -> ExitCode {
             let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone(), jobs };
             cmd_check(&opts, cfg, &replay, scenarios, &params, stats)
         }
-        Cmd::Kernel { json, scenarios, .. } => cmd_kernel(&opts, cfg, &replay, json, scenarios, jobs),
+        Cmd::Kernel { json, json_out, baseline, only, skip, scenarios, .. } => {
+            let out = KernelOutput { json, json_out, baseline };
+            cmd_kernel(&opts, cfg, &replay, &out, kernel::Selection { only, skip }, scenarios, jobs)
+        }
+        Cmd::Diff { .. } => ExitCode::from(2),
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
     }
 }
@@ -608,15 +640,51 @@ fn cmd_check(
     }
 }
 
+/// Where `reparent kernel` puts its table, and what it compares it with.
+struct KernelOutput {
+    /// JSON on stdout instead of text.
+    json: bool,
+    json_out: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+}
+
+/// The binary, as a table records it.
+fn binary_version() -> kernel::BinaryVersion {
+    kernel::BinaryVersion {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git: option_env!("REPARENT_GIT_DESCRIBE").map(str::to_string),
+    }
+}
+
 fn cmd_kernel(
     opts: &SandboxOptions,
     cfg: ModelConfig,
     replay: &Replay,
-    json: bool,
+    out: &KernelOutput,
+    selection: kernel::Selection,
     scenarios: Option<PathBuf>,
     jobs: usize,
 ) -> ExitCode {
     let dir = scenarios.unwrap_or_else(default_scenarios_dir);
+    let json = out.json;
+    let rules = match kernel::select(kernel::RULES, &selection.only, &selection.skip) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("reparent kernel: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A baseline that cannot be read stops everything before the run.
+    let baseline = match &out.baseline {
+        Some(p) => match kernel::read_json_file(p) {
+            Ok(t) => Some((p, t)),
+            Err(e) => {
+                eprintln!("reparent kernel: --baseline {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let userns = match kernel_table::preflight(opts) {
         Ok(u) => u,
         Err(why) => {
@@ -635,9 +703,18 @@ fn cmd_kernel(
         );
         println!("{}", kernel::header_text());
     }
-    let bar = progress_bar(kernel::RULES.len(), "rows");
+    let from = kernel::Provenance {
+        model: kernel::ModelVersion {
+            kernel: cfg.kernel,
+            orphan_hup: cfg.build.orphan_hup.word().to_string(),
+            mutation: cfg.mutation.map(|m| m.name().to_string()),
+        },
+        binary: binary_version(),
+        selection,
+    };
+    let bar = progress_bar(rules.len(), "rows");
     let mut failed = 0;
-    let table = kernel_table::run(opts, cfg, &dir, userns, jobs, |row| {
+    let table = kernel_table::run(opts, cfg, &dir, &rules, userns, from, jobs, |row| {
         if !json {
             bar.suspend(|| println!("{}", kernel::row_text(row)));
         }
@@ -665,7 +742,43 @@ fn cmd_kernel(
         }
         print!("{}", table.footer_text(&dir, |f| replay.command(f)));
     }
-    ExitCode::from(table.exit_status())
+    let mut status = table.exit_status();
+    if let Some(path) = &out.json_out {
+        if let Err(e) = std::fs::write(path, table.to_json() + "\n") {
+            eprintln!("reparent kernel: cannot write the JSON to {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if let Some((path, old)) = &baseline {
+        let d = kernel::diff(old, &table);
+        let text = kernel::diff_text(&path.display().to_string(), old, "this run", &table, &d);
+        // With --json, stdout holds the JSON alone.
+        if json {
+            eprint!("\nchanges since the baseline:\n{text}");
+        } else {
+            print!("\nchanges since the baseline:\n{text}");
+        }
+        status = d.exit_status();
+    }
+    ExitCode::from(status)
+}
+
+/// `reparent diff OLD NEW`: 1 on a regression, 2 on a file that is not a
+/// table this binary reads.
+fn cmd_diff(old: &Path, new: &Path) -> ExitCode {
+    let mut tables = Vec::new();
+    for p in [old, new] {
+        match kernel::read_json_file(p) {
+            Ok(t) => tables.push(t),
+            Err(e) => {
+                eprintln!("reparent diff: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let d = kernel::diff(&tables[0], &tables[1]);
+    print!("{}", kernel::diff_text(&old.display().to_string(), &tables[0], &new.display().to_string(), &tables[1], &d));
+    ExitCode::from(d.exit_status())
 }
 
 /// `reparent kernel --self-test`: the proof that every row can fail.

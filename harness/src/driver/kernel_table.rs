@@ -6,8 +6,9 @@
 //! module only carries each row to the system layer and back.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::kernel::{self, Check, Outcome, Row, Table};
+use crate::kernel::{self, Check, Outcome, Provenance, Row, Rule, Table};
 use crate::model::ModelConfig;
 use crate::sys::probe::{self, Observation};
 use crate::sys::{os, SandboxOptions};
@@ -33,39 +34,46 @@ pub fn preflight(opts: &SandboxOptions) -> Result<Option<bool>, String> {
     }
 }
 
-/// Checks every row of [`kernel::RULES`] on the running kernel: probes in their own
+/// Checks `rules` (all of [`kernel::RULES`], or the rows `--only`/`--skip`
+/// left: [`kernel::select`]) on the running kernel: probes in their own
 /// sandboxes, scenarios from `scenarios_dir` through the model (`cfg`) and
 /// the kernel, on `jobs` threads (rows are independent; `progress` still
-/// sees them in table order). `userns` is what [`preflight`] found. Should a
-/// sandbox become impossible midway, the error says why.
+/// sees them in table order). `userns` is what [`preflight`] found; `from`
+/// says which model, binary and selection made the table. Should a sandbox
+/// become impossible midway, the error says why.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     opts: &SandboxOptions,
     cfg: ModelConfig,
     scenarios_dir: &Path,
+    rules: &[Rule],
     userns: Option<bool>,
+    from: Provenance,
     jobs: usize,
     progress: impl FnMut(&Row),
 ) -> Result<Table, String> {
+    let start = Instant::now();
     let kernel = os::kernel_version();
-    let rules = kernel::RULES;
     // A row the kernel predates is not checked (`evaluate` skips it): its
     // job gives `None`.
-    let job = |i: usize| -> Option<(Outcome, Option<bool>)> {
+    let job = |i: usize| -> Option<(Outcome, Option<bool>, Duration)> {
         let rule = &rules[i];
         if kernel::predates(rule, kernel).is_some() {
             return None;
         }
-        Some(match rule.check {
+        let began = Instant::now();
+        let (outcome, seen) = match rule.check {
             Check::Probe(name) => {
                 let report = probe::observe(opts, name);
                 (kernel::probes::judge(name, &report.observation, kernel), report.userns)
             }
             Check::Scenario(file) => (scenario_outcome(opts, cfg, scenarios_dir, file), None),
             Check::Build(name) => (build_outcome(opts, name), None),
-        })
+        };
+        Some((outcome, seen, began.elapsed()))
     };
     // Without a sandbox nothing else can be checked either.
-    let stops = |r: &Option<(Outcome, Option<bool>)>| matches!(r, Some((Outcome::Unavailable(_), _)));
+    let stops = |r: &Option<(Outcome, Option<bool>, Duration)>| matches!(r, Some((Outcome::Unavailable(_), _, _)));
     let mut userns = userns;
     let rows = pool::ordered(rules.len(), jobs, job, stops, |results| {
         // `evaluate` asks for the rows it checks in table order, which is
@@ -75,16 +83,18 @@ pub fn run(
             rules,
             kernel,
             |rule| match checked.next() {
-                Some((outcome, seen)) => {
+                Some((outcome, seen, took)) => {
                     userns = userns.or(seen);
-                    outcome
+                    (outcome, took)
                 }
-                None => Outcome::Fail(format!("row {} was not checked (a worker thread died)", rule.id)),
+                None => {
+                    (Outcome::Fail(format!("row {} was not checked (a worker thread died)", rule.id)), Duration::ZERO)
+                }
             },
             progress,
         )
     })?;
-    Ok(kernel::table(rows, &machine(), userns))
+    Ok(kernel::table(rows, &machine(), userns, from, start.elapsed()))
 }
 
 /// Observes one build-dependent behaviour, as the model was fitted to it.

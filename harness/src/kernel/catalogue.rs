@@ -14,8 +14,7 @@
 //! of versions should give, and a row whose feature this kernel predates is
 //! skipped with the reason, never passed.
 
-use serde::Serialize;
-
+use super::table::Verdict;
 use crate::model::Mutation;
 
 /// How a row is checked.
@@ -42,12 +41,69 @@ impl std::fmt::Display for Check {
     }
 }
 
-/// What one range of kernel versions should give for a version-dependent
-/// row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What one range of kernels should give for a version- or
+/// build-dependent row. A matrix over kernels reads these (from the JSON)
+/// to tell a result the row predicts for a kernel from a regression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expectation {
-    pub kernels: &'static str,
-    pub result: &'static str,
+    pub kernels: Kernels,
+    /// `pass`, `fail` or `skipped`.
+    pub result: Verdict,
+    /// For a row that records a build's behaviour: the word it records
+    /// on these builds.
+    pub recorded: Option<&'static str>,
+    /// The result in words.
+    pub text: &'static str,
+}
+
+/// The kernels an [`Expectation`] is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// Versions `from` (inclusive) up to `until` (exclusive); `None` is
+    /// open on that side.
+    Versions { from: Option<(u32, u32)>, until: Option<(u32, u32)> },
+    /// A kind of build, in words: any version may be either kind.
+    Builds(&'static str),
+}
+
+impl Kernels {
+    /// Whether kernel version `v` is in the range (never, for builds).
+    pub fn contains(&self, v: (u32, u32)) -> bool {
+        match *self {
+            Kernels::Versions { from, until } => {
+                !matches!(from, Some(f) if v < f) && !matches!(until, Some(u) if v >= u)
+            }
+            Kernels::Builds(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = |(a, b): (u32, u32)| format!("{a}.{b}");
+        match *self {
+            Kernels::Versions { from: None, until: None } => write!(f, "every version"),
+            Kernels::Versions { from: Some(a), until: None } => write!(f, ">= {}", v(a)),
+            Kernels::Versions { from: None, until: Some(b) } => write!(f, "< {}", v(b)),
+            Kernels::Versions { from: Some(a), until: Some(b) } => write!(f, ">= {}, < {}", v(a), v(b)),
+            Kernels::Builds(which) => write!(f, "{which}"),
+        }
+    }
+}
+
+/// Versions `from` (inclusive) to `until` (exclusive) give `result`.
+const fn versions(
+    from: Option<(u32, u32)>,
+    until: Option<(u32, u32)>,
+    result: Verdict,
+    text: &'static str,
+) -> Expectation {
+    Expectation { kernels: Kernels::Versions { from, until }, result, recorded: None, text }
+}
+
+/// Builds of kind `which` pass, recording `recorded`.
+const fn builds(which: &'static str, recorded: &'static str, text: &'static str) -> Expectation {
+    Expectation { kernels: Kernels::Builds(which), result: Verdict::Pass, recorded: Some(recorded), text }
 }
 
 /// A row of the table: a rule, where the kernel implements it, and how it
@@ -189,8 +245,8 @@ pub const RULES: &[Rule] = &[
     Rule {
         since: Some(((6, 13), "PIDFD_GET_INFO")),
         by_version: &[
-            Expectation { kernels: "< 6.13", result: "skipped: no PIDFD_GET_INFO" },
-            Expectation { kernels: ">= 6.13", result: "pass: ppid is the parent, then the adopting subreaper" },
+            versions(None, Some((6, 13)), Verdict::Skipped, "no PIDFD_GET_INFO"),
+            versions(Some((6, 13)), None, Verdict::Pass, "ppid is the parent, then the adopting subreaper"),
         ],
         ..probe(
             "R1.10",
@@ -241,11 +297,13 @@ pub const RULES: &[Rule] = &[
     Rule {
         since: Some(((4, 11), "propagation of has_child_subreaper (749860ce2427)")),
         by_version: &[
-            Expectation {
-                kernels: "3.4 - 4.10",
-                result: "skipped: orphans of descendants older than the prctl skip the new subreaper",
-            },
-            Expectation { kernels: ">= 4.11", result: "pass: the new subreaper adopts them" },
+            versions(
+                Some((3, 4)),
+                Some((4, 11)),
+                Verdict::Skipped,
+                "orphans of descendants older than the prctl skip the new subreaper",
+            ),
+            versions(Some((4, 11)), None, Verdict::Pass, "the new subreaper adopts them"),
         ],
         ..scenario(
             "R2.7",
@@ -373,14 +431,8 @@ pub const RULES: &[Rule] = &[
     ),
     Rule {
         by_version: &[
-            Expectation {
-                kernels: "mainline builds",
-                result: "pass: orphan-hup all, every member gets SIGHUP then SIGCONT",
-            },
-            Expectation {
-                kernels: "6.18.44-fc-v1252",
-                result: "pass: orphan-hup stopped-only, only stopped members get SIGHUP; all get SIGCONT",
-            },
+            builds("mainline builds", "all", "every member gets SIGHUP then SIGCONT"),
+            builds("6.18.44-fc-v1252", "stopped-only", "only stopped members get SIGHUP; all get SIGCONT"),
         ],
         ..Rule {
             id: "R5.2",
@@ -543,11 +595,12 @@ pub const RULES: &[Rule] = &[
     ),
     Rule {
         by_version: &[
-            Expectation {
-                kernels: "Debian builds 5.10 - 7.3.4",
-                result: "pass, recorded: killed (the other thread takes the signal, as mainline reads since 4.15)",
-            },
-            Expectation { kernels: "6.18.44-fc-v1252", result: "pass, recorded: survives" },
+            builds(
+                "Debian builds 5.10 - 7.3.4",
+                "killed",
+                "the other thread takes the signal and starts a group exit, as mainline reads since 4.15",
+            ),
+            builds("6.18.44-fc-v1252", "survives", "get_signal() drops the signal the other thread dequeues"),
         ],
         ..probe(
             "R6.6g",
@@ -612,13 +665,17 @@ pub const RULES: &[Rule] = &[
     Rule {
         since: Some(((6, 9), "POLLHUP on a reaped process's pidfd (pidfs)")),
         by_version: &[
-            Expectation { kernels: "5.3 - 6.8", result: "skipped: a reaped process's pidfd polls POLLIN only" },
-            Expectation { kernels: ">= 6.9", result: "pass: POLLIN for a zombie, POLLIN|POLLHUP once reaped" },
+            versions(Some((5, 3)), Some((6, 9)), Verdict::Skipped, "a reaped process's pidfd polls POLLIN only"),
+            versions(Some((6, 9)), None, Verdict::Pass, "POLLIN for a zombie, POLLIN|POLLHUP once reaped"),
         ],
         ..probe("R9.1", "a reaped process's pidfd polls POLLHUP", "pidfd_poll() fs/pidfs.c", "pidfd-hup-after-reap")
     },
     Rule {
         since: Some(((5, 3), "pidfd polling (b191d6491be6)")),
+        by_version: &[
+            versions(None, Some((5, 3)), Verdict::Skipped, "no pidfd polling"),
+            versions(Some((5, 3)), None, Verdict::Pass, "every child has its new parent at readiness"),
+        ],
         ..probe(
             "R9.2",
             "a pidfd is readable only once every child has moved [exp_pidfd]",
@@ -627,3 +684,45 @@ pub const RULES: &[Rule] = &[
         )
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ranges_read_as_they_are_written() {
+        let r = Kernels::Versions { from: Some((5, 3)), until: Some((6, 9)) };
+        assert_eq!(r.to_string(), ">= 5.3, < 6.9");
+        assert!(!r.contains((5, 2)) && r.contains((5, 3)) && r.contains((6, 8)) && !r.contains((6, 9)));
+        assert_eq!(Kernels::Versions { from: None, until: Some((6, 13)) }.to_string(), "< 6.13");
+        assert!(!Kernels::Builds("mainline builds").contains((6, 18)));
+    }
+
+    /// A row skipped before its `since` says so in its expectations, and
+    /// its version ranges do not overlap: a matrix finds at most one
+    /// expectation for any version.
+    #[test]
+    fn version_dependent_rows_cover_their_since_and_do_not_overlap() {
+        for rule in RULES {
+            if let Some((since, _)) = rule.since {
+                let before = rule.by_version.iter().find(|e| e.kernels.contains((since.0, since.1.saturating_sub(1))));
+                assert!(
+                    matches!(before, Some(e) if e.result == Verdict::Skipped),
+                    "{} {}: no skipped range before {since:?}",
+                    rule.id,
+                    rule.check
+                );
+                assert!(rule.by_version.iter().any(|e| e.kernels.contains(since) && e.result != Verdict::Skipped));
+            }
+            for major in 2..10 {
+                for minor in 0..30 {
+                    let n = rule.by_version.iter().filter(|e| e.kernels.contains((major, minor))).count();
+                    assert!(n <= 1, "{} {}: {n} ranges hold {major}.{minor}", rule.id, rule.check);
+                }
+            }
+            for e in rule.by_version {
+                assert_eq!(matches!(e.kernels, Kernels::Builds(_)), e.recorded.is_some(), "{e:?}");
+            }
+        }
+    }
+}

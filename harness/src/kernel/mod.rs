@@ -16,6 +16,8 @@
 //! - [`probes`]: what each probe's observation must be, on which kernel,
 //!   and observations that break each probe's rule.
 //! - [`table`]: checked rows, the table, its text and JSON forms.
+//! - [`diff`]: what changed between two tables, and whether it is a
+//!   regression.
 //! - [`proof`]: the table checks itself — each scenario row is made to
 //!   fail by a deliberate bug of the model that breaks its rule, each probe
 //!   row by observations that break its rule.
@@ -24,13 +26,16 @@
 
 pub mod build;
 pub mod catalogue;
+pub mod diff;
 pub mod probes;
 pub mod proof;
 pub mod table;
 
-pub use catalogue::{Check, Expectation, Rule, RULES};
+pub use catalogue::{Check, Expectation, Kernels, Rule, RULES};
+pub use diff::{diff, diff_text, Change, Diff, RowChange};
 pub use proof::{prove, prove_probe, prove_scenario, RowProof};
 pub use table::{
-    evaluate, header_text, parse_json, predates, row_text, table, Machine, Outcome, Row, SavedTable, Summary, Table,
-    Verdict,
+    evaluate, header_text, key, parse_json, predates, read_json, read_json_file, row_text, select, table,
+    BinaryVersion, Expected, JsonError, Machine, ModelVersion, Outcome, Provenance, Row, SavedRow, SavedTable,
+    Selection, Summary, Table, Verdict, FORMAT_VERSION,
 };

@@ -1,12 +1,26 @@
 //! Checked rows and the table they make: the text `reparent kernel` prints
-//! and the JSON it writes with `--json`, which is read back to compare
-//! kernels.
+//! and the JSON it writes (`--json`, `--json-out`), which is read back to
+//! compare tables (`reparent diff`, `--baseline`, a matrix over kernels).
+//!
+//! The JSON compares across days and machines: each row has a key that
+//! stays the same when rows are added or reordered (`R6.6g:probe:…`), and
+//! the table says which kernel it was made on, which model judged it (the
+//! kernel version it predicted for and the build traits it was fitted to),
+//! which binary made it, and which rows were left out. Its format has a
+//! version ([`FORMAT_VERSION`]); a table of another format is refused, not
+//! misread.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::catalogue::{Expectation, Rule, RULES};
+use super::catalogue::{Check, Expectation, Kernels, Rule, RULES};
+use crate::scenario::escape;
+
+/// The version of the JSON format. Raise it when a field changes meaning
+/// or goes; adding a field does not need it.
+pub const FORMAT_VERSION: u32 = 1;
 
 /// A row's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +29,17 @@ pub enum Verdict {
     Pass,
     Fail,
     Skipped,
+}
+
+impl Verdict {
+    /// `pass`, `FAIL`, `skipped`, as the text shows them.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped => "skipped",
+        }
+    }
 }
 
 /// What checking one row gave.
@@ -34,33 +59,152 @@ pub enum Outcome {
     Unavailable(String),
 }
 
-/// A checked row.
-#[derive(Clone, Debug, Serialize)]
-pub struct Row {
-    pub id: &'static str,
-    pub rule: &'static str,
-    pub function: &'static str,
-    /// `probe NAME` or the scenario file.
-    pub check: String,
+/// `X.Y` in JSON.
+mod version_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn parse(s: &str) -> Option<(u32, u32)> {
+        let (a, b) = s.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }
+
+    pub fn serialize<S: Serializer>(v: &(u32, u32), s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}.{}", v.0, v.1))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(u32, u32), D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).ok_or_else(|| serde::de::Error::custom(format!("expected a version X.Y, found {text:?}")))
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<(u32, u32)>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => super::serialize(v, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(u32, u32)>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) => super::parse(&text)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom(format!("expected a version X.Y or null, found {text:?}"))),
+            }
+        }
+    }
+}
+
+/// What one range of kernels should give for a row, as the JSON carries
+/// it (from [`Expectation`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The kernels, in words: `>= 6.13`, `>= 5.3, < 6.9`, or a kind of
+    /// build.
+    pub kernels: String,
+    /// First version of the range (inclusive); `null`: from the oldest,
+    /// or a range of builds.
+    #[serde(with = "version_text::option")]
+    pub from: Option<(u32, u32)>,
+    /// First version after the range (exclusive); `null`: to the newest,
+    /// or a range of builds.
+    #[serde(with = "version_text::option")]
+    pub until: Option<(u32, u32)>,
+    /// For a kind of build (any version may be either): which, in words;
+    /// `null` for a version range.
+    pub build: Option<String>,
+    /// What the row gives there: `pass`, `fail` or `skipped`.
     pub result: Verdict,
+    /// For a build-dependent row: the word it records on such builds.
+    pub recorded: Option<String>,
+    /// The result in words.
+    pub text: String,
+}
+
+impl Expected {
+    /// Whether kernel version `v` falls in this version range (a range of
+    /// builds holds no version).
+    pub fn holds(&self, v: (u32, u32)) -> bool {
+        self.build.is_none() && !matches!(self.from, Some(f) if v < f) && !matches!(self.until, Some(u) if v >= u)
+    }
+}
+
+impl From<&Expectation> for Expected {
+    fn from(e: &Expectation) -> Expected {
+        let (from, until, build) = match e.kernels {
+            Kernels::Versions { from, until } => (from, until, None),
+            Kernels::Builds(which) => (None, None, Some(which.to_string())),
+        };
+        Expected {
+            kernels: e.kernels.to_string(),
+            from,
+            until,
+            build,
+            result: e.result,
+            recorded: e.recorded.map(str::to_string),
+            text: e.text.to_string(),
+        }
+    }
+}
+
+/// A checked row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// Stable across tables: the rule id, how it is checked and by what
+    /// (`R6.6g:probe:mt-init-leader-blocks`, `R1.3:scenario:deep-chain.tree`,
+    /// `R5.2:build:orphan-hup`). Rows are compared by it.
+    pub key: String,
+    /// The rule's number in kernel-rules.md (several rows may share it).
+    pub id: String,
+    pub rule: String,
+    pub function: String,
+    /// `probe NAME`, `build NAME` or the scenario file.
+    pub check: String,
+    /// `probe`, `scenario` or `build`.
+    pub kind: String,
+    /// The probe, scenario file or build behaviour.
+    pub name: String,
+    pub result: Verdict,
+    /// For a row that records a behaviour in which builds differ: which
+    /// one it saw (`killed`/`survives`, `all`/`stopped-only`).
+    pub recorded: Option<String>,
     /// What was seen (pass), seen against expected (fail), or why not
     /// checked (skipped).
     pub detail: String,
-    /// For a row that records a behaviour in which builds differ: which
-    /// one it saw.
-    pub recorded: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub expected_by_version: Vec<Expectation>,
+    /// How long the row took, in milliseconds (0 when it was not run).
+    pub duration_ms: u64,
+    /// For version- and build-dependent rules: what each range of kernels
+    /// should give.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_by_version: Vec<Expected>,
+}
+
+/// The stable key of a rule's row: `ID:KIND:NAME`.
+pub fn key(rule: &Rule) -> String {
+    let (kind, name) = kind_and_name(rule.check);
+    format!("{}:{kind}:{name}", rule.id)
+}
+
+fn kind_and_name(check: Check) -> (&'static str, &'static str) {
+    match check {
+        Check::Probe(n) => ("probe", n),
+        Check::Scenario(n) => ("scenario", n),
+        Check::Build(n) => ("build", n),
+    }
 }
 
 impl Row {
     /// Whether the row runs a scenario file (and so has a replay command),
     /// rather than a probe or a build case.
     pub fn runs_a_scenario(&self) -> bool {
-        !self.check.starts_with("probe ") && !self.check.starts_with("build ")
+        self.kind == "scenario"
     }
 
-    /// The result column: `pass`, `FAIL (…)` or `skipped (…)`, on one line.
+    /// The result column: `pass`, `pass, recorded: WORD`, `FAIL (…)` or
+    /// `skipped (…)`, on one line.
     pub fn result_text(&self) -> String {
         let first = self.detail.lines().next().unwrap_or("").trim();
         match (self.result, &self.recorded) {
@@ -69,6 +213,13 @@ impl Row {
             (Verdict::Fail, _) => format!("FAIL ({first})"),
             (Verdict::Skipped, _) => format!("skipped ({first})"),
         }
+    }
+
+    /// What the row's version ranges say it gives on kernel version `v`,
+    /// if one holds it (a build-dependent row has none: either recorded
+    /// value is expected on any version).
+    pub fn expected_on(&self, v: (u32, u32)) -> Option<&Expected> {
+        self.expected_by_version.iter().find(|e| e.holds(v))
     }
 }
 
@@ -81,9 +232,56 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// The whole table, as `--json` prints it.
-#[derive(Clone, Debug, Serialize)]
+/// The model that judged a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    /// The kernel version the model predicted for (`--model-kernel`).
+    #[serde(with = "version_text")]
+    pub kernel: (u32, u32),
+    /// The build trait it was fitted to: `all` or `stopped-only`.
+    pub orphan_hup: String,
+    /// A deliberate bug of the model (`--model-mutation`), if any: such a
+    /// table is no evidence about the kernel.
+    pub mutation: Option<String>,
+}
+
+/// The binary that made a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryVersion {
+    /// The crate's version.
+    pub version: String,
+    /// `git describe` of the source at build time, when it was built from
+    /// a git checkout.
+    pub git: Option<String>,
+}
+
+/// Rows left out of a table (`--only`, `--skip`): both empty for a full
+/// table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    pub fn is_full(&self) -> bool {
+        self.only.is_empty() && self.skip.is_empty()
+    }
+}
+
+/// Where a table comes from, besides the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub model: ModelVersion,
+    pub binary: BinaryVersion,
+    pub selection: Selection,
+}
+
+/// The whole table, as the JSON holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
+    /// [`FORMAT_VERSION`] when written.
+    pub format_version: u32,
     /// `uname -r`.
     pub kernel: String,
     /// `X.Y`, as the version ranges are written.
@@ -91,15 +289,30 @@ pub struct Table {
     pub uid: u32,
     /// Whether the probes' sandboxes had a user namespace.
     pub userns: Option<bool>,
+    pub model: ModelVersion,
+    pub binary: BinaryVersion,
+    pub selection: Selection,
+    /// The whole run, in milliseconds.
+    pub duration_ms: u64,
     pub summary: Summary,
     pub rows: Vec<Row>,
 }
+
+/// The table a saved JSON file holds (the same type: kept for callers).
+pub type SavedTable = Table;
+/// A row of a [`SavedTable`].
+pub type SavedRow = Row;
 
 impl Table {
     /// 0 when nothing failed (skips are listed and counted, but are not
     /// failures), 1 otherwise.
     pub fn exit_status(&self) -> u8 {
         u8::from(self.summary.fail > 0)
+    }
+
+    /// The kernel's `(major, minor)`, from [`Table::version`].
+    pub fn kernel_version(&self) -> Option<(u32, u32)> {
+        version_text::parse(&self.version)
     }
 
     /// `27 rules: 27 pass, 0 fail, 0 skipped`.
@@ -118,6 +331,14 @@ impl Table {
     /// for the scenario's file).
     pub fn footer_text(&self, scenarios_dir: &Path, replay: impl Fn(&Path) -> String) -> String {
         let mut out = format!("{}\n", self.summary_line());
+        if !self.selection.is_full() {
+            let list = |v: &[String]| v.join(", ");
+            out.push_str(&match (self.selection.only.is_empty(), self.selection.skip.is_empty()) {
+                (false, true) => format!("(only {})\n", list(&self.selection.only)),
+                (true, false) => format!("(all but {})\n", list(&self.selection.skip)),
+                _ => format!("(only {}, but {})\n", list(&self.selection.only), list(&self.selection.skip)),
+            });
+        }
         let w = id_width();
         let probes: Vec<&Row> =
             self.rows.iter().filter(|r| !r.runs_a_scenario() && r.result == Verdict::Pass).collect();
@@ -129,11 +350,16 @@ impl Table {
         }
         let versioned: Vec<&Row> = self.rows.iter().filter(|r| !r.expected_by_version.is_empty()).collect();
         if !versioned.is_empty() {
-            out.push_str(&format!("\nversion-dependent rows (this kernel: {}):\n", self.version));
+            out.push_str(&format!("\nversion- and build-dependent rows (this kernel: {}):\n", self.version));
             for r in versioned {
                 out.push_str(&format!("  {:<w$}  {}: {}\n", r.id, r.check, r.result_text()));
                 for e in &r.expected_by_version {
-                    out.push_str(&format!("  {:<w$}    Linux {}: {}\n", "", e.kernels, e.result));
+                    let result = match &e.recorded {
+                        Some(v) => format!("{}, recorded: {v}", e.result.word()),
+                        None => e.result.word().to_string(),
+                    };
+                    let on = if e.build.is_some() { "" } else { "Linux " };
+                    out.push_str(&format!("  {:<w$}    {on}{}: {result} ({})\n", "", e.kernels, e.text));
                 }
             }
         }
@@ -146,7 +372,7 @@ impl Table {
                     out.push_str(&format!("    {l}\n"));
                 }
                 if r.runs_a_scenario() && !r.detail.starts_with("scenario file missing") {
-                    out.push_str(&format!("    replay: {}\n", replay(&scenarios_dir.join(&r.check))));
+                    out.push_str(&format!("    replay: {}\n", replay(&scenarios_dir.join(&r.name))));
                 }
             }
         }
@@ -154,42 +380,75 @@ impl Table {
     }
 }
 
-/// A table read back from `reparent kernel --json`, to compare kernels.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SavedTable {
-    pub kernel: String,
-    pub version: String,
-    pub uid: u32,
-    pub userns: Option<bool>,
-    pub summary: Summary,
-    pub rows: Vec<SavedRow>,
-}
-
-/// A row of a [`SavedTable`].
-#[derive(Clone, Debug, Deserialize)]
-pub struct SavedRow {
-    pub id: String,
-    pub rule: String,
-    pub function: String,
-    pub check: String,
-    pub result: Verdict,
-    pub detail: String,
-    #[serde(default)]
-    pub recorded: Option<String>,
-    #[serde(default)]
-    pub expected_by_version: Vec<SavedExpectation>,
-}
-
-/// An [`Expectation`] of a [`SavedRow`].
-#[derive(Clone, Debug, Deserialize)]
-pub struct SavedExpectation {
-    pub kernels: String,
-    pub result: String,
-}
-
-/// Reads the output of `reparent kernel --json`.
+/// Reads the output of `reparent kernel --json`. Errors say where (line
+/// and column) and what; `parse_json_file` adds the file.
 pub fn parse_json(text: &str) -> Result<SavedTable, String> {
-    serde_json::from_str(text).map_err(|e| format!("not a `reparent kernel --json` table: {e}"))
+    read_json(text).map_err(|e| e.to_string())
+}
+
+/// Why a file is not a table this binary can read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not JSON, or JSON of another shape: where, and what.
+    Invalid { line: usize, column: usize, message: String },
+    /// JSON without a `format_version`: not a table, or one from before
+    /// format 1.
+    NoFormat,
+    /// A table of another format.
+    Format(u64),
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::Invalid { line, column, message } => {
+                write!(f, "{line}:{column}: not a `reparent kernel --json` table: {}", escape(message))
+            }
+            JsonError::NoFormat => write!(
+                f,
+                "not a `reparent kernel --json` table of format {FORMAT_VERSION}: it has no format_version (tables \
+                 written before format 1 cannot be compared; make it again)"
+            ),
+            JsonError::Format(v) => write!(
+                f,
+                "a table of format version {v}; this reparent reads format {FORMAT_VERSION} (make both tables with \
+                 the same reparent)"
+            ),
+        }
+    }
+}
+
+/// Reads a table: the format version first, so that a table of another
+/// format is named as such rather than misread.
+pub fn read_json(text: &str) -> Result<Table, JsonError> {
+    let invalid = |e: serde_json::Error| {
+        // serde_json's message ends with the place, which the error holds.
+        let place = format!(" at line {} column {}", e.line(), e.column());
+        let text = e.to_string();
+        let message = text.strip_suffix(&place).unwrap_or(&text).to_string();
+        JsonError::Invalid { line: e.line(), column: e.column(), message }
+    };
+    #[derive(Deserialize)]
+    struct Header {
+        format_version: Option<serde_json::Value>,
+    }
+    let header: Header = serde_json::from_str(text).map_err(invalid)?;
+    match header.format_version {
+        None => return Err(JsonError::NoFormat),
+        Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
+        Some(v) => return Err(v.as_u64().map_or(JsonError::NoFormat, JsonError::Format)),
+    }
+    serde_json::from_str(text).map_err(invalid)
+}
+
+/// Reads a table from a file: errors name it (`FILE:LINE:COLUMN: …`).
+pub fn read_json_file(path: &Path) -> Result<Table, String> {
+    let shown = escape(&path.display().to_string()).into_owned();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read it: {e}"))?;
+    read_json(&text).map_err(|e| match e {
+        JsonError::Invalid { .. } => format!("{shown}:{e}"),
+        other => format!("{shown}: {other}"),
+    })
 }
 
 fn id_width() -> usize {
@@ -203,7 +462,7 @@ pub fn header_text() -> String {
 
 /// One row of the text output, in columns wide enough for every rule.
 pub fn row_text(row: &Row) -> String {
-    row_text_parts(row.id, row.rule, row.function, &row.check, &row.result_text())
+    row_text_parts(&row.id, &row.rule, &row.function, &row.check, &row.result_text())
 }
 
 fn row_text_parts(id: &str, what: &str, function: &str, check: &str, result: &str) -> String {
@@ -225,20 +484,51 @@ pub fn predates(rule: &Rule, kernel: (u32, u32)) -> Option<String> {
     }
 }
 
-/// Checks every rule of `rules` with `check`, except those this kernel
-/// predates, which are skipped. `progress` sees each row as it is done.
-/// Stops at the first [`Outcome::Unavailable`]: without a sandbox nothing
-/// can be checked, and the reason (with its fix) is returned.
+/// Whether `name` names `rule`'s row: its rule id (`R1.3`, every row of
+/// that rule), its key, or its check (`deep-chain.tree`,
+/// `mt-init-leader-blocks`, `orphan-hup`).
+pub fn names_row(name: &str, rule: &Rule) -> bool {
+    let (_, check) = kind_and_name(rule.check);
+    name == rule.id || name == key(rule) || name == check
+}
+
+/// The rows of `rules` that `only` (if not empty) and `skip` leave, in
+/// order. A name that matches no row is an error naming it.
+pub fn select(rules: &[Rule], only: &[String], skip: &[String]) -> Result<Vec<Rule>, String> {
+    for (flag, names) in [("--only", only), ("--skip", skip)] {
+        for n in names {
+            if !rules.iter().any(|r| names_row(n, r)) {
+                return Err(format!(
+                    "{flag} {}: no row has that name (name a row by its rule id, e.g. R6.6g; its check, e.g. \
+                     deep-chain.tree or mt-init-leader-blocks; or its key, e.g. R6.6g:probe:mt-init-leader-blocks)",
+                    escape(n)
+                ));
+            }
+        }
+    }
+    Ok(rules
+        .iter()
+        .filter(|r| only.is_empty() || only.iter().any(|n| names_row(n, r)))
+        .filter(|r| !skip.iter().any(|n| names_row(n, r)))
+        .copied()
+        .collect())
+}
+
+/// Checks every rule of `rules` with `check` (which also says how long the
+/// check took), except those this kernel predates, which are skipped.
+/// `progress` sees each row as it is done. Stops at the first
+/// [`Outcome::Unavailable`]: without a sandbox nothing can be checked, and
+/// the reason (with its fix) is returned.
 pub fn evaluate(
     rules: &[Rule],
     kernel: (u32, u32),
-    mut check: impl FnMut(&Rule) -> Outcome,
+    mut check: impl FnMut(&Rule) -> (Outcome, Duration),
     mut progress: impl FnMut(&Row),
 ) -> Result<Vec<Row>, String> {
     let mut rows = Vec::with_capacity(rules.len());
     for rule in rules {
-        let outcome = match predates(rule, kernel) {
-            Some(why) => Outcome::Skipped(why),
+        let (outcome, took) = match predates(rule, kernel) {
+            Some(why) => (Outcome::Skipped(why), Duration::ZERO),
             None => check(rule),
         };
         let (result, detail, recorded) = match outcome {
@@ -248,15 +538,20 @@ pub fn evaluate(
             Outcome::Skipped(d) => (Verdict::Skipped, d, None),
             Outcome::Unavailable(why) => return Err(why),
         };
+        let (kind, name) = kind_and_name(rule.check);
         let row = Row {
-            id: rule.id,
-            rule: rule.what,
-            function: rule.function,
+            key: key(rule),
+            id: rule.id.to_string(),
+            rule: rule.what.to_string(),
+            function: rule.function.to_string(),
             check: rule.check.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
             result,
-            detail,
             recorded,
-            expected_by_version: rule.by_version.to_vec(),
+            detail,
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            expected_by_version: rule.by_version.iter().map(Expected::from).collect(),
         };
         progress(&row);
         rows.push(row);
@@ -274,8 +569,9 @@ pub struct Machine {
     pub uid: u32,
 }
 
-/// Sums up checked rows as a table of `machine`'s kernel.
-pub fn table(rows: Vec<Row>, machine: &Machine, userns: Option<bool>) -> Table {
+/// Sums up checked rows as a table of `machine`'s kernel, made by `from`
+/// in `took`.
+pub fn table(rows: Vec<Row>, machine: &Machine, userns: Option<bool>, from: Provenance, took: Duration) -> Table {
     let count = |v: Verdict| rows.iter().filter(|r| r.result == v).count();
     let summary = Summary {
         rules: rows.len(),
@@ -285,23 +581,38 @@ pub fn table(rows: Vec<Row>, machine: &Machine, userns: Option<bool>) -> Table {
     };
     let (major, minor) = machine.version;
     Table {
+        format_version: FORMAT_VERSION,
         kernel: machine.release.clone(),
         version: format!("{major}.{minor}"),
         uid: machine.uid,
         userns,
+        model: from.model,
+        binary: from.binary,
+        selection: from.selection,
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         summary,
         rows,
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kernel::Check;
 
-    fn rows(kernel: (u32, u32), check: impl FnMut(&Rule) -> Outcome) -> Table {
+    /// Where the test tables come from.
+    pub(crate) fn provenance() -> Provenance {
+        Provenance {
+            model: ModelVersion { kernel: (6, 18), orphan_hup: "all".into(), mutation: None },
+            binary: BinaryVersion { version: "0.1.0".into(), git: Some("v0.1.0-12-gabcdef0".into()) },
+            selection: Selection::default(),
+        }
+    }
+
+    fn rows(kernel: (u32, u32), mut check: impl FnMut(&Rule) -> Outcome) -> Table {
         let machine = Machine { release: format!("{}.{}.0", kernel.0, kernel.1), version: kernel, uid: 0 };
-        table(evaluate(RULES, kernel, check, |_| {}).expect("no Unavailable"), &machine, Some(true))
+        let rows = evaluate(RULES, kernel, |r| (check(r), Duration::from_millis(3)), |_| {}).expect("no Unavailable");
+        table(rows, &machine, Some(true), provenance(), Duration::from_millis(250))
     }
 
     #[test]
@@ -368,19 +679,81 @@ mod tests {
 
     #[test]
     fn no_sandbox_stops_the_table_with_the_reason() {
-        let r = evaluate(RULES, (6, 18), |_| Outcome::Unavailable("unshare failed — enable them".into()), |_| {});
+        let r = evaluate(
+            RULES,
+            (6, 18),
+            |_| (Outcome::Unavailable("unshare failed — enable them".into()), Duration::ZERO),
+            |_| {},
+        );
         assert_eq!(r.unwrap_err(), "unshare failed — enable them");
     }
 
     #[test]
-    fn json_has_the_rows_and_version_ranges() {
+    fn json_has_the_rows_and_version_ranges_and_reads_back_the_same() {
         let t = rows((6, 18), |_| Outcome::Pass("fine".into()));
         let saved = parse_json(&t.to_json()).unwrap();
+        assert_eq!(saved, t);
         assert_eq!(saved.rows.len(), RULES.len());
-        let mt = saved.rows.iter().find(|r| r.check == "probe mt-init-leader-blocks").unwrap();
+        let mt = saved.rows.iter().find(|r| r.key == "R6.6g:probe:mt-init-leader-blocks").unwrap();
         assert_eq!(mt.result, Verdict::Pass);
-        assert!(mt.expected_by_version.len() >= 2);
-        assert_eq!(saved.summary, t.summary);
-        assert!(parse_json("{}").is_err());
+        assert!(mt.expected_by_version.iter().all(|e| e.build.is_some() && e.recorded.is_some()), "{mt:?}");
+        assert_eq!(mt.duration_ms, 3);
+        let r110 = saved.rows.iter().find(|r| r.key == "R1.10:probe:pidfd-info-ppid").unwrap();
+        assert_eq!(r110.expected_on((6, 12)).map(|e| e.result), Some(Verdict::Skipped));
+        assert_eq!(r110.expected_on((6, 13)).map(|e| e.result), Some(Verdict::Pass));
+        assert_eq!(saved.kernel_version(), Some((6, 18)));
+        assert_eq!(saved.duration_ms, 250);
+    }
+
+    #[test]
+    fn every_key_is_unique() {
+        let mut keys: Vec<String> = RULES.iter().map(key).collect();
+        keys.sort();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "two rows share a key");
+        assert_eq!(
+            key(RULES.iter().find(|r| r.id == "R5.2" && matches!(r.check, Check::Build(_))).unwrap()),
+            "R5.2:build:orphan-hup"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_table_says_where_and_why() {
+        let e = read_json("{\n  \"format_version\": 1,\n  \"kernel\": 7\n}").unwrap_err();
+        assert!(matches!(&e, JsonError::Invalid { line: 3, .. }), "{e:?}");
+        assert!(e.to_string().starts_with("3:"), "{e}");
+        let e = read_json("{\n  \"format_version\": 1,").unwrap_err();
+        assert!(
+            matches!(&e, JsonError::Invalid { line: 2, column: 22, message } if message == "EOF while parsing a value"),
+            "{e:?}"
+        );
+        assert_eq!(read_json("{\"kernel\": \"6.1\"}").unwrap_err(), JsonError::NoFormat);
+        let t = rows((6, 18), |_| Outcome::Pass("fine".into()));
+        let other = t.to_json().replacen("\"format_version\": 1", "\"format_version\": 2", 1);
+        assert_eq!(read_json(&other).unwrap_err(), JsonError::Format(2));
+        assert!(JsonError::Format(2).to_string().contains("format version 2; this reparent reads format 1"));
+        // Text from the file shown back is escaped.
+        let e = read_json("{\"format_version\": 1, \"kernel\": \"\\u001b[2J\", \"version\": 5}").unwrap_err();
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    }
+
+    #[test]
+    fn only_and_skip_pick_rows_by_id_check_or_key() {
+        let names = |only: &[&str], skip: &[&str]| {
+            let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+            select(RULES, &s(only), &s(skip)).map(|rs| rs.iter().map(key).collect::<Vec<_>>())
+        };
+        assert_eq!(names(&["R6.6g"], &[]).unwrap(), ["R6.6g:probe:mt-init-leader-blocks"]);
+        assert_eq!(names(&["deep-chain.tree"], &[]).unwrap(), ["R1.3:scenario:deep-chain.tree"]);
+        assert_eq!(names(&["R5.2:build:orphan-hup"], &[]).unwrap(), ["R5.2:build:orphan-hup"]);
+        let r13 = names(&["R1.3"], &[]).unwrap();
+        assert!(r13.len() >= 3 && r13.iter().all(|k| k.starts_with("R1.3:")), "{r13:?}");
+        let but = names(&["R1.3"], &["deep-chain.tree"]).unwrap();
+        assert_eq!(but.len(), r13.len() - 1);
+        assert_eq!(names(&[], &["R9.2"]).unwrap().len(), RULES.len() - 1);
+        let e = names(&["R99"], &[]).unwrap_err();
+        assert!(e.starts_with("--only R99: no row has that name"), "{e}");
+        assert!(names(&[], &["\u{1b}x"]).unwrap_err().starts_with("--skip \\x1bx:"));
     }
 }
