@@ -299,7 +299,8 @@ fn main() -> ExitCode {
             let out = KernelOutput { json, json_out, baseline };
             cmd_kernel(&opts, cfg, &replay, &out, kernel::Selection { only, skip }, scenarios, jobs)
         }
-        Cmd::Diff { .. } => ExitCode::from(2),
+        // Handled above, before any sandbox or calibration.
+        Cmd::Diff { old, new } => cmd_diff(&old, &new),
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
     }
 }

@@ -321,6 +321,13 @@ fn baseline_shows_a_regression_of_this_run_and_exits_1() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains(&format!("regressions (newly failing) (1):\n  R2.3 {BROKEN}: pass -> FAIL\n")), "{out}");
+    // With --json, stdout holds the JSON alone and the comparison goes to
+    // stderr.
+    let o = kernel(&["--only", BROKEN, "--json", "--baseline", g], broken.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = kernel::parse_json(&String::from_utf8_lossy(&o.stdout)).expect("JSON alone on stdout");
+    assert_eq!(t.rows.len(), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("changes since the baseline:\n"), "{}", text(&o));
     // Against itself nothing changed: exit 0.
     let o = kernel(&["--only", BROKEN, "--baseline", g], &bundled);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

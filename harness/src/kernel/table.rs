@@ -396,6 +396,8 @@ pub enum JsonError {
     NoFormat,
     /// A table of another format.
     Format(u64),
+    /// A `format_version` that is no whole number: as the file has it.
+    BadFormat(String),
 }
 
 impl std::fmt::Display for JsonError {
@@ -409,6 +411,13 @@ impl std::fmt::Display for JsonError {
                 "not a `reparent kernel --json` table of format {FORMAT_VERSION}: it has no format_version (tables \
                  written before format 1 cannot be compared; make it again)"
             ),
+            JsonError::BadFormat(v) => {
+                write!(
+                    f,
+                    "its format_version is {}, not a whole number: not a `reparent kernel --json` table",
+                    escape(v)
+                )
+            }
             JsonError::Format(v) => write!(
                 f,
                 "a table of format version {v}; this reparent reads format {FORMAT_VERSION} (make both tables with \
@@ -436,7 +445,7 @@ pub fn read_json(text: &str) -> Result<Table, JsonError> {
     match header.format_version {
         None => return Err(JsonError::NoFormat),
         Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
-        Some(v) => return Err(v.as_u64().map_or(JsonError::NoFormat, JsonError::Format)),
+        Some(v) => return Err(v.as_u64().map_or_else(|| JsonError::BadFormat(v.to_string()), JsonError::Format)),
     }
     serde_json::from_str(text).map_err(invalid)
 }
@@ -732,6 +741,8 @@ pub(crate) mod tests {
         let t = rows((6, 18), |_| Outcome::Pass("fine".into()));
         let other = t.to_json().replacen("\"format_version\": 1", "\"format_version\": 2", 1);
         assert_eq!(read_json(&other).unwrap_err(), JsonError::Format(2));
+        let text = t.to_json().replacen("\"format_version\": 1", "\"format_version\": \"1\"", 1);
+        assert_eq!(read_json(&text).unwrap_err(), JsonError::BadFormat("\"1\"".into()));
         assert!(JsonError::Format(2).to_string().contains("format version 2; this reparent reads format 1"));
         // Text from the file shown back is escaped.
         let e = read_json("{\"format_version\": 1, \"kernel\": \"\\u001b[2J\", \"version\": 5}").unwrap_err();
