@@ -11,8 +11,13 @@
 //! machine cannot run (`needs:`) is skipped with the reason.
 //!
 //! Some rules depend on the kernel version. Their rows say what each range
-//! of versions should give, and a row whose feature this kernel predates is
-//! skipped with the reason, never passed.
+//! of versions should give ([`Expectation`]), and a row whose feature this
+//! kernel predates is skipped with the reason, never passed. Some depend on
+//! the kernel *build* instead — two builds of one version differ (R5.2's
+//! orphan-hup, R6.6g's multi-threaded init): those rows record which
+//! behaviour they saw, pass with it, and say what each kind of build gives.
+//! The ranges travel in the JSON, so that a matrix over kernels can tell a
+//! result the row predicts for a kernel from a regression.
 
 use super::table::Verdict;
 use crate::model::Mutation;

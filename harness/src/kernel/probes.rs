@@ -7,7 +7,10 @@
 //! the expected values (from kernel-rules.md and the C probes of its
 //! section 11), the rule each probe bears on (its row in [`RULES`]), and
 //! the version-dependent rows (`PIDFD_GET_INFO` since 6.13, POLLHUP on a
-//! reaped pidfd since 6.9). Being pure, every judgement is unit-tested
+//! reaped pidfd since 6.9). One probe bears on a behaviour in which kernel
+//! builds differ (R6.6g, `mt-init-leader-blocks`): its judgement records
+//! which one it saw (`killed` or `survives`) and fails only on an outcome
+//! that is neither. Being pure, every judgement is unit-tested
 //! without a kernel, and [`violations`] shows that each probe's row can
 //! fail: for every probe, observations that break its rule.
 
