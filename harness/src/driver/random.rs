@@ -210,8 +210,12 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
         return None;
     }
     let r = Resolver::new(world, c);
+    // An init under test is not the harness's to drive, and what it does
+    // with a signal other than SIGKILL is its own policy.
+    let foreign = world.config().init.is_some();
     match c.kind {
         Kind::Kill => r.kill(),
+        Kind::KillInit if foreign => Some(Step::Kill { targets: vec![INIT.to_string()], signal: Signal::KILL }),
         Kind::KillInit => {
             let signal = [Signal::KILL, Signal::TERM, Signal::STOP, Signal::CONT][c.picks[0].index(4)];
             Some(Step::Kill { targets: vec![INIT.to_string()], signal })
@@ -273,7 +277,12 @@ struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     fn new(world: &'a World, c: &'a Choice) -> Self {
         let names = world.names();
-        let running = names.iter().filter(|n| world.state(n) == Some(ProcState::Running)).cloned().collect();
+        let foreign = world.config().init.is_some();
+        let running = names
+            .iter()
+            .filter(|n| world.state(n) == Some(ProcState::Running) && !(foreign && n.as_str() == INIT))
+            .cloned()
+            .collect();
         Resolver { world, c, names, running }
     }
 
@@ -527,7 +536,37 @@ fn execute(
 fn execute_spec(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed {
     let mut choices = spec.choices.iter();
     let mut spawned = 0;
-    execute(opts, cfg, &spec.tree, |world| choices.next().map(|c| resolve(world, c, &mut spawned)))
+    if cfg.init.is_none() {
+        return execute(opts, cfg, &spec.tree, |world| choices.next().map(|c| resolve(world, c, &mut spawned)));
+    }
+    // Under an init under test: one main child, and its own end last.
+    let tree = super::under_init::fit_tree(&spec.tree);
+    let main = tree.children[0].name.clone();
+    let mut ended = false;
+    execute(opts, cfg, &tree, |world| {
+        if let Some(c) = choices.next() {
+            return Some(resolve(world, c, &mut spawned));
+        }
+        if std::mem::replace(&mut ended, true) || !world.namespace_alive() {
+            return None;
+        }
+        Some(main_child_end(world, &main))
+    })
+}
+
+/// The main child's own end, the last step of a case under an init under
+/// test: `exit` while its main thread runs, else SIGKILL (stopped, or its
+/// main thread gone); nothing once it is dead.
+fn main_child_end(world: &World, main: &str) -> Option<Step> {
+    match world.state(main) {
+        Some(ProcState::Running) if world.threads(main).is_some_and(|(m, _)| m) => {
+            Some(Step::Exit { target: main.to_string(), code: 0 })
+        }
+        Some(ProcState::Running | ProcState::Stopped) => {
+            Some(Step::Kill { targets: vec![main.to_string()], signal: Signal::KILL })
+        }
+        _ => None,
+    }
 }
 
 /// A concrete scenario (its `expect:` blocks are not checked).
@@ -639,6 +678,12 @@ impl CaseRunner for Sandboxed<'_> {
     }
 
     fn concrete(&self, s: &Scenario) -> Executed {
+        // A smaller variant an init under test cannot run (its main child
+        // removed, say) is no candidate: it counts as passing.
+        if self.cfg.init.is_some() && super::under_init::unfit(s).is_some() {
+            let times = PhaseTimes::default();
+            return Executed { scenario: s.clone(), error: None, steps: 0, times, stats: Stats::default() };
+        }
         execute_concrete(self.opts, self.cfg, s)
     }
 }
