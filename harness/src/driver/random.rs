@@ -664,6 +664,10 @@ trait CaseRunner {
     fn generated(&self, spec: &CaseSpec) -> Executed;
     /// A concrete scenario (its `expect:` blocks are not checked).
     fn concrete(&self, s: &Scenario) -> Executed;
+    /// Proptest's shrinking steps, and then [`minimize`]'s runs, at most.
+    fn budgets(&self) -> (usize, usize) {
+        (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
+    }
 }
 
 /// Cases in sandboxes, checked against the model.
@@ -685,6 +689,17 @@ impl CaseRunner for Sandboxed<'_> {
             return Executed { scenario: s.clone(), error: None, steps: 0, times, stats: Stats::default() };
         }
         execute_concrete(self.opts, self.cfg, s)
+    }
+
+    /// Under an init under test a failing run usually waits out the reap
+    /// deadline (a second by default), so shrinking gets a few dozen runs,
+    /// not thousands: the gate must end in seconds.
+    fn budgets(&self) -> (usize, usize) {
+        if self.cfg.init.is_some() {
+            (UNDER_INIT_SHRINK_ITERS, UNDER_INIT_MINIMIZE_BUDGET)
+        } else {
+            (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
+        }
     }
 }
 
@@ -717,6 +732,9 @@ fn minimize(runner: &impl CaseRunner, s: Scenario, mut budget: usize) -> (Execut
 const MAX_SHRINK_ITERS: usize = 200;
 /// Runs [`minimize`] may spend.
 const MINIMIZE_BUDGET: usize = 2000;
+/// The same two under an init under test (see [`CaseRunner::budgets`]).
+const UNDER_INIT_SHRINK_ITERS: usize = 12;
+const UNDER_INIT_MINIMIZE_BUDGET: usize = 16;
 
 /// The proptest runner that draws case `i` of a seed: its own ChaCha stream
 /// seeded from `(seed, i)`, so that a case is the same whichever thread
@@ -757,8 +775,9 @@ fn shrink(runner: &impl CaseRunner, mut tree: impl ValueTree<Value = CaseSpec>, 
     let (mut runs, mut steps, mut times) = (0, 0, PhaseTimes::default());
     // Proptest's own loop: simplify while the case fails, complicate once
     // it passes.
+    let (iters, budget) = runner.budgets();
     if tree.simplify() {
-        for _ in 0..MAX_SHRINK_ITERS {
+        for _ in 0..iters {
             let ex = runner.generated(&tree.current());
             runs += 1;
             steps += ex.steps;
@@ -774,7 +793,7 @@ fn shrink(runner: &impl CaseRunner, mut tree: impl ValueTree<Value = CaseSpec>, 
             }
         }
     }
-    let (best, more) = minimize(runner, strip_expect(last), MINIMIZE_BUDGET);
+    let (best, more) = minimize(runner, strip_expect(last), budget);
     runs += more;
     let original = first.error.as_ref().map_or_else(String::new, |e| e.to_string());
     match &best.error {

@@ -870,9 +870,9 @@ impl Helper {
                 }
             }
             for &i in &pinged {
+                let reply = self.recv_pong(i, deadline)?;
                 let r = &mut self.nodes[i];
-                let Some(chan) = &r.chan else { continue };
-                match channel::recv_reply(chan.as_fd(), deadline)? {
+                match reply {
                     Received::Msg((Reply::Pong(mask), _)) => r.got |= mask,
                     Received::Msg((other, _)) => {
                         return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name)))
@@ -903,6 +903,36 @@ impl Helper {
             round += 1;
         }
         Ok(all_dead)
+    }
+
+    /// The answer to a ping from node `i`. The main child of an init under
+    /// test shares its channel with PID 1, which passed it on and still
+    /// holds its copy: its death shows no EOF while the init lives, so its
+    /// pidfd is watched too, and a readable pidfd counts as the EOF.
+    fn recv_pong(&self, i: usize, deadline: Instant) -> Result<Received<(Reply, Vec<OwnedFd>)>, SysError> {
+        let r = &self.nodes[i];
+        let Some(chan) = &r.chan else { return Ok(Received::Eof) };
+        if !(self.foreign_init && r.seq == 1) {
+            return channel::recv_reply(chan.as_fd(), deadline);
+        }
+        loop {
+            let ready = os::poll_each(
+                &[(chan.as_fd(), libc::POLLIN), (r.pidfd.as_fd(), libc::POLLIN)],
+                os::millis_until(deadline),
+            )?;
+            if ready[0] != 0 {
+                match channel::recv_reply(chan.as_fd(), Instant::now())? {
+                    Received::Timeout if Instant::now() < deadline => continue,
+                    got => return Ok(got),
+                }
+            }
+            if ready[1] != 0 {
+                return Ok(Received::Eof);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Received::Timeout);
+            }
+        }
     }
 
     /// Phase 3 of settling: waits until every zombie that a reaping parent
