@@ -622,6 +622,30 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     out
 }
 
+/// `s` without every process that no step names, except `init` and its
+/// first child (an init under test's main child); `None` if there is none
+/// to remove.
+fn without_unnamed(s: &Scenario) -> Option<Scenario> {
+    let named: std::collections::HashSet<&str> = s.steps.iter().flat_map(|e| e.step.names()).collect();
+    let keep = s.tree.children.first().map(|c| c.name.as_str());
+    let gone: Vec<String> = s
+        .tree
+        .preorder()
+        .iter()
+        .skip(1)
+        .filter(|n| !named.contains(n.name.as_str()) && Some(n.name.as_str()) != keep)
+        .map(|n| n.name.clone())
+        .collect();
+    if gone.is_empty() {
+        return None;
+    }
+    let mut c = s.clone();
+    for name in &gone {
+        remove_node(&mut c.tree, name);
+    }
+    Some(c)
+}
+
 /// Removes `name` from the tree, handing its children to its parent in its
 /// place.
 fn remove_node(n: &mut Node, name: &str) -> bool {
@@ -664,9 +688,20 @@ trait CaseRunner {
     fn generated(&self, spec: &CaseSpec) -> Executed;
     /// A concrete scenario (its `expect:` blocks are not checked).
     fn concrete(&self, s: &Scenario) -> Executed;
+    /// The cases run under an init under test (`ModelConfig::init`).
+    fn under_init(&self) -> bool {
+        false
+    }
     /// Proptest's shrinking steps, and then [`minimize`]'s runs, at most.
+    /// Under an init under test a failing run usually waits out the reap
+    /// deadline (a second by default), so shrinking gets a few dozen runs,
+    /// not thousands: the gate must end in seconds.
     fn budgets(&self) -> (usize, usize) {
-        (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
+        if self.under_init() {
+            (UNDER_INIT_SHRINK_ITERS, UNDER_INIT_MINIMIZE_BUDGET)
+        } else {
+            (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
+        }
     }
 }
 
@@ -691,15 +726,8 @@ impl CaseRunner for Sandboxed<'_> {
         execute_concrete(self.opts, self.cfg, s)
     }
 
-    /// Under an init under test a failing run usually waits out the reap
-    /// deadline (a second by default), so shrinking gets a few dozen runs,
-    /// not thousands: the gate must end in seconds.
-    fn budgets(&self) -> (usize, usize) {
-        if self.cfg.init.is_some() {
-            (UNDER_INIT_SHRINK_ITERS, UNDER_INIT_MINIMIZE_BUDGET)
-        } else {
-            (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
-        }
+    fn under_init(&self) -> bool {
+        self.cfg.init.is_some()
     }
 }
 
@@ -711,7 +739,11 @@ fn minimize(runner: &impl CaseRunner, s: Scenario, mut budget: usize) -> (Execut
     let mut best = runner.concrete(&s);
     let mut runs = 1;
     'outer: while budget > 0 {
-        for c in candidates(&strip_expect(best.scenario.clone())) {
+        let s = strip_expect(best.scenario.clone());
+        // With few runs to spend, first try every process no step names
+        // gone at once (the init's main child stays).
+        let bulk = runner.under_init().then(|| without_unnamed(&s)).flatten();
+        for c in bulk.into_iter().chain(candidates(&s)) {
             if budget == 0 {
                 break 'outer;
             }
@@ -1064,6 +1096,41 @@ mod tests {
         let s = scenario::parse("written", &f.text).unwrap();
         assert_eq!(s.tree.preorder().len(), 1, "{}", f.text);
         assert!(f.text.starts_with("# A random case that failed, shrunk.\n"), "{}", f.text);
+    }
+
+    /// The fake as if under an init under test: small budgets, and the
+    /// processes no step names removed at once.
+    struct FakeUnderInit(Fake);
+
+    impl CaseRunner for FakeUnderInit {
+        fn generated(&self, spec: &CaseSpec) -> Executed {
+            self.0.generated(spec)
+        }
+        fn concrete(&self, s: &Scenario) -> Executed {
+            self.0.concrete(s)
+        }
+        fn under_init(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn under_an_init_a_small_budget_still_removes_every_process_no_step_names() {
+        let dir = tempfile::tempdir().unwrap();
+        // A generated case fails only while it keeps at least 20
+        // processes, so proptest's shrinking stops there, and removing them
+        // one at a time would take more runs than the budget has.
+        let fake = FakeUnderInit(Fake { fails: |spec| spec.tree.preorder().len() >= 20, concrete_fails: true });
+        let p = RandomParams { max_nodes: 24, ..params(dir.path(), 200, 1) };
+        let summary = run_with(&fake, &p, |_| {});
+        let f = summary.failure.expect("a case of 8 or more processes fails");
+        assert!(f.shrunk, "{}", f.message);
+        assert!(summary.runs <= f.case as usize + 1 + UNDER_INIT_SHRINK_ITERS + UNDER_INIT_MINIMIZE_BUDGET + 1);
+        let s = scenario::parse("written", &f.text).unwrap();
+        // The fake's concrete cases have no steps, so one run removes all
+        // but init and its main child (which single removals may then take
+        // too: the fake knows nothing of inits).
+        assert!(s.tree.preorder().len() <= 2, "{}", f.text);
     }
 
     #[test]
