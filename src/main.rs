@@ -24,6 +24,7 @@ use reparent_harness::driver::random::{self, RandomParams, Tick};
 use reparent_harness::driver::replay::Replay;
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
+use reparent_harness::driver::under_init;
 use reparent_harness::kernel;
 use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup};
 use reparent_harness::scenario::Scenario;
@@ -53,6 +54,11 @@ struct Cli {
     /// run, which becomes `init`'s only child in `tree:`.
     #[arg(long, global = true, env = "REPARENT_INIT")]
     init: Option<String>,
+    /// With --init: how long the init may leave a zombie it adopted
+    /// unreaped, from the zombie's exit to its reap, before the case fails
+    /// with the zombies left (default 1000; env REPARENT_REAP_DEADLINE_MS).
+    #[arg(long, global = true, value_name = "MS")]
+    reap_deadline_ms: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -253,6 +259,7 @@ fn main() -> ExitCode {
         kernel: cli.model_kernel.unwrap_or_else(os::kernel_version),
         mutation: cli.model_mutation,
         build: BuildTraits { orphan_hup: cli.model_orphan_hup.unwrap_or_default() },
+        init: None,
     };
     if let Some(m) = cfg.mutation {
         eprintln!("reparent: the model is deliberately wrong ({m:?}): failures are expected");
@@ -263,6 +270,9 @@ fn main() -> ExitCode {
     {
         Ok(mut o) => {
             o.init = cli.init.as_ref().map(|cmd| cmd.split_whitespace().map(String::from).collect());
+            if let Some(ms) = cli.reap_deadline_ms {
+                o.reap_deadline = Duration::from_millis(ms);
+            }
             o
         }
         Err(e) => {
@@ -281,10 +291,25 @@ fn main() -> ExitCode {
             }
         }
     }
+    // An init under test: its policies are observed before anything runs
+    // under it, and the model takes them (driver::under_init).
+    if opts.init.is_some() && !matches!(cli.cmd, Cmd::Explain { .. }) {
+        match under_init::observe_policy(&opts) {
+            Ok(p) => {
+                println!("init under test: {}: {} ({})", under_init::init_text(&opts), p.policy.text(), p.evidence);
+                cfg.init = Some(p.policy);
+            }
+            Err(e) => {
+                eprintln!("reparent: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     // argv[0]: the binary as it was invoked, so the replay runs the same.
     let exe = std::env::args().next().unwrap_or_else(|| "reparent".into());
-    let replay =
+    let mut replay =
         Replay::new(exe, cfg, cli.model_kernel.is_some(), cli.init.clone()).with_orphan_hup(cli.model_orphan_hup);
+    replay.reap_deadline_ms = cli.reap_deadline_ms;
     match cli.cmd {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &replay, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, cli.model_orphan_hup.is_some(), &file),

@@ -29,7 +29,7 @@ pub fn orphan_hup(opts: &SandboxOptions) -> Result<OrphanHup, CalibrateError> {
     let mut observed = Vec::new();
     for (i, entry) in case.steps.iter().enumerate() {
         // After `kill z SIGSTOP`, z is stopped: a stop wakes no pidfd.
-        let hints = SettleHints { stopped: if i == 0 { vec!["z".into()] } else { vec![] }, exiting: vec![] };
+        let hints = SettleHints { stopped: if i == 0 { vec!["z".into()] } else { vec![] }, ..SettleHints::default() };
         observed = sandbox.step(&entry.step, &hints)?.forest;
     }
     sandbox.close();
@@ -51,5 +51,10 @@ pub fn build_traits(
 /// The model of the running kernel: its version and its observed build
 /// traits, for tests and embedders that want what `reparent check` uses.
 pub fn running_kernel_model(opts: &SandboxOptions) -> Result<ModelConfig, CalibrateError> {
-    Ok(ModelConfig { kernel: crate::sys::os::kernel_version(), mutation: None, build: build_traits(opts, None)? })
+    Ok(ModelConfig {
+        kernel: crate::sys::os::kernel_version(),
+        mutation: None,
+        build: build_traits(opts, None)?,
+        init: None,
+    })
 }

@@ -156,10 +156,28 @@ pub struct StepRecord {
 pub struct Case {
     sandbox: Option<Sandbox>,
     world: World,
+    /// Under an init under test: its main child's name (the one child of
+    /// `init` in `tree:`), whose process group is the init's policy.
+    main: Option<String>,
     steps: usize,
     pub times: PhaseTimes,
     /// The tree as first observed.
     pub initial: Vec<Node>,
+}
+
+/// An `expect:` block written for the built-in init, as it reads under an
+/// init under test: the main child (a child of `init`) that the block
+/// shows in init's own group gets the group the init put it in (its
+/// policy, observed). A block that gives the main child `pgrp` or
+/// `session` itself is left as written.
+pub fn fit_expect(expect: &[Node], main: &str, group: crate::model::MainGroup) -> Vec<Node> {
+    let mut out = expect.to_vec();
+    for root in out.iter_mut().filter(|r| r.name == crate::scenario::INIT) {
+        for child in root.children.iter_mut().filter(|c| c.name == main && !c.attrs.pgrp && !c.attrs.session) {
+            child.attrs = group.apply(&child.attrs);
+        }
+    }
+    out
 }
 
 /// The step as the format writes it.
@@ -170,6 +188,18 @@ pub fn step_text(step: &Step) -> String {
 impl Case {
     /// Builds `tree` in a fresh sandbox and checks it against the model.
     pub fn start(opts: &SandboxOptions, cfg: ModelConfig, tree: &Node) -> Result<Case, CaseError> {
+        if opts.init.is_some() && cfg.init.is_none() {
+            return Err(CaseError::Sys {
+                step_no: 0,
+                step_text: "tree:".into(),
+                source: SysError::Setup(
+                    "an init under test needs its observed policy in the model (ModelConfig::init, from \
+                     driver::under_init::observe_policy)"
+                        .into(),
+                ),
+            });
+        }
+        let main = cfg.init.and(tree.children.first()).map(|n| n.name.clone());
         let t = Instant::now();
         let world = World::new(tree, cfg).map_err(|source| CaseError::Invalid {
             step_no: 0,
@@ -197,7 +227,7 @@ impl Case {
                 expect: None,
             })));
         }
-        Ok(Case { sandbox: Some(sandbox), world, steps: 0, times, initial: obs.forest })
+        Ok(Case { sandbox: Some(sandbox), world, main, steps: 0, times, initial: obs.forest })
     }
 
     /// The model's current world.
@@ -215,7 +245,10 @@ impl Case {
             step_text: step_text(step),
             source,
         })?;
-        let mut hints = SettleHints::default();
+        // An init under test dies without a channel to say so: by its
+        // policy once its main child is gone, or by SIGKILL.
+        let init_exits = self.main.is_some() && prediction.worlds().any(|w| !w.namespace_alive());
+        let mut hints = SettleHints { init_exits, ..SettleHints::default() };
         for w in prediction.worlds() {
             for n in w.names() {
                 if w.state(&n) == Some(ProcState::Stopped) && !hints.stopped.contains(&n) {
@@ -282,7 +315,11 @@ impl Case {
             if prediction.too_many().is_some() { prediction.outcomes.len() + 1 } else { prediction.outcomes.len() };
         self.world = outcome.world.clone();
         self.times.model += t.elapsed();
-        if let Some(e) = expect {
+        let fitted = match (self.world.config().init, &self.main, expect) {
+            (Some(policy), Some(main), Some(e)) => Some(fit_expect(e, main, policy.main_group)),
+            _ => None,
+        };
+        if let Some(e) = fitted.as_deref().or(expect) {
             if e != obs.forest.as_slice() {
                 return Err(CaseError::Mismatch(Box::new(Mismatch {
                     kind: MismatchKind::ExpectVsKernel,

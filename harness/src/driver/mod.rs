@@ -14,6 +14,9 @@
 //! - [`pool`]: independent jobs on N threads, results in job order.
 //! - [`bench`]: the fixed benchmark workload.
 //! - [`report`]: how a mismatch is shown.
+//! - [`under_init`]: scenarios and random trees under an init under test
+//!   (`--init`): its observed policy, and the random-tree property of the
+//!   init gate.
 
 #![forbid(unsafe_code)]
 
@@ -27,5 +30,6 @@ pub mod random;
 pub mod replay;
 pub mod report;
 pub mod scenario_run;
+pub mod under_init;
 
 pub use case::{Case, CaseError, Mismatch, MismatchKind, PhaseTimes};

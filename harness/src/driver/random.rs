@@ -210,8 +210,12 @@ pub fn resolve(world: &World, c: &Choice, spawned: &mut usize) -> Option<Step> {
         return None;
     }
     let r = Resolver::new(world, c);
+    // An init under test is not the harness's to drive, and what it does
+    // with a signal other than SIGKILL is its own policy.
+    let foreign = world.config().init.is_some();
     match c.kind {
         Kind::Kill => r.kill(),
+        Kind::KillInit if foreign => Some(Step::Kill { targets: vec![INIT.to_string()], signal: Signal::KILL }),
         Kind::KillInit => {
             let signal = [Signal::KILL, Signal::TERM, Signal::STOP, Signal::CONT][c.picks[0].index(4)];
             Some(Step::Kill { targets: vec![INIT.to_string()], signal })
@@ -273,7 +277,12 @@ struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     fn new(world: &'a World, c: &'a Choice) -> Self {
         let names = world.names();
-        let running = names.iter().filter(|n| world.state(n) == Some(ProcState::Running)).cloned().collect();
+        let foreign = world.config().init.is_some();
+        let running = names
+            .iter()
+            .filter(|n| world.state(n) == Some(ProcState::Running) && !(foreign && n.as_str() == INIT))
+            .cloned()
+            .collect();
         Resolver { world, c, names, running }
     }
 
@@ -527,7 +536,37 @@ fn execute(
 fn execute_spec(opts: &SandboxOptions, cfg: ModelConfig, spec: &CaseSpec) -> Executed {
     let mut choices = spec.choices.iter();
     let mut spawned = 0;
-    execute(opts, cfg, &spec.tree, |world| choices.next().map(|c| resolve(world, c, &mut spawned)))
+    if cfg.init.is_none() {
+        return execute(opts, cfg, &spec.tree, |world| choices.next().map(|c| resolve(world, c, &mut spawned)));
+    }
+    // Under an init under test: one main child, and its own end last.
+    let tree = super::under_init::fit_tree(&spec.tree);
+    let main = tree.children[0].name.clone();
+    let mut ended = false;
+    execute(opts, cfg, &tree, |world| {
+        if let Some(c) = choices.next() {
+            return Some(resolve(world, c, &mut spawned));
+        }
+        if std::mem::replace(&mut ended, true) || !world.namespace_alive() {
+            return None;
+        }
+        Some(main_child_end(world, &main))
+    })
+}
+
+/// The main child's own end, the last step of a case under an init under
+/// test: `exit` while its main thread runs, else SIGKILL (stopped, or its
+/// main thread gone); nothing once it is dead.
+fn main_child_end(world: &World, main: &str) -> Option<Step> {
+    match world.state(main) {
+        Some(ProcState::Running) if world.threads(main).is_some_and(|(m, _)| m) => {
+            Some(Step::Exit { target: main.to_string(), code: 0 })
+        }
+        Some(ProcState::Running | ProcState::Stopped) => {
+            Some(Step::Kill { targets: vec![main.to_string()], signal: Signal::KILL })
+        }
+        _ => None,
+    }
 }
 
 /// A concrete scenario (its `expect:` blocks are not checked).
@@ -583,6 +622,30 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     out
 }
 
+/// `s` without every process that no step names, except `init` and its
+/// first child (an init under test's main child); `None` if there is none
+/// to remove.
+fn without_unnamed(s: &Scenario) -> Option<Scenario> {
+    let named: std::collections::HashSet<&str> = s.steps.iter().flat_map(|e| e.step.names()).collect();
+    let keep = s.tree.children.first().map(|c| c.name.as_str());
+    let gone: Vec<String> = s
+        .tree
+        .preorder()
+        .iter()
+        .skip(1)
+        .filter(|n| !named.contains(n.name.as_str()) && Some(n.name.as_str()) != keep)
+        .map(|n| n.name.clone())
+        .collect();
+    if gone.is_empty() {
+        return None;
+    }
+    let mut c = s.clone();
+    for name in &gone {
+        remove_node(&mut c.tree, name);
+    }
+    Some(c)
+}
+
 /// Removes `name` from the tree, handing its children to its parent in its
 /// place.
 fn remove_node(n: &mut Node, name: &str) -> bool {
@@ -625,6 +688,21 @@ trait CaseRunner {
     fn generated(&self, spec: &CaseSpec) -> Executed;
     /// A concrete scenario (its `expect:` blocks are not checked).
     fn concrete(&self, s: &Scenario) -> Executed;
+    /// The cases run under an init under test (`ModelConfig::init`).
+    fn under_init(&self) -> bool {
+        false
+    }
+    /// Proptest's shrinking steps, and then [`minimize`]'s runs, at most.
+    /// Under an init under test a failing run usually waits out the reap
+    /// deadline (a second by default), so shrinking gets a few dozen runs,
+    /// not thousands: the gate must end in seconds.
+    fn budgets(&self) -> (usize, usize) {
+        if self.under_init() {
+            (UNDER_INIT_SHRINK_ITERS, UNDER_INIT_MINIMIZE_BUDGET)
+        } else {
+            (MAX_SHRINK_ITERS, MINIMIZE_BUDGET)
+        }
+    }
 }
 
 /// Cases in sandboxes, checked against the model.
@@ -639,7 +717,17 @@ impl CaseRunner for Sandboxed<'_> {
     }
 
     fn concrete(&self, s: &Scenario) -> Executed {
+        // A smaller variant an init under test cannot run (its main child
+        // removed, say) is no candidate: it counts as passing.
+        if self.cfg.init.is_some() && super::under_init::unfit(s).is_some() {
+            let times = PhaseTimes::default();
+            return Executed { scenario: s.clone(), error: None, steps: 0, times, stats: Stats::default() };
+        }
         execute_concrete(self.opts, self.cfg, s)
+    }
+
+    fn under_init(&self) -> bool {
+        self.cfg.init.is_some()
     }
 }
 
@@ -651,7 +739,11 @@ fn minimize(runner: &impl CaseRunner, s: Scenario, mut budget: usize) -> (Execut
     let mut best = runner.concrete(&s);
     let mut runs = 1;
     'outer: while budget > 0 {
-        for c in candidates(&strip_expect(best.scenario.clone())) {
+        let s = strip_expect(best.scenario.clone());
+        // With few runs to spend, first try every process no step names
+        // gone at once (the init's main child stays).
+        let bulk = runner.under_init().then(|| without_unnamed(&s)).flatten();
+        for c in bulk.into_iter().chain(candidates(&s)) {
             if budget == 0 {
                 break 'outer;
             }
@@ -672,6 +764,9 @@ fn minimize(runner: &impl CaseRunner, s: Scenario, mut budget: usize) -> (Execut
 const MAX_SHRINK_ITERS: usize = 200;
 /// Runs [`minimize`] may spend.
 const MINIMIZE_BUDGET: usize = 2000;
+/// The same two under an init under test (see [`CaseRunner::budgets`]).
+const UNDER_INIT_SHRINK_ITERS: usize = 12;
+const UNDER_INIT_MINIMIZE_BUDGET: usize = 16;
 
 /// The proptest runner that draws case `i` of a seed: its own ChaCha stream
 /// seeded from `(seed, i)`, so that a case is the same whichever thread
@@ -712,8 +807,9 @@ fn shrink(runner: &impl CaseRunner, mut tree: impl ValueTree<Value = CaseSpec>, 
     let (mut runs, mut steps, mut times) = (0, 0, PhaseTimes::default());
     // Proptest's own loop: simplify while the case fails, complicate once
     // it passes.
+    let (iters, budget) = runner.budgets();
     if tree.simplify() {
-        for _ in 0..MAX_SHRINK_ITERS {
+        for _ in 0..iters {
             let ex = runner.generated(&tree.current());
             runs += 1;
             steps += ex.steps;
@@ -729,7 +825,7 @@ fn shrink(runner: &impl CaseRunner, mut tree: impl ValueTree<Value = CaseSpec>, 
             }
         }
     }
-    let (best, more) = minimize(runner, strip_expect(last), MINIMIZE_BUDGET);
+    let (best, more) = minimize(runner, strip_expect(last), budget);
     runs += more;
     let original = first.error.as_ref().map_or_else(String::new, |e| e.to_string());
     match &best.error {
@@ -1000,6 +1096,41 @@ mod tests {
         let s = scenario::parse("written", &f.text).unwrap();
         assert_eq!(s.tree.preorder().len(), 1, "{}", f.text);
         assert!(f.text.starts_with("# A random case that failed, shrunk.\n"), "{}", f.text);
+    }
+
+    /// The fake as if under an init under test: small budgets, and the
+    /// processes no step names removed at once.
+    struct FakeUnderInit(Fake);
+
+    impl CaseRunner for FakeUnderInit {
+        fn generated(&self, spec: &CaseSpec) -> Executed {
+            self.0.generated(spec)
+        }
+        fn concrete(&self, s: &Scenario) -> Executed {
+            self.0.concrete(s)
+        }
+        fn under_init(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn under_an_init_a_small_budget_still_removes_every_process_no_step_names() {
+        let dir = tempfile::tempdir().unwrap();
+        // A generated case fails only while it keeps at least 20
+        // processes, so proptest's shrinking stops there, and removing them
+        // one at a time would take more runs than the budget has.
+        let fake = FakeUnderInit(Fake { fails: |spec| spec.tree.preorder().len() >= 20, concrete_fails: true });
+        let p = RandomParams { max_nodes: 24, ..params(dir.path(), 200, 1) };
+        let summary = run_with(&fake, &p, |_| {});
+        let f = summary.failure.expect("a case of 8 or more processes fails");
+        assert!(f.shrunk, "{}", f.message);
+        assert!(summary.runs <= f.case as usize + 1 + UNDER_INIT_SHRINK_ITERS + UNDER_INIT_MINIMIZE_BUDGET + 1);
+        let s = scenario::parse("written", &f.text).unwrap();
+        // The fake's concrete cases have no steps, so one run removes all
+        // but init and its main child (which single removals may then take
+        // too: the fake knows nothing of inits).
+        assert!(s.tree.preorder().len() <= 2, "{}", f.text);
     }
 
     #[test]

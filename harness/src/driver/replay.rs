@@ -24,6 +24,8 @@ pub struct Replay {
     /// `--model-orphan-hup`, when it was pinned (otherwise the replay
     /// observes the build again, as the failure did).
     pub model_orphan_hup: Option<OrphanHup>,
+    /// `--reap-deadline-ms`, when it was not the default.
+    pub reap_deadline_ms: Option<u64>,
 }
 
 impl Replay {
@@ -36,6 +38,7 @@ impl Replay {
             model_mutation: cfg.mutation,
             init,
             model_orphan_hup: None,
+            reap_deadline_ms: None,
         }
     }
 
@@ -59,6 +62,9 @@ impl Replay {
         }
         if let Some(init) = &self.init {
             parts.push(format!("--init {}", shell_quote(init)));
+        }
+        if let Some(ms) = self.reap_deadline_ms {
+            parts.push(format!("--reap-deadline-ms {ms}"));
         }
         parts.push("run".into());
         parts.push(shell_quote(&file.display().to_string()));
@@ -105,11 +111,12 @@ mod tests {
             model_mutation: Some(Mutation::FarthestSubreaper),
             init: Some("/usr/bin/tini --".into()),
             model_orphan_hup: Some(OrphanHup::StoppedMembers),
+            reap_deadline_ms: Some(250),
         };
         assert_eq!(
             r.command(Path::new("fail dir/seed-1.tree")),
             "./target/release/reparent --model-kernel 5.10 --model-mutation farthest-subreaper \
-             --model-orphan-hup stopped-only --init '/usr/bin/tini --' run 'fail dir/seed-1.tree'"
+             --model-orphan-hup stopped-only --init '/usr/bin/tini --' --reap-deadline-ms 250 run 'fail dir/seed-1.tree'"
         );
         let plain = Replay::new("reparent", ModelConfig::default(), false, None);
         assert_eq!(plain.command(Path::new("a.tree")), "reparent run a.tree");

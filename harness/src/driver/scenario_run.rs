@@ -97,6 +97,9 @@ pub fn load_bytes(file: &str, bytes: &[u8], cfg: ModelConfig) -> Result<Scenario
 /// Runs the model over every step (following its first outcome where a step
 /// races) and turns a step it cannot run into a positioned error.
 pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadError> {
+    // The file is checked as written, for the built-in init; what an init
+    // under test makes of it is `unmet_need`'s to say (a skip, with why).
+    let cfg = ModelConfig { init: None, ..cfg };
     let mut world = World::new(&s.tree, cfg).map_err(|e| LoadError::Invalid {
         file: file.into(),
         line: 1,
@@ -120,6 +123,11 @@ pub fn validate(file: &str, s: &Scenario, cfg: ModelConfig) -> Result<(), LoadEr
 /// Whether this machine, and the kernel build the model was fitted to
 /// (`cfg.build`), meet the scenario's `needs:`; `Some(reason)` if not.
 pub fn unmet_need(s: &Scenario, cfg: ModelConfig) -> Option<String> {
+    if cfg.init.is_some() {
+        if let Some(why) = super::under_init::unfit_under(s, cfg) {
+            return Some(format!("cannot run under this init under test: {why}"));
+        }
+    }
     for need in &s.needs {
         match need {
             Need::Kernel { major, minor } => {

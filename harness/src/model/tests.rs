@@ -747,3 +747,39 @@ fn racing_deaths_past_the_limit_stay_bounded_and_are_checked_against_the_rules()
     assert!(prediction.check(&[tree("init\n  top subreaper\n  g0 zombie")]).is_err());
     assert!(start.elapsed() < std::time::Duration::from_secs(30), "took {:?}", start.elapsed());
 }
+
+/// An init under test: the model gives its main child the group the init
+/// was observed to give it, and, when the init was observed to exit with
+/// its main child, ends the namespace once the init has reaped it — and
+/// only then (an orphan's death does not).
+#[rstest]
+#[case(MainGroup::OwnGroup, "  init\n    a pgrp\n      b\n")]
+#[case(MainGroup::OwnSession, "  init\n    a session\n      b\n")]
+#[case(MainGroup::Inherited, "  init\n    a\n      b\n")]
+fn an_init_under_test_places_its_main_child_by_its_policy(#[case] group: MainGroup, #[case] shown: &str) {
+    let policy = InitPolicy { main_group: group, exits_with_main_child: true };
+    let cfg = ModelConfig { init: Some(policy), ..ModelConfig::default() };
+    let w = World::new(&tree("init\n  a\n    b"), cfg).unwrap();
+    assert_eq!(crate::scenario::render_forest(&w.render()), shown);
+}
+
+#[test]
+fn an_init_that_exits_with_its_main_child_ends_the_namespace_then() {
+    let t = tree("init\n  a\n    b\n      c");
+    let exits = InitPolicy { main_group: MainGroup::OwnGroup, exits_with_main_child: true };
+    let w = World::new(&t, ModelConfig { init: Some(exits), ..ModelConfig::default() }).unwrap();
+    // b's death only hands c to PID 1.
+    let p = w.apply(&kill("b", "SIGKILL")).unwrap();
+    let after_b = p.outcomes[0].world.clone();
+    assert_eq!(crate::scenario::render_forest(&after_b.render()), "  init\n    a pgrp\n    c\n");
+    // a's exit: PID 1 reaps it and exits, and the namespace dies with it.
+    let p = after_b.apply(&exit("a")).unwrap();
+    let end = &p.outcomes[0];
+    assert!(end.world.render().is_empty(), "{:?}", end.world.render());
+    assert!(end.reasons.iter().any(|r| r.rule == "T1" && r.process == "init"), "{:?}", end.reasons);
+    // An init that stays adopts a's orphans instead.
+    let stays = InitPolicy { exits_with_main_child: false, ..exits };
+    let w = World::new(&t, ModelConfig { init: Some(stays), ..ModelConfig::default() }).unwrap();
+    let p = w.apply(&exit("a")).unwrap();
+    assert_eq!(crate::scenario::render_forest(&p.outcomes[0].world.render()), "  init\n    b\n      c\n");
+}

@@ -38,16 +38,20 @@ impl World {
     pub(super) fn settle(&mut self, reasons: &mut Reasons) -> Vec<super::race::Victim> {
         loop {
             let before = self.procs.clone();
-            self.reap_promptly(reasons);
-            let victims = self.finish_zaps(reasons);
+            let mut victims = self.reap_promptly(reasons);
+            victims.extend(self.finish_zaps(reasons));
             if !victims.is_empty() || self.procs == before {
                 return victims;
             }
         }
     }
 
-    /// Every wait a reaping node, or the harness, would do now.
-    pub(super) fn reap_promptly(&mut self, reasons: &mut Reasons) {
+    /// Every wait a reaping node, or the harness, would do now. Returns the
+    /// init under test as a new death if it has just reaped its main child
+    /// and its policy is to exit then.
+    pub(super) fn reap_promptly(&mut self, reasons: &mut Reasons) -> Vec<super::race::Victim> {
+        let main = self.main_child();
+        let mut victims = Vec::new();
         let zombies: Vec<Pid> = self.pids().filter(|&p| self[p].state == ProcState::Zombie).collect();
         for zombie in zombies {
             if !self.exists(zombie) {
@@ -61,8 +65,18 @@ impl World {
             };
             if waits {
                 self.wait_task_zombie(zombie, reasons);
+                if Some(zombie) == main && self.config.init.is_some_and(|p| p.exits_with_main_child) {
+                    let init = super::world::Pid(0);
+                    reasons.add(self.name(init), "T1", "the init under test, init-gate.md", || {
+                        "has reaped its main child and exits, as it was observed to do; its death ends the \
+                         namespace (R6.3)"
+                            .into()
+                    });
+                    victims.push(super::race::Victim { pid: init, may_reap_first: false });
+                }
             }
         }
+        victims
     }
 
     /// Whether the node waits for its children as soon as they exit.

@@ -44,6 +44,81 @@ pub struct ModelConfig {
     /// What this kernel *build* does where builds of one version differ
     /// (observed, not derived from the version).
     pub build: BuildTraits,
+    /// PID 1 is an init under test (`--init`), not the built-in init node,
+    /// with the policies the harness observed it to follow. `None`: the
+    /// built-in init.
+    pub init: Option<InitPolicy>,
+}
+
+/// What an init under test chose to do where the kernel leaves the choice
+/// to PID 1, as the harness observed it (`driver::under_init`). The model
+/// takes these as given rather than counting them as failures: they are
+/// the init's policy (shared/init-gate.md §3, P1 and T1), not a rule of the
+/// kernel. Everything else PID 1 does in the model — reaping every zombie
+/// it adopts at once — is the init's job, which the sandbox checks within
+/// the reap deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InitPolicy {
+    /// Where the init puts its main child (the one command it runs).
+    pub main_group: MainGroup,
+    /// The init exits once it has reaped its main child (tini, dumb-init
+    /// and catatonit do), which ends the namespace (R6.3).
+    pub exits_with_main_child: bool,
+}
+
+/// The process group and session of an init's main child (check P1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MainGroup {
+    /// It stays in the init's group and session.
+    Inherited,
+    /// `setpgid(0, 0)`: a group of its own in the init's session (tini,
+    /// catatonit).
+    OwnGroup,
+    /// `setsid()`: a session of its own (dumb-init).
+    OwnSession,
+}
+
+impl MainGroup {
+    /// As the policy reads in a report.
+    pub fn text(self) -> &'static str {
+        match self {
+            MainGroup::Inherited => "inherited",
+            MainGroup::OwnGroup => "own-group",
+            MainGroup::OwnSession => "own-session",
+        }
+    }
+
+    /// The main child's process group as a tree shows it: `pgrp`, `session`
+    /// or neither.
+    pub fn from_attrs(a: &Attrs) -> MainGroup {
+        match (a.pgrp, a.session) {
+            (_, true) => MainGroup::OwnSession,
+            (true, false) => MainGroup::OwnGroup,
+            _ => MainGroup::Inherited,
+        }
+    }
+
+    /// `a` with the main child's group set to this policy.
+    pub fn apply(self, a: &Attrs) -> Attrs {
+        Attrs { pgrp: self == MainGroup::OwnGroup, session: self == MainGroup::OwnSession, ..a.clone() }
+    }
+}
+
+impl InitPolicy {
+    /// The policy in a few words, for a report header.
+    pub fn text(&self) -> String {
+        let group = match self.main_group {
+            MainGroup::Inherited => "main child in the init's own process group",
+            MainGroup::OwnGroup => "main child in a process group of its own",
+            MainGroup::OwnSession => "main child in a session of its own",
+        };
+        let exit = if self.exits_with_main_child {
+            "exits when its main child exits"
+        } else {
+            "stays when its main child exits"
+        };
+        format!("{group}; {exit}")
+    }
 }
 
 /// Behaviours that differ between kernel builds of the same version. The
@@ -228,7 +303,7 @@ impl Mutation {
 impl Default for ModelConfig {
     /// Linux 6.18, the kernel `kernel-rules.md` was checked against.
     fn default() -> Self {
-        ModelConfig { kernel: (6, 18), mutation: None, build: BuildTraits::default() }
+        ModelConfig { kernel: (6, 18), mutation: None, build: BuildTraits::default(), init: None }
     }
 }
 
@@ -489,7 +564,16 @@ impl World {
         // The reasons for building the start tree are not part of any step.
         let mut reasons = Reasons::quiet();
         let init = world.copy_process(None, &tree.name, &tree.attrs, Fork::default(), &mut reasons)?;
-        world.create_children(init, tree, &mut reasons)?;
+        match (cfg.init, tree.children.first()) {
+            // The init under test forked its main child and put it in the
+            // group its policy says; the node agent then applied the rest.
+            (Some(policy), Some(main)) => {
+                let main = Node { attrs: policy.main_group.apply(&main.attrs), ..main.clone() };
+                let wrapper = Node { children: vec![main], ..tree.clone() };
+                world.create_children(init, &wrapper, &mut reasons)?;
+            }
+            _ => world.create_children(init, tree, &mut reasons)?,
+        }
         Ok(world)
     }
 
@@ -746,6 +830,15 @@ impl World {
     /// The children of one thread.
     pub(super) fn thread_children(&self, thread: Tid) -> Vec<Pid> {
         self.pids().filter(|&pid| self[pid].real_parent == Some(thread)).collect()
+    }
+
+    /// The main child of an init under test: the first process the
+    /// scenario's init forked (model pids count forks), while it is its
+    /// child. `None` with the built-in init.
+    pub(super) fn main_child(&self) -> Option<Pid> {
+        self.config.init?;
+        let main = Pid(1);
+        (self.exists(main) && self[main].parent_pid() == Some(Pid(0))).then_some(main)
     }
 
     /// The scenario's init, while it exists.

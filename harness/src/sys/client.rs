@@ -30,6 +30,12 @@ use crate::scenario::{Node, Step};
 /// The argument that makes the binary run as the sandbox helper.
 pub const HELPER_ARG: &str = "__sandbox";
 
+/// The default reap deadline of an init under test, in milliseconds: ten
+/// times what init-gate.md calls a prompt reap (100 ms), so that a loaded
+/// machine does not fail a correct init, and short enough that a
+/// non-reaping one fails in a second.
+pub const DEFAULT_REAP_DEADLINE_MS: u64 = 1000;
+
 /// How to start sandboxes.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
@@ -40,19 +46,28 @@ pub struct SandboxOptions {
     /// An init under test to run as PID 1 instead of the built-in one: its
     /// command and arguments, to which `<exe> __node` is appended.
     pub init: Option<Vec<String>>,
+    /// How long an init under test may leave a zombie it adopted unreaped,
+    /// from the zombie's exit (its pidfd readable) to its reap, before the
+    /// case fails with the zombies left. Only for `init`: the built-in
+    /// init reaps by construction, within `deadline`.
+    pub reap_deadline: Duration,
 }
 
 impl SandboxOptions {
     /// Options for `exe`, with the deadline from `REPARENT_DEADLINE_MS`
-    /// (default 5000).
+    /// (default 5000) and the reap deadline of an init under test from
+    /// `REPARENT_REAP_DEADLINE_MS` (default [`DEFAULT_REAP_DEADLINE_MS`]).
     pub fn new(exe: impl AsRef<Path>) -> Result<Self, SysError> {
-        let deadline = match std::env::var("REPARENT_DEADLINE_MS") {
-            Err(_) => Duration::from_secs(5),
-            Ok(v) => Duration::from_millis(v.parse().map_err(|_| {
-                SysError::Setup(format!("REPARENT_DEADLINE_MS={v:?} is not a whole number of milliseconds"))
-            })?),
+        let millis = |var: &str, default: u64| match std::env::var(var) {
+            Err(_) => Ok(Duration::from_millis(default)),
+            Ok(v) => v
+                .parse()
+                .map(Duration::from_millis)
+                .map_err(|_| SysError::Setup(format!("{var}={v:?} is not a whole number of milliseconds"))),
         };
-        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline, init: None })
+        let deadline = millis("REPARENT_DEADLINE_MS", 5000)?;
+        let reap_deadline = millis("REPARENT_REAP_DEADLINE_MS", DEFAULT_REAP_DEADLINE_MS)?;
+        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline, init: None, reap_deadline })
     }
 }
 
@@ -65,6 +80,8 @@ pub struct Observation {
     pub procs: Vec<ProcStat>,
     /// Where the helper's time went.
     pub timings: Timings,
+    /// For [`Sandbox::await_init_exit`]: how long PID 1 took to exit.
+    pub init_exited_after: Option<Duration>,
 }
 
 /// One live case: a helper process, its namespaces and its tree.
@@ -102,12 +119,16 @@ impl Sandbox {
         // A node that fails, or a wait that times out, while the tree is
         // built is that; any other failure means the sandbox itself could
         // not be made.
-        let obs = sb.call(&Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone() }).map_err(
-            |e| match e {
-                SysError::Node { .. } | SysError::Timeout(_) | SysError::Setup(_) | SysError::Resource { .. } => e,
-                other => SysError::Setup(other.to_string()),
-            },
-        )?;
+        let reap_deadline_ms = opts.reap_deadline.as_millis() as u64;
+        let build = Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone(), reap_deadline_ms };
+        let obs = sb.call(&build).map_err(|e| match e {
+            SysError::Node { .. }
+            | SysError::Timeout(_)
+            | SysError::Setup(_)
+            | SysError::Resource { .. }
+            | SysError::NotReaped { .. } => e,
+            other => SysError::Setup(other.to_string()),
+        })?;
         Ok((sb, obs))
     }
 
@@ -123,11 +144,21 @@ impl Sandbox {
         self.call(&Request::Observe)
     }
 
+    /// Waits at most `within` for PID 1 (an init under test) to exit, and
+    /// says how long it took: `None` if it still runs at the end. This is
+    /// the one wait whose expiry is an answer, not a failure — "it did not
+    /// exit within `within`" — so callers say so where they report it.
+    pub fn await_init_exit(&mut self, within: Duration) -> Result<Option<Duration>, SysError> {
+        let obs = self.call(&Request::AwaitInitExit { within_ms: within.as_millis() as u64 })?;
+        Ok(obs.init_exited_after)
+    }
+
     fn call(&mut self, req: &Request) -> Result<Observation, SysError> {
         let name = match req {
             Request::Build { .. } => "Build",
             Request::Step { .. } => "Step",
             Request::Observe => "Observe",
+            Request::AwaitInitExit { .. } => "AwaitInitExit",
         };
         let mut text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
         text.push('\n');
@@ -155,8 +186,14 @@ impl Sandbox {
                 Response::Progress => continue,
                 Response::Done { forest, procs, timings, userns } => {
                     self.userns = userns;
-                    Ok(Observation { forest, procs, timings })
+                    Ok(Observation { forest, procs, timings, init_exited_after: None })
                 }
+                Response::InitExit { after_us } => Ok(Observation {
+                    forest: Vec::new(),
+                    procs: Vec::new(),
+                    timings: Timings::default(),
+                    init_exited_after: after_us.map(Duration::from_micros),
+                }),
                 Response::Failed(e) => Err(SysError::from(e)),
             };
         }

@@ -57,6 +57,16 @@ pub enum SysError {
     /// (`RLIMIT_NOFILE 64`).
     #[error("resource exhausted: {what} ({limit})")]
     Resource { what: String, limit: String },
+    /// The init under test (PID 1 of `--init`) left zombies it adopted
+    /// unreaped past the reap deadline: its job, not the kernel's. Each
+    /// entry names one zombie left (`` `a` (pid 5), a zombie for 1002 ms ``).
+    #[error(
+        "the init under test did not reap {} zombie(s) it adopted within the reap deadline of {deadline_ms} ms \
+         (measured from the exit, pidfd POLLIN, to the reap): {}",
+        zombies.len(),
+        zombies.join(", ")
+    )]
+    NotReaped { deadline_ms: u64, zombies: Vec<String> },
 }
 
 /// The start of a message that could not be understood, for an error: at
@@ -94,6 +104,10 @@ pub enum WireError {
         what: String,
         limit: String,
     },
+    NotReaped {
+        deadline_ms: u64,
+        zombies: Vec<String>,
+    },
 }
 
 impl From<&SysError> for WireError {
@@ -110,6 +124,9 @@ impl From<&SysError> for WireError {
             SysError::Protocol(m) => WireError::Protocol(m.clone()),
             SysError::Setup(m) => WireError::Setup(m.clone()),
             SysError::Resource { what, limit } => WireError::Resource { what: what.clone(), limit: limit.clone() },
+            SysError::NotReaped { deadline_ms, zombies } => {
+                WireError::NotReaped { deadline_ms: *deadline_ms, zombies: zombies.clone() }
+            }
         }
     }
 }
@@ -127,6 +144,7 @@ impl From<WireError> for SysError {
             WireError::Protocol(m) => SysError::Protocol(m),
             WireError::Setup(m) => SysError::Setup(m),
             WireError::Resource { what, limit } => SysError::Resource { what, limit },
+            WireError::NotReaped { deadline_ms, zombies } => SysError::NotReaped { deadline_ms, zombies },
         }
     }
 }
@@ -157,6 +175,7 @@ mod tests {
             SysError::Protocol("Step before Build".into()),
             SysError::Setup("--init needs a command".into()),
             SysError::Resource { what: "pidfd_open(7, 0) failed: EMFILE".into(), limit: "RLIMIT_NOFILE 64".into() },
+            SysError::NotReaped { deadline_ms: 100, zombies: vec!["`a` (pid 5), a zombie for 101 ms".into()] },
         ];
         for e in errors {
             let wire = serde_json::to_string(&WireError::from(&e)).unwrap();

@@ -70,7 +70,12 @@ pub enum Request {
         deadline_ms: u64,
         #[serde(default)]
         init: Option<Vec<String>>,
+        /// With `init`: how long it may leave an adopted zombie unreaped.
+        #[serde(default)]
+        reap_deadline_ms: u64,
     },
+    /// Wait at most `within_ms` for PID 1, an init under test, to exit.
+    AwaitInitExit { within_ms: u64 },
     /// Run one step, then settle as `hints` say.
     Step { step: Step, hints: SettleHints },
     /// Observe the namespace again.
@@ -90,6 +95,12 @@ pub struct SettleHints {
     /// reads EOF but its pidfd never becomes readable, so the settle waits
     /// instead until it is alone in its dying namespace.
     pub exiting: Vec<String>,
+    /// PID 1 dies in this step: an init under test, which has no channel
+    /// whose EOF would say so, exiting by its policy when its main child
+    /// has exited (or killed). The settle waits for its pidfd, readable once
+    /// the namespace is empty (R6.3, R9.2).
+    #[serde(default)]
+    pub init_exits: bool,
 }
 
 /// Time spent in each phase, in microseconds.
@@ -117,6 +128,9 @@ pub enum Response {
     /// Not an answer: the helper is working on the request and has not
     /// hung (see [`super::client`]'s module docs).
     Progress,
+    /// The answer to `AwaitInitExit`: microseconds PID 1 took to exit, or
+    /// `None` if it still ran when the time was up.
+    InitExit { after_us: Option<u64> },
 }
 
 /// One node as the helper knows it.
@@ -142,6 +156,9 @@ struct Rec {
     /// is in its own list. Known from how each node was created: a
     /// process never changes namespace.
     ns: Vec<usize>,
+    /// When the helper saw it exit (its pidfd readable): where an init
+    /// under test's reap deadline starts.
+    exited_at: Option<Instant>,
 }
 
 struct Helper {
@@ -150,6 +167,8 @@ struct Helper {
     next_seq: usize,
     /// PID 1 is an init under test, not our node.
     foreign_init: bool,
+    /// How long the init under test may leave an adopted zombie unreaped.
+    reap_deadline: Duration,
     /// Pids that were stopped at the last observation.
     last_stopped: Vec<i32>,
     /// The kernel hangs up a pidfd when its task is reaped (6.9+, R9.1).
@@ -198,11 +217,13 @@ pub fn main() -> ! {
 
 fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysError> {
     match req {
-        Request::Build { tree, deadline_ms, init } => {
+        Request::Build { tree, deadline_ms, init, reap_deadline_ms } => {
             if helper.is_some() {
                 return Err(SysError::Protocol("Build sent twice".into()));
             }
-            let h = helper.insert(Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?);
+            let mut h = Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?;
+            h.reap_deadline = Duration::from_millis(reap_deadline_ms);
+            let h = helper.insert(h);
             let t = Instant::now();
             h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
@@ -220,6 +241,14 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Observe before Build".into()))?;
             h.timings = Timings::default();
             h.observe_response()
+        }
+        Request::AwaitInitExit { within_ms } => {
+            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("AwaitInitExit before Build".into()))?;
+            let init = h.nodes.first().ok_or_else(|| SysError::Protocol("no PID 1".into()))?;
+            let t = Instant::now();
+            let until = t + Duration::from_millis(within_ms);
+            let exited = os::pidfd_wait(init.pidfd.as_fd(), os::PidfdState::Exited, until)?;
+            Ok(Response::InitExit { after_us: exited.then(|| t.elapsed().as_micros() as u64) })
         }
     }
 }
@@ -308,6 +337,7 @@ impl Helper {
             nodes: Vec::new(),
             next_seq: 1,
             foreign_init: first.is_some(),
+            reap_deadline: deadline,
             last_stopped: Vec::new(),
             hup_on_reap: os::kernel_version() >= (6, 9),
             deadline,
@@ -333,6 +363,7 @@ impl Helper {
                     exiting: false,
                     nsfd: None,
                     ns: Vec::new(),
+                    exited_at: None,
                 });
                 h.greet(helper_end, &first.name, &first.attrs, 1, Vec::new())?;
             }
@@ -404,6 +435,7 @@ impl Helper {
             exiting: false,
             nsfd,
             ns,
+            exited_at: None,
         });
         Ok(())
     }
@@ -737,7 +769,7 @@ impl Helper {
         let stopped = named(&hints.stopped);
         let exiting = named(&hints.exiting);
         self.await_stops(&stopped)?;
-        let all_dead = self.settle_deaths(&stopped, &exiting)?;
+        let all_dead = self.settle_deaths(&stopped, &exiting, hints.init_exits)?;
         let procs = self.await_reaps(&all_dead)?;
         self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
         self.timings.settle_us = t.elapsed().as_micros() as u64;
@@ -770,11 +802,21 @@ impl Helper {
     /// Phase 2 of settling: rounds of pings and deaths until a round finds
     /// no new death (see [`Self::settle_and_observe`]). `stopped` and
     /// `exiting` are the nodes predicted so. Returns every node that died.
-    fn settle_deaths(&mut self, stopped: &[usize], exiting: &[usize]) -> Result<Vec<usize>, SysError> {
+    fn settle_deaths(
+        &mut self,
+        stopped: &[usize],
+        exiting: &[usize],
+        init_exits: bool,
+    ) -> Result<Vec<usize>, SysError> {
         // Inits that were exiting and are no longer predicted to be may
         // finish now: they count as deaths of this step.
         let mut dead: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].exiting && !exiting.contains(i)).collect();
+        // An init under test has no channel to read EOF on: its death is
+        // awaited on its pidfd alone.
+        if init_exits && self.foreign_init && !dead.contains(&0) {
+            dead.push(0);
+        }
         let mut all_dead = Vec::new();
         let mut stay_stopped = Vec::new();
         // Whom to ping: everyone in the first round; after a round of
@@ -828,9 +870,9 @@ impl Helper {
                 }
             }
             for &i in &pinged {
+                let reply = self.recv_pong(i, deadline)?;
                 let r = &mut self.nodes[i];
-                let Some(chan) = &r.chan else { continue };
-                match channel::recv_reply(chan.as_fd(), deadline)? {
+                match reply {
                     Received::Msg((Reply::Pong(mask), _)) => r.got |= mask,
                     Received::Msg((other, _)) => {
                         return Err(SysError::Protocol(format!("{}: expected pong, got {other:?}", r.name)))
@@ -863,6 +905,36 @@ impl Helper {
         Ok(all_dead)
     }
 
+    /// The answer to a ping from node `i`. The main child of an init under
+    /// test shares its channel with PID 1, which passed it on and still
+    /// holds its copy: its death shows no EOF while the init lives, so its
+    /// pidfd is watched too, and a readable pidfd counts as the EOF.
+    fn recv_pong(&self, i: usize, deadline: Instant) -> Result<Received<(Reply, Vec<OwnedFd>)>, SysError> {
+        let r = &self.nodes[i];
+        let Some(chan) = &r.chan else { return Ok(Received::Eof) };
+        if !(self.foreign_init && r.seq == 1) {
+            return channel::recv_reply(chan.as_fd(), deadline);
+        }
+        loop {
+            let ready = os::poll_each(
+                &[(chan.as_fd(), libc::POLLIN), (r.pidfd.as_fd(), libc::POLLIN)],
+                os::millis_until(deadline),
+            )?;
+            if ready[0] != 0 {
+                match channel::recv_reply(chan.as_fd(), Instant::now())? {
+                    Received::Timeout if Instant::now() < deadline => continue,
+                    got => return Ok(got),
+                }
+            }
+            if ready[1] != 0 {
+                return Ok(Received::Eof);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Received::Timeout);
+            }
+        }
+    }
+
     /// Phase 3 of settling: waits until every zombie that a reaping parent
     /// (or the kernel) will collect is reaped — first those of `all_dead`,
     /// then whatever a scan still shows. Returns the last scan, after which
@@ -877,7 +949,7 @@ impl Helper {
             }
             let Some(z) = observe::stat(self.nodes[i].pid) else { continue };
             if let Some(parent) = observe::stat(z.ppid).and_then(|p| self.collector(&p)) {
-                self.await_reap(i, &parent, deadline)?;
+                self.await_reap(i, z.ppid, &parent, deadline)?;
             }
         }
         // Then whatever a scan still shows (zombies that moved to a new
@@ -897,7 +969,7 @@ impl Helper {
                 let collector = procs.iter().find(|q| q.pid == p.ppid).and_then(|q| self.collector(q));
                 // 'X': already being released by the kernel (auto-reaped).
                 if p.state == 'X' || collector.is_some() {
-                    self.await_reap(z, &collector.unwrap_or_else(|| "the kernel".into()), deadline)?;
+                    self.await_reap(z, p.ppid, &collector.unwrap_or_else(|| "the kernel".into()), deadline)?;
                     waited = true;
                 }
             }
@@ -946,6 +1018,7 @@ impl Helper {
             let r = &self.nodes[i];
             if os::pidfd_wait(r.pidfd.as_fd(), os::PidfdState::Exited, deadline)? {
                 self.nodes[i].exiting = false;
+                self.nodes[i].exited_at.get_or_insert_with(Instant::now);
                 continue;
             }
             // Not predicted, but an init may be held in zap all the same:
@@ -953,6 +1026,13 @@ impl Helper {
             if r.attrs.pidns && self.exiting_settled(i)? {
                 self.nodes[i].exiting = true;
                 continue;
+            }
+            if i == 0 && self.foreign_init {
+                return Err(SysError::Timeout(
+                    "the init under test (pid 1) to exit, as it was observed to do once its main child has \
+                     exited (its pidfd readable)"
+                        .into(),
+                ));
             }
             return Err(SysError::Timeout(format!("`{}` (pid {}) to finish exiting (pidfd readable)", r.name, r.pid)));
         }
@@ -1038,14 +1118,48 @@ impl Helper {
         (reaps && !parent.is_stopped() && !parent.is_zombie() && !parent.is_exiting()).then(|| node.name.clone())
     }
 
-    /// Waits until zombie node `z` is reaped by `collector`, or fails naming
-    /// both.
-    fn await_reap(&self, z: usize, collector: &str, deadline: Instant) -> Result<(), SysError> {
+    /// Waits until zombie node `z`, a child of `ppid`, is reaped by
+    /// `collector`, or fails naming both. A zombie of an init under test
+    /// must be reaped within the reap deadline of its exit (the init's job,
+    /// shared/init-gate.md R1); past it the case fails with every zombie
+    /// PID 1 has left.
+    fn await_reap(&mut self, z: usize, ppid: i32, collector: &str, deadline: Instant) -> Result<(), SysError> {
+        let by_init = self.foreign_init && ppid == 1;
+        let deadline = if by_init {
+            *self.nodes[z].exited_at.get_or_insert_with(Instant::now) + self.reap_deadline
+        } else {
+            deadline
+        };
         let r = &self.nodes[z];
         if wait_reaped(r, self.hup_on_reap, deadline)? {
             return Ok(());
         }
+        if by_init {
+            return Err(self.not_reaped());
+        }
         Err(SysError::Timeout(format!("zombie `{}` (pid {}) to be reaped by {collector}", r.name, r.pid)))
+    }
+
+    /// The evidence against an init under test that missed its reap
+    /// deadline: every zombie it has now, with how long it has been one.
+    fn not_reaped(&self) -> SysError {
+        let now = Instant::now();
+        let zombies = scan()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| p.ppid == 1 && p.is_zombie())
+            .map(|p| match self.by_pid(p.pid) {
+                Some(i) => {
+                    let r = &self.nodes[i];
+                    let age = r.exited_at.map_or_else(String::new, |t| {
+                        format!(", a zombie for {} ms", now.duration_since(t).as_millis())
+                    });
+                    format!("`{}` (pid {}){age}", r.name, r.pid)
+                }
+                None => format!("pid {} (not a node of the tree)", p.pid),
+            })
+            .collect();
+        SysError::NotReaped { deadline_ms: self.reap_deadline.as_millis() as u64, zombies }
     }
 
     /// The node now holding namespace pid `pid` (pids are reused after a
