@@ -180,6 +180,8 @@ pub struct Observations {
     pub main_code: i32,
     pub forward_hard: Vec<i32>,
     pub patience_ms: u64,
+    /// Why trials were not run (the main trial never got to READY).
+    pub not_run: Option<String>,
 }
 
 fn names(sigs: &[i32]) -> String {
@@ -257,6 +259,7 @@ fn skipped(why: impl Into<String>) -> (Verdict, String) {
 }
 
 fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
+    let no_run = || not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
     let pid1 = o.mode != Some(Mode::Subreaper);
     let only_pid1 = || skipped("PID 1 mode only (this run is --subreaper)");
     let only_sub = || skipped("subreaper mode only (run with --subreaper)");
@@ -304,7 +307,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         "R3" if !pid1 => only_pid1(),
         "R3" => {
             if o.together.is_empty() {
-                return not_reached("no run");
+                return no_run();
             }
             let mut bad = Vec::new();
             let mut not = Vec::new();
@@ -387,7 +390,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         }
         "R6" if !pid1 => only_pid1(),
         "R6" => {
-            let Some((code, r)) = &o.prechild else { return not_reached("no run") };
+            let Some((code, r)) = &o.prechild else { return no_run() };
             let r = match reached(r) {
                 Ok(r) => r,
                 Err(e) => return not_reached(e),
@@ -411,7 +414,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         }
         "R7" if !pid1 => only_pid1(),
         "R7" => {
-            let Some((code, r)) = &o.sigchld_ignored else { return not_reached("no run") };
+            let Some((code, r)) = &o.sigchld_ignored else { return no_run() };
             let r = match reached(r) {
                 Ok(r) => r,
                 Err(e) => return not_reached(e),
@@ -476,6 +479,9 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         },
         "X1" | "X2" => {
             let runs = if id == "X1" { &o.exits } else { &o.deaths };
+            if runs.is_empty() {
+                return no_run();
+            }
             let mut good = Vec::new();
             let mut bad = Vec::new();
             let mut not = Vec::new();
@@ -510,6 +516,9 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
             }
         }
         "X3" => {
+            if o.bad_command.is_empty() {
+                return no_run();
+            }
             let mut codes = Vec::new();
             let mut ev = Vec::new();
             let mut zero = false;
@@ -537,8 +546,11 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                 value(codes.join("/"), ev.join("; "))
             }
         }
+        "X5" if !pid1 => {
+            skipped("PID 1 mode only: an init that is no namespace's PID 1 takes no tree with it (see T3)")
+        }
         "X4" | "X5" => {
-            let Some(r) = &o.kill else { return not_reached("no run") };
+            let Some(r) = &o.kill else { return no_run() };
             let r = match reached(r) {
                 Ok(r) => r,
                 Err(e) => return not_reached(e),
@@ -568,7 +580,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
             if id == "T3" && pid1 {
                 return only_sub();
             }
-            let Some(r) = &o.teardown else { return not_reached("no run") };
+            let Some(r) = &o.teardown else { return no_run() };
             let r = match reached(r) {
                 Ok(r) => r,
                 Err(e) => return not_reached(e),
@@ -611,7 +623,10 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                             "sigterm",
                             format!("a survivor got SIGTERM from the init at {:.2} ms into the run", g.at_ms),
                         ),
-                        None => value("no", "no signal from the init to survivors: the kernel's SIGKILL ends them"),
+                        None if pid1 => {
+                            value("no", "no signal from the init to survivors: the kernel's SIGKILL ends them")
+                        }
+                        None => value("no", "no signal from the init to survivors"),
                     }
                 }
                 _ => value(

@@ -91,6 +91,7 @@ pub struct Gate {
     burst: usize,
     together: usize,
     forward_hard: Vec<i32>,
+    jobs: usize,
 }
 
 impl Gate {
@@ -110,6 +111,7 @@ impl Gate {
             workload: None,
             burst: 200,
             together: 9,
+            jobs: 12,
             forward_hard: FORWARDED.iter().copied().filter(|&s| s != libc::SIGCONT).collect(),
         }
     }
@@ -150,6 +152,14 @@ impl Gate {
     /// Orphans in R2's burst (default 200).
     pub fn burst(mut self, n: usize) -> Gate {
         self.burst = n;
+        self
+    }
+
+    /// How many trials run at once after the main one (default 12: most
+    /// trials wait on events, and an init that hangs in each costs one
+    /// deadline per round).
+    pub fn jobs(mut self, n: usize) -> Gate {
+        self.jobs = n.max(1);
         self
     }
 
@@ -224,36 +234,63 @@ impl Gate {
             patience_ms: self.patience.as_millis() as u64,
             ..Observations::default()
         };
-        let run = |plan: Plan, argv: Vec<String>| -> Result<Result<TrialResult, String>, GateError> {
-            run_trial(&exe, self, plan, argv)
-        };
+        let run = |plan: Plan, argv: Vec<String>| -> TrialOutcome { run_trial(&exe, self, plan, argv) };
         // The main trial first: if the init cannot run at all, say so once.
         let main = run(
             Plan::Main { code: o.main_code, burst: self.burst, forward: FORWARDED.to_vec() },
             self.argv(&workload),
         )?;
+        let reached = match &main {
+            Ok(r) if r.ready.is_some() => None,
+            Ok(r) if r.exec_error.is_some() => {
+                Some(format!("the init could not be executed: {}", r.exec_error.as_deref().unwrap_or("")))
+            }
+            Ok(_) => Some("the main trial never got to READY, so neither would this one (see R1)".to_string()),
+            Err(e) => Some(format!("the main trial broke: {e}")),
+        };
         o.main = Some(main);
-        for &k in &EXIT_CODES {
-            o.exits.push((k, run(Plan::Exit(k), self.argv(&workload))?));
-        }
-        for &s in &DEATHS {
-            o.deaths.push((s, run(Plan::Die(s), self.argv(&workload))?));
-        }
+        // X3 needs no READY; every other trial does: when the main trial
+        // never got there, they are not run (each would only wait out its
+        // deadline) and say so. The rest run at once, a few at a time, so
+        // that an init that hangs in every one still gets its report
+        // within a few deadlines.
         let noexec = NoExecFile::new().map_err(|e| GateError::Setup(format!("creating a 0644 file for X3: {e}")))?;
         let missing = format!("/nonexistent/reparent-gate-{}", std::process::id());
-        o.bad_command.push(("missing", run(Plan::BadCommand, self.argv(std::slice::from_ref(&missing)))?));
         let noexec_cmd = noexec.path.to_string_lossy().into_owned();
-        o.bad_command.push(("0644 file", run(Plan::BadCommand, self.argv(std::slice::from_ref(&noexec_cmd)))?));
-        drop(noexec);
-        o.teardown = Some(run(Plan::Teardown, self.argv(&workload))?);
-        o.kill = Some(run(Plan::KillInit, self.argv(&workload))?);
-        if pid1 {
-            for i in 0..self.together {
-                let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
-                o.together.push((code, order, run(Plan::ExitWithOrphan { code, order }, self.argv(&workload))?));
+        let mut jobs: Vec<(Slot, Plan, Vec<String>)> = vec![
+            (Slot::Bad("missing"), Plan::BadCommand, self.argv(std::slice::from_ref(&missing))),
+            (Slot::Bad("0644 file"), Plan::BadCommand, self.argv(std::slice::from_ref(&noexec_cmd))),
+        ];
+        if let Some(why) = reached {
+            o.not_run = Some(why);
+        } else {
+            let w = self.argv(&workload);
+            jobs.extend(EXIT_CODES.iter().map(|&k| (Slot::Exit(k), Plan::Exit(k), w.clone())));
+            jobs.extend(DEATHS.iter().map(|&s| (Slot::Death(s), Plan::Die(s), w.clone())));
+            jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
+            jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
+            if pid1 {
+                for i in 0..self.together {
+                    let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
+                    jobs.push((Slot::Together(code, order), Plan::ExitWithOrphan { code, order }, w.clone()));
+                }
+                jobs.push((Slot::PreChild(3), Plan::ChildBeforeExec { code: 3 }, w.clone()));
+                jobs.push((Slot::SigchldIgnored(4), Plan::SigchldIgnored { code: 4 }, w.clone()));
             }
-            o.prechild = Some((3, run(Plan::ChildBeforeExec { code: 3 }, self.argv(&workload))?));
-            o.sigchld_ignored = Some((4, run(Plan::SigchldIgnored { code: 4 }, self.argv(&workload))?));
+        }
+        let results = run_parallel(jobs, self.jobs, &run)?;
+        drop(noexec);
+        for (slot, r) in results {
+            match slot {
+                Slot::Bad(what) => o.bad_command.push((what, r)),
+                Slot::Exit(k) => o.exits.push((k, r)),
+                Slot::Death(s) => o.deaths.push((s, r)),
+                Slot::Teardown => o.teardown = Some(r),
+                Slot::Kill => o.kill = Some(r),
+                Slot::Together(code, order) => o.together.push((code, order, r)),
+                Slot::PreChild(code) => o.prechild = Some((code, r)),
+                Slot::SigchldIgnored(code) => o.sigchld_ignored = Some((code, r)),
+            }
         }
         let checks = checks::judge(&o);
         Ok(Report {
@@ -265,6 +302,52 @@ impl Gate {
             checks,
         })
     }
+}
+
+/// What one trial gave: its result or why it broke, or why the gate
+/// cannot run at all.
+type TrialOutcome = Result<TrialSeen, GateError>;
+
+/// A trial's result, or why it broke.
+type TrialSeen = Result<TrialResult, String>;
+
+/// Where a trial's result goes.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Bad(&'static str),
+    Exit(i32),
+    Death(i32),
+    Teardown,
+    Kill,
+    Together(i32, u8),
+    PreChild(i32),
+    SigchldIgnored(i32),
+}
+
+/// Runs the trials on `threads` threads; the results come back in the
+/// order of `jobs`.
+fn run_parallel(
+    jobs: Vec<(Slot, Plan, Vec<String>)>,
+    threads: usize,
+    run: &(dyn Fn(Plan, Vec<String>) -> TrialOutcome + Sync),
+) -> Result<Vec<(Slot, TrialSeen)>, GateError> {
+    let n = jobs.len();
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let done = std::sync::Mutex::new(Vec::with_capacity(n));
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let Some((i, (slot, plan, argv))) = queue.lock().ok().and_then(|mut q| q.pop()) else { return };
+                let r = run(plan, argv);
+                if let Ok(mut d) = done.lock() {
+                    d.push((i, slot, r));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().map_err(|_| GateError::Setup("a trial thread panicked".into()))?;
+    done.sort_by_key(|(i, _, _)| *i);
+    done.into_iter().map(|(_, slot, r)| r.map(|r| (slot, r))).collect()
 }
 
 /// A file with mode 0644 for X3 (`execvp()` runs a 0755 non-binary

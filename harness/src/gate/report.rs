@@ -82,12 +82,15 @@ impl Report {
                 out.push_str(&format!("{:<3} {kind:<6} {v:<width$}  {evidence}\n", c.id));
             }
         }
-        let hard = self.checks.iter().filter(|c| c.kind == Kind::Hard).count();
-        let hard_ok = self.checks.iter().filter(|c| c.kind == Kind::Hard && c.verdict == Verdict::Pass).count();
+        let applicable = |c: &&Check| c.kind == Kind::Hard && !matches!(c.verdict, Verdict::Skipped { .. });
+        let hard = self.checks.iter().filter(applicable).count();
+        let hard_ok = self.checks.iter().filter(applicable).filter(|c| c.verdict == Verdict::Pass).count();
+        let skipped = self.checks.iter().filter(|c| c.kind == Kind::Hard).count() - hard;
         let failures = self.failures();
         out.push_str(&format!(
-            "{}: {hard_ok}/{hard} hard checks passed{}; gate time {:.2} s\n",
+            "{}: {hard_ok}/{hard} hard checks passed{}{}; gate time {:.2} s\n",
             if failures.is_empty() { "PASS" } else { "FAIL" },
+            if skipped > 0 { format!(" ({skipped} skipped: not for this mode)") } else { String::new() },
             if failures.is_empty() {
                 String::new()
             } else {
