@@ -804,7 +804,7 @@ fn judge_forwarding(id: &str, o: &Observations) -> (Verdict, String) {
                 .signals
                 .iter()
                 .zip(&phase)
-                .filter(|(g, p)| (1..=2).contains(*p) && g.by != w.pid && g.code <= 0)
+                .filter(|(g, p)| **p >= 1 && g.by != w.pid && g.from == w.ppid && g.code <= 0)
                 .map(|(g, _)| g)
                 .collect();
             let mut got: Vec<i32> = bystander.iter().map(|g| g.signo).collect();
