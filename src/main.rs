@@ -25,6 +25,7 @@ use reparent_harness::driver::replay::Replay;
 use reparent_harness::driver::report;
 use reparent_harness::driver::scenario_run::{self, Progress, Verdict};
 use reparent_harness::driver::under_init;
+use reparent_harness::gate;
 use reparent_harness::kernel;
 use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup};
 use reparent_harness::scenario::Scenario;
@@ -149,6 +150,41 @@ enum Cmd {
         #[arg(value_name = "NEW.json")]
         new: PathBuf,
     },
+    /// Grade an init (tini, dumb-init, catatonit, your own) as PID 1 of a
+    /// fresh namespace: reaping, exit status, signal forwarding, teardown,
+    /// process group and hygiene (shared/init-gate.md). Exits 0 only when
+    /// every hard check passes and every pinned value holds, 1 otherwise,
+    /// 2 when the gate cannot run.
+    Gate {
+        /// Run INIT as an ordinary child of the gate (a subreaper), not as
+        /// PID 1: the S and T3 checks.
+        #[arg(long)]
+        subreaper: bool,
+        /// How long any one wait may take before it fails, naming what it
+        /// waited for (milliseconds).
+        #[arg(long, value_name = "MS", default_value_t = 3000)]
+        deadline: u64,
+        /// How long to wait for what may never happen: a reap, a signal the
+        /// init may not forward, its exit while a descendant lives
+        /// (milliseconds; also R4's bound for `never`).
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        patience: u64,
+        /// Print the report as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as JUnit XML to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Pinned policy values, one `ID value` per line (e.g. `T1
+        /// immediate`, `P1 own-group`, `X3 127/126`): a value that differs
+        /// fails the gate.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+        /// INIT and its arguments; the workload's command is appended, or
+        /// put at the place of a `{}` argument.
+        #[arg(last = true, required = true, value_name = "INIT")]
+        init: Vec<String>,
+    },
     /// A fixed workload: cases per second and where the time goes.
     Bench {
         /// Cases to run.
@@ -232,6 +268,8 @@ fn main() -> ExitCode {
         Some(reparent_harness::sys::node::NODE_ARG) => reparent_harness::sys::node::main_from_env(),
         Some(probe::PROBE_ARG) => probe::main(&std::env::args().collect::<Vec<_>>()),
         Some(probe::PROBE_EXEC_ARG) => probe::exec_main(&std::env::args().collect::<Vec<_>>()),
+        Some(gate::trial::TRIAL_ARG) => gate::trial::main(&std::env::args().collect::<Vec<_>>()),
+        Some(gate::workload::WORKLOAD_ARG) => gate::workload::main(),
         _ => {}
     }
     let cli = parse_cli();
@@ -248,6 +286,9 @@ fn main() -> ExitCode {
     };
     if let Cmd::Diff { old, new } = &cli.cmd {
         return cmd_diff(old, new);
+    },
+    if let Cmd::Gate { subreaper, deadline, patience, json, junit, expect, init } = &cli.cmd {
+        return cmd_gate(*subreaper, *deadline, *patience, *json, junit.as_deref(), expect.as_deref(), init);
     }
     if let Cmd::Kernel { self_test: true, scenarios, .. } = &cli.cmd {
         // The model of the kernel the rules were checked against, unless
@@ -327,6 +368,7 @@ fn main() -> ExitCode {
         // Handled above, before any sandbox or calibration.
         Cmd::Diff { old, new } => cmd_diff(&old, &new),
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
+        Cmd::Gate { .. } => unreachable!("handled above"),
     }
 }
 
@@ -871,4 +913,55 @@ fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64, n
         println!("    {name:<44} {:>7.3} ms  {:>5.1}%", per(d), 100.0 * d.as_secs_f64() / total);
     }
     ExitCode::SUCCESS
+}
+
+/// `reparent gate`: runs every trial of the gate on INIT and prints the
+/// verdicts.
+fn cmd_gate(
+    subreaper: bool,
+    deadline: u64,
+    patience: u64,
+    json: bool,
+    junit: Option<&Path>,
+    expect: Option<&Path>,
+    init: &[String],
+) -> ExitCode {
+    let expect = match expect.map(gate::Expectations::load).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let g = gate::Gate::new(init.iter().cloned())
+        .subreaper(subreaper)
+        .deadline(Duration::from_millis(deadline))
+        .patience(Duration::from_millis(patience));
+    let mut report = match g.run() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("reparent gate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(e) = &expect {
+        report.pin(e);
+    }
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(path) = junit {
+        let written = report.junit().and_then(|xml| std::fs::write(path, xml).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("reparent gate: writing {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

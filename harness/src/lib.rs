@@ -16,6 +16,7 @@
 //! [`scenario`] is the `.tree` format all three share.
 
 pub mod driver;
+pub mod gate;
 pub mod kernel;
 pub mod model;
 pub mod scenario;

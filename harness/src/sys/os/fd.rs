@@ -262,3 +262,44 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     // our own use; nothing else in this image owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// `memfd_create(name, MFD_CLOEXEC)`: an anonymous file, here the place
+/// an init under test writes its standard output and error to — a file
+/// never blocks its writer the way a full pipe would.
+pub fn memfd(name: &std::ffi::CStr) -> Result<OwnedFd, SysError> {
+    // SAFETY: a valid NUL-terminated name; the descriptor returned is new.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(last(format!("memfd_create({name:?})")));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Stdin from /dev/null, stdout and stderr to `out`: the standard streams
+/// of a process whose output is captured.
+pub fn redirect_stdio_to(out: BorrowedFd<'_>) -> Result<(), SysError> {
+    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
+        call: "open(/dev/null)".into(),
+        source: e,
+        hint: None,
+    })?;
+    for (from, to) in [(null.as_raw_fd(), 0), (out.as_raw_fd(), 1), (out.as_raw_fd(), 2)] {
+        // SAFETY: dup2 onto the standard descriptors, which this process
+        // owns; no Rust object holds them.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(last(format!("dup2({from}, {to})")));
+        }
+    }
+    Ok(())
+}
+
+/// `pread(fd, buf, 0)`: up to `max` bytes from the start of a file (a
+/// memfd another process wrote to).
+pub fn read_head(fd: BorrowedFd<'_>, max: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; max];
+    // SAFETY: reading into a buffer of the given length that we own.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    buf.truncate(n.max(0) as usize);
+    buf
+}

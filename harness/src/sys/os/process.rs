@@ -416,3 +416,47 @@ pub fn close_inherited(fd: RawFd) {
     // owning `fd`, so nothing uses or closes this copy again.
     unsafe { libc::close(fd) };
 }
+
+/// `getpgrp()`.
+pub fn getpgrp() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// `getsid(0)`.
+pub fn getsid() -> i32 {
+    // SAFETY: integer argument only.
+    unsafe { libc::getsid(0) }
+}
+
+/// `setrlimit(resource, {n, n})`.
+pub fn set_rlimit(resource: libc::__rlimit_resource_t, n: u64, what: &str) -> Result<(), SysError> {
+    let r = libc::rlimit { rlim_cur: n, rlim_max: n };
+    // SAFETY: valid pointer to an rlimit on this stack.
+    if unsafe { libc::setrlimit(resource, &r) } < 0 {
+        return Err(last(format!("setrlimit({what}, {n})")));
+    }
+    Ok(())
+}
+
+/// `waitpid(pid, 0)`: blocks until that child has ended and reaps it.
+/// The errno on failure (ECHILD: not our child, or reaped already).
+pub fn waitpid_blocking(pid: i32) -> Result<super::Exit, i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: valid pointer to an int on this stack.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(if libc::WIFSIGNALED(status) {
+            super::Exit::Killed(libc::WTERMSIG(status))
+        } else {
+            super::Exit::Exited(libc::WEXITSTATUS(status))
+        });
+    }
+}

@@ -215,3 +215,35 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> Vec<SignalInfo> {
         });
     }
 }
+
+/// Blocks `sigs` and returns a non-blocking signalfd for them: a process
+/// that reads who sent it which signal (`ssi_pid`) instead of handling it.
+pub fn signals_fd(sigs: &[i32]) -> Result<OwnedFd, SysError> {
+    let set = sigset(sigs.iter().copied(), false);
+    // SAFETY: a valid sigset; sigprocmask only changes this thread's mask.
+    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } < 0 {
+        return Err(last("sigprocmask(SIG_BLOCK, signals)"));
+    }
+    // SAFETY: a valid sigset; the descriptor returned is new.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(last("signalfd(signals)"));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Puts `sig` back to `SIG_DFL`, unblocks it and sends it to the calling
+/// process: the process dies of it (for a signal whose default action is
+/// to terminate). Returns only if it did not.
+pub fn die_of(sig: i32) -> Result<(), SysError> {
+    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+        default_signal(sig)?;
+    }
+    thread_mask(libc::SIG_SETMASK, &sigset([], false))?;
+    // SAFETY: raise() takes an integer; the default action ends us.
+    if unsafe { libc::raise(sig) } != 0 {
+        return Err(last(format!("raise({sig})")));
+    }
+    Ok(())
+}

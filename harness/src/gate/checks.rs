@@ -1,0 +1,847 @@
+//! The checks of `shared/init-gate.md` §3 and their judgement: pure
+//! functions from what the trials saw ([`TrialResult`]) to a verdict with
+//! its evidence. Nothing here touches a process; the unit tests feed them
+//! made-up observations, violating ones included.
+//!
+//! The judgement never charges the init with what the kernel does: an
+//! orphan's adoption is the kernel's (R1.3), so R1 grades only the reap;
+//! a signal an init leaves at `SIG_DFL` is dropped by the kernel (R6.6),
+//! and the workload reports READY only after it blocked what it records,
+//! so a missing signal is the init's; X5 (the namespace is empty when the
+//! init's wait returns) is the kernel's or the gate's, and says so.
+
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Got, Mode, Ready, Status, TrialResult};
+use crate::scenario::Signal;
+
+/// Whether a check decides the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A bug when it fails.
+    Hard,
+    /// Describes the init; may still fail a rule it must keep (X3:
+    /// non-zero), and may be pinned with `--expect`.
+    Policy,
+}
+
+/// A check's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    Pass,
+    Fail {
+        seen: String,
+        expected: String,
+    },
+    /// A policy check's value, e.g. `immediate`, `own-group`, `127/126`.
+    Value {
+        value: String,
+    },
+    /// The gate never got to see it (the init exited, hung, or never
+    /// started its child before).
+    NotReached {
+        why: String,
+    },
+    /// Not applicable here, with the reason.
+    Skipped {
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Pass => write!(f, "pass"),
+            Verdict::Fail { seen, expected } => write!(f, "FAIL: {seen} vs expected {expected}"),
+            Verdict::Value { value } => write!(f, "{value}"),
+            Verdict::NotReached { why } => write!(f, "not reached: {why}"),
+            Verdict::Skipped { why } => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
+/// One check of the catalogue.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckDef {
+    pub id: &'static str,
+    pub kind: Kind,
+    pub title: &'static str,
+}
+
+const fn def(id: &'static str, kind: Kind, title: &'static str) -> CheckDef {
+    CheckDef { id, kind, title }
+}
+
+/// Every check, in the order of the spec.
+pub const CATALOGUE: &[CheckDef] = &[
+    def("R1", Kind::Hard, "an orphan of the main child is adopted by the init and reaped"),
+    def("R2", Kind::Hard, "a burst of orphans exiting at once are all reaped"),
+    def("R3", Kind::Hard, "main child and an orphan exit together: the init exits with the main child's status"),
+    def("R4", Kind::Policy, "reap latency: prompt (< 100 ms), periodic, never"),
+    def("R5", Kind::Hard, "the main child stopped and continued: the init neither exits early nor loses the exit"),
+    def("R6", Kind::Hard, "a child the init's process had before its exec is not taken for the main child"),
+    def("R7", Kind::Hard, "started with SIGCHLD ignored, the init still exits with the main child's status"),
+    def("S1", Kind::Policy, "not PID 1: orphans go to the init (its subreaper option) and are reaped"),
+    def("S2", Kind::Policy, "not PID 1: where orphans go without a subreaper, and whether the init warns"),
+    def("S3", Kind::Policy, "not PID 1: does the init run at all"),
+    def("X1", Kind::Hard, "main child exits k: the init exits k"),
+    def("X2", Kind::Hard, "main child killed by signal s: the init exits 128+s"),
+    def("X3", Kind::Policy, "the command cannot be executed (missing / not executable): non-zero status"),
+    def("X4", Kind::Hard, "the init SIGKILLed from outside: the gate sees CLD_KILLED"),
+    def("X5", Kind::Hard, "when the init's wait returns, every process of its tree is reaped (kernel/gate invariant)"),
+    def("F1", Kind::Hard, "signals from outside reach the main child exactly once, sent by the init"),
+    def("F2", Kind::Policy, "signals sent to the init from inside (kill(1, S)) reach the main child"),
+    def("F3", Kind::Policy, "forwarding to the main child's process group (a bystander orphan in it)"),
+    def("F4", Kind::Policy, "signals not forwarded (of those sent)"),
+    def("F5", Kind::Policy, "escalation: SIGKILL to a child that ignores SIGTERM"),
+    def("F6", Kind::Policy, "startup window: signals sent before READY"),
+    def("T1", Kind::Policy, "the main child exits while a descendant lives: the init exits at once, waits, or never"),
+    def("T2", Kind::Policy, "survivors get SIGTERM from the init before the kernel's SIGKILL"),
+    def("T3", Kind::Policy, "not PID 1: which processes are alive after the init exited"),
+    def("P1", Kind::Policy, "the main child's process group and session"),
+    def("P2", Kind::Policy, "under a pseudo-terminal: the main child is the foreground group"),
+    def("H1", Kind::Policy, "the main child's signal mask and ignored signals"),
+    def("H2", Kind::Policy, "the main child's open descriptors besides the gate's channel"),
+    def("H3", Kind::Policy, "the init's working directory"),
+    def("H4", Kind::Policy, "the init's CPU time and wake-ups over the main trial"),
+];
+
+/// The catalogue entry of `id`.
+pub fn def_of(id: &str) -> Option<&'static CheckDef> {
+    CATALOGUE.iter().find(|d| d.id == id)
+}
+
+/// A judged check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub id: String,
+    pub kind: Kind,
+    pub title: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub evidence: String,
+    /// The value pinned with `--expect`, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+}
+
+impl Check {
+    /// Whether this check makes the gate fail: a hard check that did not
+    /// pass (skipped only as not applicable to the mode), any `FAIL`, or a
+    /// pinned value that does not hold.
+    pub fn fails(&self) -> bool {
+        let bad = match &self.verdict {
+            Verdict::Fail { .. } => true,
+            Verdict::NotReached { .. } => self.kind == Kind::Hard,
+            Verdict::Pass | Verdict::Value { .. } | Verdict::Skipped { .. } => false,
+        };
+        bad || !self.pin_holds()
+    }
+
+    /// The value a pin is compared with: the policy value, or `pass`.
+    pub fn value(&self) -> String {
+        match &self.verdict {
+            Verdict::Pass => "pass".into(),
+            Verdict::Value { value } => value.clone(),
+            Verdict::Fail { .. } => "FAIL".into(),
+            Verdict::NotReached { .. } => "not-reached".into(),
+            Verdict::Skipped { .. } => "skipped".into(),
+        }
+    }
+
+    pub fn pin_holds(&self) -> bool {
+        self.pinned.as_ref().is_none_or(|p| *p == self.value())
+    }
+}
+
+/// The observations the checks are judged from: one trial result (or why
+/// it has none) per trial the gate ran.
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    pub mode: Option<Mode>,
+    /// The PID 1 (or subreaper) mode's main trial.
+    pub main: Option<Result<TrialResult, String>>,
+    pub exits: Vec<(i32, Result<TrialResult, String>)>,
+    pub deaths: Vec<(i32, Result<TrialResult, String>)>,
+    /// (missing file, not executable).
+    pub bad_command: Vec<(&'static str, Result<TrialResult, String>)>,
+    /// (code, order, result).
+    pub together: Vec<(i32, u8, Result<TrialResult, String>)>,
+    pub teardown: Option<Result<TrialResult, String>>,
+    pub kill: Option<Result<TrialResult, String>>,
+    pub prechild: Option<(i32, Result<TrialResult, String>)>,
+    pub sigchld_ignored: Option<(i32, Result<TrialResult, String>)>,
+    /// The main trial's exit code and burst size, and the signals the init
+    /// must forward (F1).
+    pub main_code: i32,
+    pub forward_hard: Vec<i32>,
+    pub patience_ms: u64,
+    /// Why trials were not run (the main trial never got to READY).
+    pub not_run: Option<String>,
+}
+
+fn names(sigs: &[i32]) -> String {
+    if sigs.is_empty() {
+        return "none".into();
+    }
+    sigs.iter().map(|s| Signal(*s).name().trim_start_matches("SIG").to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// How a trial ended, in words.
+fn ending(r: &TrialResult) -> String {
+    let mut s = match (&r.init_status, r.init_killed_by_gate) {
+        (Some(st), true) => format!("the init was killed by the gate ({st})"),
+        (Some(st), false) => format!("the init ended: {st}"),
+        (None, _) => "the init's status is unknown".into(),
+    };
+    if let Some(w) = &r.timed_out {
+        s = format!("timed out waiting for {w}; {s}");
+    }
+    if let Some(step) = &r.init_exited_during {
+        s = format!("{s} during `{step}`");
+    }
+    if let Some(e) = &r.error {
+        s = format!("{s}; trial error: {e}");
+    }
+    let out = r.output.trim();
+    if !out.is_empty() {
+        let first: String = out.lines().next().unwrap_or("").chars().take(120).collect();
+        s = format!("{s}; it said: {}", crate::scenario::escape(&first).into_owned());
+    }
+    s
+}
+
+/// The trial's result if the workload got to READY, else why not.
+fn reached(r: &Result<TrialResult, String>) -> Result<&TrialResult, String> {
+    match r {
+        Err(e) => Err(format!("the trial broke: {e}")),
+        Ok(r) if r.exec_error.is_some() => {
+            Err(format!("the init could not be executed: {}", r.exec_error.as_deref().unwrap_or("")))
+        }
+        Ok(r) if r.ready.is_none() => Err(format!("the main child never reported READY: {}", ending(r))),
+        Ok(r) => Ok(r),
+    }
+}
+
+fn status_text(s: Option<Status>) -> String {
+    s.map_or("no status".into(), |s| s.to_string())
+}
+
+/// Every check, judged.
+pub fn judge(o: &Observations) -> Vec<Check> {
+    CATALOGUE
+        .iter()
+        .map(|d| {
+            let (verdict, evidence) = judge_one(d.id, o);
+            Check { id: d.id.into(), kind: d.kind, title: d.title.into(), verdict, evidence, pinned: None }
+        })
+        .collect()
+}
+
+fn pass(e: impl Into<String>) -> (Verdict, String) {
+    (Verdict::Pass, e.into())
+}
+fn fail(seen: impl Into<String>, expected: impl Into<String>, e: impl Into<String>) -> (Verdict, String) {
+    (Verdict::Fail { seen: seen.into(), expected: expected.into() }, e.into())
+}
+fn value(v: impl Into<String>, e: impl Into<String>) -> (Verdict, String) {
+    (Verdict::Value { value: v.into() }, e.into())
+}
+fn not_reached(why: impl Into<String>) -> (Verdict, String) {
+    (Verdict::NotReached { why: why.into() }, String::new())
+}
+fn skipped(why: impl Into<String>) -> (Verdict, String) {
+    (Verdict::Skipped { why: why.into() }, String::new())
+}
+
+fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
+    let no_run = || not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
+    let pid1 = o.mode != Some(Mode::Subreaper);
+    let only_pid1 = || skipped("PID 1 mode only (this run is --subreaper)");
+    let only_sub = || skipped("subreaper mode only (run with --subreaper)");
+    let main = || match &o.main {
+        None => Err("no main trial was run".to_string()),
+        Some(r) => reached(r),
+    };
+    match id {
+        "R1" | "R2" if !pid1 => only_pid1(),
+        "R1" | "R2" => {
+            let k = if id == "R1" { 0 } else { 1 };
+            let r = match main() {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            let Some(round) = r.reaping.get(k) else {
+                return not_reached(format!("the main trial stopped first: {}", ending(r)));
+            };
+            let max = round.latencies_ms.iter().cloned().fold(0.0, f64::max);
+            if round.reaped == round.orphans {
+                pass(format!(
+                    "{}/{} orphans adopted by {} and reaped, slowest {max:.2} ms after its exit",
+                    round.reaped,
+                    round.orphans,
+                    round.adopted_by.first().map_or("?", String::as_str)
+                ))
+            } else {
+                let z: Vec<String> = round.zombies.iter().take(8).map(|p| p.to_string()).collect();
+                fail(
+                    format!(
+                        "{} of {} orphans still zombies {} ms after they exited",
+                        round.zombies.len(),
+                        round.orphans,
+                        o.patience_ms
+                    ),
+                    "all reaped",
+                    format!(
+                        "zombie pids (in the init's namespace): {}{}",
+                        z.join(" "),
+                        if round.zombies.len() > 8 { " …" } else { "" }
+                    ),
+                )
+            }
+        }
+        "R3" if !pid1 => only_pid1(),
+        "R3" => {
+            if o.together.is_empty() {
+                return no_run();
+            }
+            let mut bad = Vec::new();
+            let mut not = Vec::new();
+            for (code, order, r) in &o.together {
+                let order_name =
+                    ["orphan first", "main child first", "orphan on the main child's death"][*order as usize % 3];
+                match reached(r) {
+                    Err(e) => not.push(format!("{order_name}: {e}")),
+                    Ok(r) if r.init_status == Some(Status::Exited(*code)) => {}
+                    Ok(r) => bad.push(format!(
+                        "{order_name}: {} (expected exit {code}); {}",
+                        status_text(r.init_status),
+                        ending(r)
+                    )),
+                }
+            }
+            let n = o.together.len();
+            if !bad.is_empty() {
+                fail(format!("{} of {n} runs wrong", bad.len()), "the main child's status every time", bad.join("; "))
+            } else if !not.is_empty() {
+                not_reached(not.join("; "))
+            } else {
+                pass(format!("{n}/{n} runs exited with the main child's status (orders: orphan first, main first, orphan on main's death)"))
+            }
+        }
+        "R4" if !pid1 => only_pid1(),
+        "R4" => {
+            let r = match main() {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            if r.reaping.is_empty() {
+                return not_reached(format!("no orphan was released: {}", ending(r)));
+            }
+            let mut lat: Vec<f64> = r.reaping.iter().flat_map(|x| x.latencies_ms.iter().cloned()).collect();
+            let orphans: usize = r.reaping.iter().map(|x| x.orphans).sum();
+            lat.sort_by(|a, b| a.total_cmp(b));
+            if lat.is_empty() {
+                return value(
+                    "never",
+                    format!("none of {orphans} orphans reaped within {} ms of its exit", o.patience_ms),
+                );
+            }
+            let p50 = lat[lat.len() / 2];
+            let max = lat[lat.len() - 1];
+            let ev = format!(
+                "{} of {orphans} reaped; p50 {p50:.2} ms, max {max:.2} ms (bound for never: {} ms)",
+                lat.len(),
+                o.patience_ms
+            );
+            if lat.len() < orphans {
+                value("never", ev)
+            } else if max < 100.0 {
+                value("prompt", ev)
+            } else {
+                value("periodic", ev)
+            }
+        }
+        "R5" if !pid1 => only_pid1(),
+        "R5" => {
+            let r = match main() {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            match r.alive_after_stop {
+                None => not_reached(format!("the main trial stopped first: {}", ending(r))),
+                Some(false) => {
+                    fail("the init exited when its main child stopped or continued", "it waits on", ending(r))
+                }
+                Some(true) if r.init_status == Some(Status::Exited(o.main_code)) => pass(format!(
+                    "alive while the main child was stopped and after SIGCONT; then exit {} came through",
+                    o.main_code
+                )),
+                Some(true) => fail(
+                    format!("the later exit came through as {}", status_text(r.init_status)),
+                    format!("exit {}", o.main_code),
+                    ending(r),
+                ),
+            }
+        }
+        "R6" if !pid1 => only_pid1(),
+        "R6" => {
+            let Some((code, r)) = &o.prechild else { return no_run() };
+            let r = match reached(r) {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            let reaped = match r.prechild_reaped {
+                Some(true) => "reaped by the init",
+                Some(false) => "left a zombie",
+                None => "?",
+            };
+            match (r.alive_after_prechild, r.init_status) {
+                (Some(true), Some(Status::Exited(c))) if c == *code => pass(format!(
+                    "the pre-exec child exited 7 ({reaped}); the init lived on and exited {code} with its main child"
+                )),
+                (Some(false), st) => fail(
+                    format!("the init ended ({}) when its pre-exec child exited 7", status_text(st)),
+                    format!("wait for the main child (exit {code})"),
+                    ending(r),
+                ),
+                (_, st) => fail(status_text(st), format!("exit {code}"), ending(r)),
+            }
+        }
+        "R7" if !pid1 => only_pid1(),
+        "R7" => {
+            let Some((code, r)) = &o.sigchld_ignored else { return no_run() };
+            let r = match reached(r) {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            match r.init_status {
+                Some(Status::Exited(c)) if c == *code && !r.init_killed_by_gate => {
+                    pass(format!("started with SIGCHLD ignored, exited {code} with its main child"))
+                }
+                _ if r.init_killed_by_gate => {
+                    fail("the init hung after its main child exited", format!("exit {code}"), ending(r))
+                }
+                st => fail(status_text(st), format!("exit {code}"), ending(r)),
+            }
+        }
+        "S1" | "S2" | "S3" if pid1 => only_sub(),
+        "S1" | "S2" => {
+            let r = match main() {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            let Some(round) = r.reaping.first() else {
+                return not_reached(format!("the main trial stopped first: {}", ending(r)));
+            };
+            let to = round.adopted_by.first().cloned().unwrap_or_default();
+            let warned = ["subreaper", "PID 1", "pid 1", "zombie"].iter().any(|w| r.output.contains(w));
+            let said = r.output.trim().lines().next().unwrap_or("").chars().take(100).collect::<String>();
+            let said = crate::scenario::escape(&said).into_owned();
+            if id == "S1" {
+                match to.as_str() {
+                    "init" if round.reaped == round.orphans => value(
+                        "reaps",
+                        format!(
+                            "the orphan went to the init (a subreaper) and was reaped: {}/{}",
+                            round.reaped, round.orphans
+                        ),
+                    ),
+                    "init" => fail(
+                        "the orphan went to the init and stayed a zombie",
+                        "reaped",
+                        format!("zombies {:?}", round.zombies),
+                    ),
+                    _ => value(
+                        "no-subreaper",
+                        format!("the orphan went to the {to}, not the init (no subreaper option given?)"),
+                    ),
+                }
+            } else {
+                value(
+                    if to == "gate" { "to-gate" } else { "to-init" },
+                    format!(
+                        "orphans went to the {to}; {}",
+                        if warned { format!("the init warned: {said}") } else { "no warning".into() }
+                    ),
+                )
+            }
+        }
+        "S3" => match &o.main {
+            None => not_reached("no main trial"),
+            Some(Err(e)) => not_reached(e.clone()),
+            Some(Ok(r)) if r.ready.is_some() => value("runs", "runs as an ordinary child and starts its command"),
+            Some(Ok(r)) => value("refuses", ending(r)),
+        },
+        "X1" | "X2" => {
+            let runs = if id == "X1" { &o.exits } else { &o.deaths };
+            if runs.is_empty() {
+                return no_run();
+            }
+            let mut good = Vec::new();
+            let mut bad = Vec::new();
+            let mut not = Vec::new();
+            for (k, r) in runs {
+                let (what, want) = if id == "X1" {
+                    (format!("exit {k}"), Status::Exited(*k))
+                } else {
+                    (Signal(*k).name().to_string(), Status::Exited(128 + k))
+                };
+                match reached(r) {
+                    Err(e) => not.push(format!("{what}: {e}")),
+                    Ok(r) if r.init_status == Some(want) && !r.init_killed_by_gate => {
+                        good.push(format!("{what}→{}", status_text(r.init_status)))
+                    }
+                    Ok(r) => bad.push(format!(
+                        "{what}→{}",
+                        if r.init_killed_by_gate {
+                            format!("hang ({})", ending(r))
+                        } else {
+                            status_text(r.init_status)
+                        }
+                    )),
+                }
+            }
+            let expected = if id == "X1" { "exit k" } else { "exit 128+s" };
+            if !bad.is_empty() {
+                fail(bad.join(", "), expected, format!("right: {}", good.join(", ")))
+            } else if !not.is_empty() {
+                not_reached(not.join("; "))
+            } else {
+                pass(good.join(", "))
+            }
+        }
+        "X3" => {
+            if o.bad_command.is_empty() {
+                return no_run();
+            }
+            let mut codes = Vec::new();
+            let mut ev = Vec::new();
+            let mut zero = false;
+            for (what, r) in &o.bad_command {
+                match r {
+                    Err(e) => return not_reached(format!("{what}: the trial broke: {e}")),
+                    Ok(r) => {
+                        match r.init_status {
+                            Some(Status::Exited(0)) => zero = true,
+                            None => return not_reached(format!("{what}: {}", ending(r))),
+                            _ => {}
+                        }
+                        codes.push(match r.init_status {
+                            Some(Status::Exited(c)) => c.to_string(),
+                            Some(Status::Killed(s)) => Signal(s).name(),
+                            None => "?".into(),
+                        });
+                        ev.push(format!("{what}: {}", ending(r)));
+                    }
+                }
+            }
+            if zero {
+                fail(codes.join("/"), "non-zero for both", ev.join("; "))
+            } else {
+                value(codes.join("/"), ev.join("; "))
+            }
+        }
+        "X5" if !pid1 => {
+            skipped("PID 1 mode only: an init that is no namespace's PID 1 takes no tree with it (see T3)")
+        }
+        "X4" | "X5" => {
+            let Some(r) = &o.kill else { return no_run() };
+            let r = match reached(r) {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            if r.init_exited_during.is_some() || r.timed_out.is_some() {
+                return not_reached(ending(r));
+            }
+            if id == "X4" {
+                match r.init_status {
+                    Some(Status::Killed(9)) => pass("waitid(P_PIDFD): CLD_KILLED, SIGKILL"),
+                    st => fail(status_text(st), "killed by SIGKILL", ending(r)),
+                }
+            } else if r.unreaped_at_init_exit.is_empty() {
+                pass("the main child and 2 orphans were all reaped when the init's wait returned")
+            } else {
+                fail(
+                    format!("still unreaped: {}", r.unreaped_at_init_exit.join(", ")),
+                    "none (R6.3: the namespace is empty when its init is reaped)",
+                    "this is the kernel's or the gate's failure, not the init's",
+                )
+            }
+        }
+        "F1" | "F2" | "F3" | "F4" => judge_forwarding(id, o),
+        "F5" => skipped("not measured by this version of the gate"),
+        "F6" => skipped("not measured by this version of the gate"),
+        "T1" | "T2" | "T3" => {
+            if id == "T3" && pid1 {
+                return only_sub();
+            }
+            let Some(r) = &o.teardown else { return no_run() };
+            let r = match reached(r) {
+                Ok(r) => r,
+                Err(e) => return not_reached(e),
+            };
+            let Some(td) = &r.teardown else { return not_reached(ending(r)) };
+            let ready = r.ready.clone().unwrap_or_default();
+            match id {
+                "T1" => {
+                    if let Some(t) = td.exit_while_survivors_ms {
+                        value(
+                            "immediate",
+                            format!(
+                                "exited ({}) {t:.2} ms after its main child, a descendant still alive",
+                                status_text(r.init_status)
+                            ),
+                        )
+                    } else if td.exit_after_release {
+                        value(
+                            "waits",
+                            format!(
+                                "still running {} ms after its main child; exited once the last descendant did",
+                                o.patience_ms
+                            ),
+                        )
+                    } else {
+                        value(
+                            "never",
+                            format!("still running after its main child and every descendant exited; {}", ending(r)),
+                        )
+                    }
+                }
+                "T2" => {
+                    let term: Vec<&Got> = r
+                        .signals
+                        .iter()
+                        .filter(|g| g.by != ready.pid && g.from == ready.ppid && g.signo == libc::SIGTERM)
+                        .collect();
+                    match term.first() {
+                        Some(g) => value(
+                            "sigterm",
+                            format!("a survivor got SIGTERM from the init at {:.2} ms into the run", g.at_ms),
+                        ),
+                        None if pid1 => {
+                            value("no", "no signal from the init to survivors: the kernel's SIGKILL ends them")
+                        }
+                        None => value("no", "no signal from the init to survivors"),
+                    }
+                }
+                _ => value(
+                    td.survivors_after_exit.to_string(),
+                    format!(
+                        "{} survivor(s) alive after the init exited (now the gate's children, killed by it)",
+                        td.survivors_after_exit
+                    ),
+                ),
+            }
+        }
+        "P1" => match main() {
+            Err(e) => not_reached(e),
+            Ok(r) => {
+                let w = r.ready.clone().unwrap_or_default();
+                let v = if w.sid == w.pid {
+                    "own-session"
+                } else if w.pgrp == w.pid {
+                    "own-group"
+                } else {
+                    "inherited"
+                };
+                value(v, format!("main child pid {}, pgrp {}, session {}", w.pid, w.pgrp, w.sid))
+            }
+        },
+        "P2" => skipped("no pseudo-terminal is set up by this version of the gate"),
+        "H1" => match main() {
+            Err(e) => not_reached(e),
+            Ok(r) => {
+                let w = r.ready.clone().unwrap_or_default();
+                hygiene_signals(&w)
+            }
+        },
+        "H2" => match main() {
+            Err(e) => not_reached(e),
+            Ok(r) => {
+                let w = r.ready.clone().unwrap_or_default();
+                let extra: Vec<String> =
+                    w.fds.iter().filter(|(n, _)| *n > 2).map(|(n, l)| format!("{n}→{l}")).collect();
+                let std: Vec<String> = w.fds.iter().filter(|(n, _)| *n <= 2).map(|(n, l)| format!("{n}→{l}")).collect();
+                if extra.is_empty() {
+                    value("clean", format!("only the gate's channel and {}", std.join(" ")))
+                } else {
+                    value("extra", format!("besides the gate's channel and 0-2: {}", extra.join(" ")))
+                }
+            }
+        },
+        "H3" => match main() {
+            Err(e) => not_reached(e),
+            Ok(r) => match &r.init_cwd {
+                Some(c) => {
+                    value(crate::scenario::escape(c).into_owned(), "/proc/<init>/cwd; the gate starts it in its own")
+                }
+                None => not_reached("could not read /proc/<init>/cwd"),
+            },
+        },
+        "H4" => match main() {
+            Err(e) => not_reached(e),
+            Ok(r) => match (r.init_cpu_ticks, r.init_wakeups) {
+                (Some(t), Some(w)) => value(
+                    format!("{t} ticks"),
+                    format!(
+                        "{w} voluntary context switches over {:.0} ms of the main trial",
+                        r.init_exit_ms.unwrap_or(r.elapsed_ms)
+                    ),
+                ),
+                _ => not_reached(format!("the main trial stopped first: {}", ending(r))),
+            },
+        },
+        _ => skipped("unknown check"),
+    }
+}
+
+fn hygiene_signals(w: &Ready) -> (Verdict, String) {
+    // The workload is a Rust program: its runtime sets SIGPIPE to SIG_IGN
+    // before `main`, so SIGPIPE's disposition at exec cannot be seen.
+    let pipe = 1u64 << (libc::SIGPIPE - 1);
+    let ign = w.sigign & !pipe;
+    let sigs = |m: u64| names(&Signal::from_mask(m).iter().map(|s| s.0).collect::<Vec<_>>());
+    let ev = format!(
+        "blocked: {}; ignored: {} (SIGPIPE not observable: the workload's runtime ignores it); the gate starts the init with none",
+        sigs(w.sigblk),
+        sigs(ign)
+    );
+    if w.sigblk == 0 && ign == 0 {
+        value("unchanged", ev)
+    } else {
+        value("changed", ev)
+    }
+}
+
+fn judge_forwarding(id: &str, o: &Observations) -> (Verdict, String) {
+    let r = match &o.main {
+        None => return not_reached("no main trial"),
+        Some(r) => match reached(r) {
+            Ok(r) => r,
+            Err(e) => return not_reached(e),
+        },
+    };
+    let w = r.ready.clone().unwrap_or_default();
+    let sent = if id == "F2" { &r.sent_inside } else { &r.sent_outside };
+    if sent.is_empty() {
+        return not_reached(format!("no signal was sent: {}", ending(r)));
+    }
+    let phase = phase_of(r);
+    let arrivals = |phase_want: u8, by: i32, s: i32| -> Vec<&Got> {
+        r.signals
+            .iter()
+            .zip(&phase)
+            .filter(|(g, p)| **p == phase_want && g.by == by && g.signo == s && g.code <= 0)
+            .map(|(g, _)| g)
+            .collect()
+    };
+    match id {
+        "F1" | "F2" => {
+            let ph = if id == "F1" { 1 } else { 2 };
+            let waited = if id == "F1" { r.f1_waited_out } else { r.f2_waited_out };
+            let mut ok = Vec::new();
+            let mut missing = Vec::new();
+            let mut wrong = Vec::new();
+            for &s in sent {
+                let a = arrivals(ph, w.pid, s);
+                match a.as_slice() {
+                    [g] if g.from == w.ppid => ok.push(s),
+                    [] => missing.push(s),
+                    many => wrong.push(format!(
+                        "{}×{} from {}",
+                        Signal(s).name(),
+                        many.len(),
+                        many.iter().map(|g| g.from.to_string()).collect::<Vec<_>>().join(",")
+                    )),
+                }
+            }
+            let how = if waited && !missing.is_empty() {
+                let highest = ok.iter().max().copied().unwrap_or(0);
+                if missing.iter().all(|m| *m < highest) {
+                    format!("event-based: {} arrived after them", Signal(highest).name())
+                } else {
+                    format!("time-based: waited {} ms", o.patience_ms)
+                }
+            } else {
+                String::new()
+            };
+            let ev = format!(
+                "reached once from the init (pid {}): {}; not: {}{}{}",
+                w.ppid,
+                names(&ok),
+                names(&missing),
+                if wrong.is_empty() { String::new() } else { format!("; wrong: {}", wrong.join(" ")) },
+                if how.is_empty() { String::new() } else { format!(" ({how})") }
+            );
+            if id == "F2" {
+                let v = if missing.is_empty() && wrong.is_empty() {
+                    "all"
+                } else if ok.is_empty() {
+                    "none"
+                } else {
+                    "some"
+                };
+                return value(v, ev);
+            }
+            let hard_bad: Vec<i32> = o.forward_hard.iter().copied().filter(|s| !ok.contains(s)).collect();
+            if hard_bad.is_empty() {
+                pass(ev)
+            } else {
+                fail(
+                    format!("{} not delivered exactly once by the init", names(&hard_bad)),
+                    "each once, from the init",
+                    ev,
+                )
+            }
+        }
+        "F3" => {
+            let bystander: Vec<&Got> = r
+                .signals
+                .iter()
+                .zip(&phase)
+                .filter(|(g, p)| **p >= 1 && g.by != w.pid && g.from == w.ppid && g.code <= 0)
+                .map(|(g, _)| g)
+                .collect();
+            let mut got: Vec<i32> = bystander.iter().map(|g| g.signo).collect();
+            got.sort();
+            got.dedup();
+            if got.is_empty() {
+                value("child", "a bystander in the main child's process group got nothing")
+            } else {
+                value("group", format!("a bystander in the main child's process group got {}", names(&got)))
+            }
+        }
+        _ => {
+            let missing: Vec<i32> = sent.iter().copied().filter(|&s| arrivals(1, w.pid, s).is_empty()).collect();
+            let v = if missing.is_empty() { "none".to_string() } else { names(&missing) };
+            value(v, format!("of {} sent from outside; SIGCHLD is never sent", names(sent)))
+        }
+    }
+}
+
+/// The phase of each recorded signal, from its arrival time: 0 before
+/// F1, 1 during F1 (up to F2's start, after a ping that every F1 signal
+/// came before), 2 during F2 (up to its closing ping), 3 after (R5's own
+/// SIGCONT).
+fn phase_of(r: &TrialResult) -> Vec<u8> {
+    let at = |t: Option<f64>| t.unwrap_or(f64::INFINITY);
+    r.signals
+        .iter()
+        .map(|g| {
+            if g.at_ms >= at(r.f2_end_ms) {
+                3
+            } else if g.at_ms >= at(r.f2_start_ms) {
+                2
+            } else if g.at_ms >= at(r.f1_start_ms) {
+                1
+            } else {
+                0
+            }
+        })
+        .collect()
+}
