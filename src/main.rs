@@ -28,6 +28,9 @@ use reparent_harness::kernel;
 use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup};
 use reparent_harness::scenario::Scenario;
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
+use reparent_harness::vm::guest as vm_guest;
+
+mod vm_cli;
 
 #[derive(Parser)]
 #[command(
@@ -118,6 +121,9 @@ enum Cmd {
         #[command(flatten)]
         jobs: Jobs,
     },
+    /// Boot a kernel image under QEMU and run this suite inside it (default:
+    /// `kernel`, then `check --cases N`), shown as if run here.
+    Vm(vm_cli::VmArgs),
     /// A fixed workload: cases per second and where the time goes.
     Bench {
         /// Cases to run.
@@ -201,9 +207,21 @@ fn main() -> ExitCode {
         Some(reparent_harness::sys::node::NODE_ARG) => reparent_harness::sys::node::main_from_env(),
         Some(probe::PROBE_ARG) => probe::main(&std::env::args().collect::<Vec<_>>()),
         Some(probe::PROBE_EXEC_ARG) => probe::exec_main(&std::env::args().collect::<Vec<_>>()),
+        Some(vm_guest::GUEST_ARG) => {
+            let plan = std::env::args().nth(2).unwrap_or_else(|| vm_guest::PLAN_PATH.into());
+            return vm_guest::main(Path::new(&plan));
+        }
         _ => {}
     }
+    // The guest's kernel starts this binary as the initramfs's /init.
+    if os::getpid() == 1 && std::env::args().next().as_deref() == Some("/init") {
+        return vm_guest::main(Path::new(vm_guest::PLAN_PATH));
+    }
     let cli = parse_cli();
+    // A guest run needs nothing of this machine's kernel: no calibration.
+    if let Cmd::Vm(args) = cli.cmd {
+        return vm_cli::cmd_vm(args);
+    }
     let jobs = match &cli.cmd {
         Cmd::Check { jobs, .. } | Cmd::Kernel { jobs, .. } => jobs.resolve(),
         _ => Ok(1),
@@ -269,6 +287,8 @@ fn main() -> ExitCode {
         }
         Cmd::Kernel { json, scenarios, .. } => cmd_kernel(&opts, cfg, &replay, json, scenarios, jobs),
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
+        // Handled before the model is fitted to this machine (above).
+        Cmd::Vm(args) => vm_cli::cmd_vm(args),
     }
 }
 
@@ -494,7 +514,7 @@ fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
     }
 }
 
-fn default_scenarios_dir() -> PathBuf {
+pub(crate) fn default_scenarios_dir() -> PathBuf {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     if bundled.is_dir() {
         bundled
