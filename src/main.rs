@@ -124,6 +124,9 @@ enum Cmd {
     /// Boot a kernel image under QEMU and run this suite inside it (default:
     /// `kernel`, then `check --cases N`), shown as if run here.
     Vm(vm_cli::VmArgs),
+    /// Run `vm` on many kernel images and set their tables side by side:
+    /// one row per rule, one column per kernel. Exits 1 on any unexpected FAIL.
+    Matrix(vm_cli::MatrixArgs),
     /// A fixed workload: cases per second and where the time goes.
     Bench {
         /// Cases to run.
@@ -219,9 +222,11 @@ fn main() -> ExitCode {
     }
     let cli = parse_cli();
     // A guest run needs nothing of this machine's kernel: no calibration.
-    if let Cmd::Vm(args) = cli.cmd {
-        return vm_cli::cmd_vm(args);
-    }
+    let cli = match cli.cmd {
+        Cmd::Vm(args) => return vm_cli::cmd_vm(args),
+        Cmd::Matrix(args) => return vm_cli::cmd_matrix(args),
+        cmd => Cli { cmd, ..cli },
+    };
     let jobs = match &cli.cmd {
         Cmd::Check { jobs, .. } | Cmd::Kernel { jobs, .. } => jobs.resolve(),
         _ => Ok(1),
@@ -289,6 +294,7 @@ fn main() -> ExitCode {
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
         // Handled before the model is fitted to this machine (above).
         Cmd::Vm(args) => vm_cli::cmd_vm(args),
+        Cmd::Matrix(args) => vm_cli::cmd_matrix(args),
     }
 }
 

@@ -139,11 +139,17 @@ mod tests {
         a.file("a", 0o644, b"");
         let b = a.finish();
         let header = std::str::from_utf8(&b[..110]).unwrap();
-        assert_eq!(
-            header,
-            "07070100000001000081A4000000000000000000000001000000000000000000000000000000000000000000000002\
-             00000000"
-        );
+        let fields = [
+            "00000001", // ino
+            "000081A4", // mode: regular file, 0644
+            "00000000", "00000000", // uid, gid
+            "00000001", // nlink
+            "00000000", "00000000", // mtime, filesize
+            "00000000", "00000000", "00000000", "00000000", // dev and rdev major, minor
+            "00000002", // namesize, NUL included
+            "00000000", // check
+        ];
+        assert_eq!(header, format!("070701{}", fields.concat()));
         assert_eq!(&b[110..112], b"a\0");
     }
 }

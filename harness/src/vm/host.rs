@@ -218,15 +218,22 @@ pub fn initramfs(static_binary: &Path, scenarios: &Path, plan: &Plan) -> Result<
 /// `/init` neither mounts nor stops anything.
 pub const KERNEL_CMDLINE: &str = "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init reparent.vm=1";
 
+/// What [`run`] checks before it starts anything: QEMU is there, the
+/// kernel is a boot image, the binary is static.
+pub fn check_inputs(opts: &VmOptions) -> Result<(), VmError> {
+    if !opts.qemu.is_file() {
+        return Err(VmError::NoQemu(format!("{} does not exist", opts.qemu.display())));
+    }
+    image::check_kernel(&opts.kernel)?;
+    image::check_static(&opts.static_binary)?;
+    Ok(())
+}
+
 /// Boots `opts.kernel` and runs the plan; `on_frame` sees every report as
 /// it arrives. Errors only when nothing could be started; a guest that
 /// fails, hangs or panics is a [`VmRun`] with a `problem`.
 pub fn run(opts: &VmOptions, mut on_frame: impl FnMut(&Frame)) -> Result<VmRun, VmError> {
-    image::check_kernel(&opts.kernel)?;
-    image::check_static(&opts.static_binary)?;
-    if !opts.qemu.is_file() {
-        return Err(VmError::NoQemu(format!("{} does not exist", opts.qemu.display())));
-    }
+    check_inputs(opts)?;
     let dir = WorkDir::new(opts.keep)?;
     let plan = Plan { commands: opts.commands.clone(), scenarios: PathBuf::from(SCENARIOS_PATH) };
     let initrd = dir.path.join("initramfs.cpio");
