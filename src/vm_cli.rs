@@ -40,6 +40,9 @@ pub struct GuestArgs {
     /// /dev/kvm can run this guest, else TCG.
     #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
     pub accel: String,
+    /// More kernel command line for the guest.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub append: String,
     /// Random cases of the default `check` in the guest.
     #[arg(long, default_value_t = 100)]
     pub cases: u32,
@@ -93,6 +96,7 @@ impl GuestArgs {
             scenarios: self.scenarios.clone().unwrap_or_else(crate::default_scenarios_dir),
             commands,
             accel,
+            append: self.append.clone(),
         })
     }
 }

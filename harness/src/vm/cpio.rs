@@ -79,7 +79,7 @@ impl Archive {
     }
 
     fn pad(&mut self) {
-        while self.bytes.len() % 4 != 0 {
+        while !self.bytes.len().is_multiple_of(4) {
             self.bytes.push(0);
         }
     }
@@ -91,7 +91,10 @@ mod tests {
 
     /// Reads an archive back: (name, mode, rdev, data) per entry, trailer
     /// excluded; panics on a malformed one.
-    fn read(mut b: &[u8]) -> Vec<(String, u32, (u32, u32), Vec<u8>)> {
+    /// (name, mode, rdev, data).
+    type Entry = (String, u32, (u32, u32), Vec<u8>);
+
+    fn read(mut b: &[u8]) -> Vec<Entry> {
         let mut out = Vec::new();
         let total = b.len();
         loop {

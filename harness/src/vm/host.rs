@@ -74,6 +74,8 @@ pub struct VmOptions {
     /// Subcommands of this binary, run in the guest in order.
     pub commands: Vec<Vec<String>>,
     pub accel: Accel,
+    /// More kernel command line, after [`KERNEL_CMDLINE`].
+    pub append: String,
 }
 
 /// Under KVM a guest reports within a few seconds of QEMU's start; one that
@@ -247,7 +249,12 @@ pub fn run(opts: &VmOptions, mut on_frame: impl FnMut(&Frame)) -> Result<VmRun, 
         Accel::Tcg(_) => cmd.args(["-accel", "tcg"]),
     };
     cmd.arg("-m").arg(format!("{}M", opts.memory_mib)).arg("-smp").arg(opts.cpus.to_string());
-    cmd.arg("-kernel").arg(&opts.kernel).arg("-initrd").arg(&initrd).arg("-append").arg(KERNEL_CMDLINE);
+    cmd.arg("-kernel")
+        .arg(&opts.kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!("{KERNEL_CMDLINE} {}", opts.append).trim_end());
     cmd.arg("-serial").arg(format!("file:{}", console.display()));
     cmd.args(["-chardev", "stdio,id=report,signal=off", "-serial", "chardev:report"]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"]);

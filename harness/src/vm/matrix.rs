@@ -256,7 +256,7 @@ pub fn build(runs: Vec<KernelRun>) -> Matrix {
         let mut expected = Vec::new();
         for (i, r) in runs.iter().enumerate() {
             let row = r.table.as_ref().and_then(|t| t.rows.iter().find(|x| x.key() == *key));
-            let exp = expected_for(&row.map_or(&proto.expected_by_version, |x| &x.expected_by_version), &releases[i]);
+            let exp = expected_for(row.map_or(&proto.expected_by_version, |x| &x.expected_by_version), &releases[i]);
             let cell = match row.map(|x| x.result.as_str()) {
                 None => Cell::Missing,
                 Some("pass") => Cell::Pass,
