@@ -30,6 +30,9 @@ use reparent_harness::kernel;
 use reparent_harness::model::{BuildTraits, ModelConfig, Mutation, OrphanHup};
 use reparent_harness::scenario::Scenario;
 use reparent_harness::sys::{client::HELPER_ARG, os, probe, SandboxOptions};
+use reparent_harness::vm::guest as vm_guest;
+
+mod vm_cli;
 
 #[derive(Parser)]
 #[command(
@@ -185,6 +188,12 @@ enum Cmd {
         #[arg(last = true, required = true, value_name = "INIT")]
         init: Vec<String>,
     },
+    /// Boot a kernel image under QEMU and run this suite inside it (default:
+    /// `kernel`, then `check --cases N`), shown as if run here.
+    Vm(vm_cli::VmArgs),
+    /// Run `vm` on many kernel images and set their tables side by side:
+    /// one row per rule, one column per kernel. Exits 1 on any unexpected FAIL.
+    Matrix(vm_cli::MatrixArgs),
     /// A fixed workload: cases per second and where the time goes.
     Bench {
         /// Cases to run.
@@ -270,9 +279,23 @@ fn main() -> ExitCode {
         Some(probe::PROBE_EXEC_ARG) => probe::exec_main(&std::env::args().collect::<Vec<_>>()),
         Some(gate::trial::TRIAL_ARG) => gate::trial::main(&std::env::args().collect::<Vec<_>>()),
         Some(gate::workload::WORKLOAD_ARG) => gate::workload::main(),
+        Some(vm_guest::GUEST_ARG) => {
+            let plan = std::env::args().nth(2).unwrap_or_else(|| vm_guest::PLAN_PATH.into());
+            return vm_guest::main(Path::new(&plan));
+        }
         _ => {}
     }
+    // The guest's kernel starts this binary as the initramfs's /init.
+    if os::getpid() == 1 && std::env::args().next().as_deref() == Some("/init") {
+        return vm_guest::main(Path::new(vm_guest::PLAN_PATH));
+    }
     let cli = parse_cli();
+    // A guest run needs nothing of this machine's kernel: no calibration.
+    let cli = match cli.cmd {
+        Cmd::Vm(args) => return vm_cli::cmd_vm(args),
+        Cmd::Matrix(args) => return vm_cli::cmd_matrix(args),
+        cmd => Cli { cmd, ..cli },
+    };
     let jobs = match &cli.cmd {
         Cmd::Check { jobs, .. } | Cmd::Kernel { jobs, .. } => jobs.resolve(),
         _ => Ok(1),
@@ -369,6 +392,9 @@ fn main() -> ExitCode {
         Cmd::Diff { old, new } => cmd_diff(&old, &new),
         Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
         Cmd::Gate { .. } => unreachable!("handled above"),
+        // Handled before the model is fitted to this machine (above).
+        Cmd::Vm(args) => vm_cli::cmd_vm(args),
+        Cmd::Matrix(args) => vm_cli::cmd_matrix(args),
     }
 }
 
@@ -594,7 +620,7 @@ fn cmd_explain(cfg: ModelConfig, pinned: bool, file: &Path) -> ExitCode {
     }
 }
 
-fn default_scenarios_dir() -> PathBuf {
+pub(crate) fn default_scenarios_dir() -> PathBuf {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     if bundled.is_dir() {
         bundled

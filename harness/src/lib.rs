@@ -13,7 +13,8 @@
 //! - [`driver`]: runs scenarios and random cases through both and compares;
 //!   runs the table's rows.
 //!
-//! [`scenario`] is the `.tree` format all three share.
+//! [`scenario`] is the `.tree` format all three share. [`vm`] runs the
+//! suite on other kernels, booted under QEMU (`reparent vm`, `reparent matrix`).
 
 pub mod driver;
 pub mod gate;
@@ -21,3 +22,4 @@ pub mod kernel;
 pub mod model;
 pub mod scenario;
 pub mod sys;
+pub mod vm;

@@ -49,8 +49,15 @@ pub fn real_ids() -> (u32, u32) {
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
+/// The type of `getrlimit`'s resource argument: glibc has an enum of its
+/// own, musl (the static build `reparent vm` packs) a plain `int`.
+#[cfg(target_env = "gnu")]
+pub type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub type RlimitResource = libc::c_int;
+
 /// `getrlimit(resource)`: (soft, hard); `u64::MAX` for unlimited.
-pub fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
+pub fn rlimit(resource: RlimitResource) -> (u64, u64) {
     let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: valid pointer to an rlimit on this stack.
     if unsafe { libc::getrlimit(resource, &mut r) } < 0 {

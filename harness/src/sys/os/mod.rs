@@ -22,6 +22,8 @@
 //! - [`socket`]: the seqpacket pair of the control channel, with
 //!   descriptors passed beside each message (`SCM_RIGHTS`).
 //! - [`host`]: the running kernel's version and the caller's uid.
+//! - [`machine`]: `reparent vm`'s calls: whether KVM works, and, in the
+//!   guest, draining the report port and stopping the machine.
 
 use std::io;
 
@@ -29,6 +31,7 @@ use super::SysError;
 
 pub mod fd;
 pub mod host;
+pub mod machine;
 pub mod ns;
 pub mod pidfd;
 pub mod process;
@@ -37,6 +40,7 @@ pub mod socket;
 
 pub use fd::*;
 pub use host::*;
+pub use machine::*;
 pub use ns::*;
 pub use pidfd::*;
 pub use process::*;

@@ -1,0 +1,163 @@
+//! What `reparent vm` checks before it boots anything: that the kernel is
+//! an x86 boot image, and that the binary it packs runs without a dynamic
+//! loader (the initramfs holds nothing else).
+
+use std::path::{Path, PathBuf};
+
+/// Why a file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path} is not a bootable x86 kernel image (no \"HdrS\" boot header at byte 0x202): give a bzImage \
+         (arch/x86/boot/bzImage of a kernel build) or a distribution's /boot/vmlinuz-*; ci/kernels fetches Debian's"
+    )]
+    NotAKernel { path: PathBuf },
+    #[error("{path} is not an ELF executable")]
+    NotElf { path: PathBuf },
+    #[error("{path} is dynamically linked (it names an ELF interpreter), and the guest has no libc: {HOW_TO_BUILD}")]
+    Dynamic { path: PathBuf },
+    #[error("no static build of reparent found (looked at: {looked}): {HOW_TO_BUILD}, or give --static-binary PATH")]
+    NoStaticBuild { looked: String },
+}
+
+/// How to get the static binary.
+pub const HOW_TO_BUILD: &str = "build a static one with `rustup target add x86_64-unknown-linux-musl` \
+                                then `cargo build --release --target x86_64-unknown-linux-musl`";
+
+/// Checks the x86 boot protocol header: the magic `HdrS` at 0x202
+/// (`Documentation/arch/x86/boot.rst`).
+pub fn check_kernel(path: &Path) -> Result<(), ImageError> {
+    let bytes = read_head(path, 0x210)?;
+    if bytes.get(0x202..0x206) == Some(b"HdrS") {
+        Ok(())
+    } else {
+        Err(ImageError::NotAKernel { path: path.to_path_buf() })
+    }
+}
+
+/// Checks that `path` is an ELF executable without `PT_INTERP` (static or
+/// static-pie).
+pub fn check_static(path: &Path) -> Result<(), ImageError> {
+    let b = std::fs::read(path).map_err(|source| ImageError::Read { path: path.to_path_buf(), source })?;
+    match elf_interp(&b) {
+        None => Err(ImageError::NotElf { path: path.to_path_buf() }),
+        Some(true) => Err(ImageError::Dynamic { path: path.to_path_buf() }),
+        Some(false) => Ok(()),
+    }
+}
+
+/// For a 64-bit little-endian ELF file: whether a program header is
+/// `PT_INTERP`; `None` when it is not such a file.
+fn elf_interp(b: &[u8]) -> Option<bool> {
+    if b.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
+    let (phoff, phentsize, phnum) = (u64_at(0x20)? as usize, u16_at(0x36)? as usize, u16_at(0x38)? as usize);
+    const PT_INTERP: u32 = 3;
+    let mut interp = false;
+    for i in 0..phnum {
+        interp |= u32_at(phoff.checked_add(i.checked_mul(phentsize)?)?)? == PT_INTERP;
+    }
+    Some(interp)
+}
+
+fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, ImageError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| ImageError::Read { path: path.to_path_buf(), source })?;
+    let mut buf = Vec::with_capacity(n);
+    f.by_ref()
+        .take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|source| ImageError::Read { path: path.to_path_buf(), source })?;
+    Ok(buf)
+}
+
+/// Where the static build is looked for when `--static-binary` is not
+/// given: the running binary itself if it is static; next to it
+/// (`reparent-static`); the musl target directory beside its own target
+/// directory (`target/release/reparent` → `target/x86_64-unknown-linux-musl/release/reparent`);
+/// the same under the current directory.
+pub fn static_candidates(running: &Path) -> Vec<PathBuf> {
+    let mut c = vec![running.to_path_buf()];
+    if let Some(dir) = running.parent() {
+        c.push(dir.join("reparent-static"));
+        if let Some(target) = dir.parent() {
+            c.push(target.join("x86_64-unknown-linux-musl/release/reparent"));
+        }
+    }
+    c.push(PathBuf::from("target/x86_64-unknown-linux-musl/release/reparent"));
+    c
+}
+
+/// The first static candidate, or which were tried.
+pub fn find_static(running: &Path) -> Result<PathBuf, ImageError> {
+    let candidates = static_candidates(running);
+    for p in &candidates {
+        if p.is_file() && check_static(p).is_ok() {
+            return Ok(p.clone());
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(ImageError::NoStaticBuild { looked: looked.join(", ") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elf(phdrs: &[u32]) -> Vec<u8> {
+        let mut b = vec![0u8; 0x40 + 56 * phdrs.len()];
+        b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        b[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&(phdrs.len() as u16).to_le_bytes());
+        for (i, t) in phdrs.iter().enumerate() {
+            b[0x40 + 56 * i..0x44 + 56 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn an_interpreter_makes_a_binary_dynamic() {
+        assert_eq!(elf_interp(&elf(&[6, 1, 1, 2])), Some(false), "PT_PHDR, LOAD, LOAD, DYNAMIC: static-pie");
+        assert_eq!(elf_interp(&elf(&[6, 3, 1])), Some(true));
+        assert_eq!(elf_interp(b"#!/bin/sh\n"), None);
+        let mut cut = elf(&[1, 3]);
+        cut.truncate(0x40 + 56 + 2); // the second header's p_type cut in half
+        assert_eq!(elf_interp(&cut), None, "a truncated header is not an ELF file we can judge");
+    }
+
+    #[test]
+    fn this_test_binary_is_judged_by_how_it_was_linked() {
+        let exe = std::env::current_exe().unwrap();
+        let r = check_static(&exe);
+        if cfg!(target_env = "musl") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("dynamically linked") && e.contains("x86_64-unknown-linux-musl"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_a_boot_header_makes_a_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("bzImage");
+        let mut b = vec![0u8; 0x300];
+        b[0x202..0x206].copy_from_slice(b"HdrS");
+        std::fs::write(&k, &b).unwrap();
+        check_kernel(&k).unwrap();
+        b[0x203] = b'X';
+        std::fs::write(&k, &b).unwrap();
+        let e = check_kernel(&k).unwrap_err().to_string();
+        assert!(e.contains("not a bootable x86 kernel image") && e.contains("HdrS"), "{e}");
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"HdrS").unwrap();
+        assert!(check_kernel(&short).is_err());
+    }
+}
