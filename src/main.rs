@@ -309,7 +309,7 @@ fn main() -> ExitCode {
     };
     if let Cmd::Diff { old, new } = &cli.cmd {
         return cmd_diff(old, new);
-    },
+    }
     if let Cmd::Gate { subreaper, deadline, patience, json, junit, expect, init } = &cli.cmd {
         return cmd_gate(*subreaper, *deadline, *patience, *json, junit.as_deref(), expect.as_deref(), init);
     }
