@@ -17,8 +17,8 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 /// The fixtures, by name (the C file without `.c`).
-pub const FIXTURES: [&str; 6] =
-    ["correct", "never-reaps", "one-wait", "no-forward", "wrong-status", "sigchld-ignored-hangs"];
+pub const FIXTURES: [&str; 7] =
+    ["correct", "never-reaps", "reaps-main-only", "one-wait", "no-forward", "wrong-status", "sigchld-ignored-hangs"];
 
 /// The compiled fixture `name` (one of [`FIXTURES`]). Panics, naming the
 /// compiler's complaint, if it cannot be built.
