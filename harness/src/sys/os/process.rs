@@ -430,7 +430,7 @@ pub fn getsid() -> i32 {
 }
 
 /// `setrlimit(resource, {n, n})`.
-pub fn set_rlimit(resource: libc::__rlimit_resource_t, n: u64, what: &str) -> Result<(), SysError> {
+pub fn set_rlimit(resource: super::host::RlimitResource, n: u64, what: &str) -> Result<(), SysError> {
     let r = libc::rlimit { rlim_cur: n, rlim_max: n };
     // SAFETY: valid pointer to an rlimit on this stack.
     if unsafe { libc::setrlimit(resource, &r) } < 0 {
