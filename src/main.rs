@@ -382,7 +382,12 @@ fn main() -> ExitCode {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
             });
             let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone(), jobs };
-            cmd_check(&opts, cfg, &replay, scenarios, &params, stats)
+            // Many cases in a row: each thread makes its next sandbox
+            // ahead and tears the last one down in the background.
+            let opts = SandboxOptions { pipeline: true, ..opts };
+            let code = cmd_check(&opts, cfg, &replay, scenarios, &params, stats);
+            reparent_harness::sys::client::finish_thread();
+            code
         }
         Cmd::Kernel { json, json_out, baseline, only, skip, scenarios, .. } => {
             let out = KernelOutput { json, json_out, baseline };
@@ -390,7 +395,10 @@ fn main() -> ExitCode {
         }
         // Handled above, before any sandbox or calibration.
         Cmd::Diff { old, new } => cmd_diff(&old, &new),
-        Cmd::Bench { cases, seed, nodes } => cmd_bench(&opts, cfg, cases, seed, nodes),
+        Cmd::Bench { cases, seed, nodes } => {
+            let opts = SandboxOptions { pipeline: true, ..opts };
+            cmd_bench(&opts, cfg, cases, seed, nodes)
+        }
         Cmd::Gate { .. } => unreachable!("handled above"),
         // Handled before the model is fitted to this machine (above).
         Cmd::Vm(args) => vm_cli::cmd_vm(args),

@@ -82,18 +82,23 @@ pub fn ordered<R: Send, O>(
         for _ in 0..jobs.clamp(1, count.max(1)) {
             let tx = tx.clone();
             let (next, limit, cancelled, job, stops) = (&next, &limit, &cancelled, &job, &stops);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= limit.load(Ordering::SeqCst) || cancelled.load(Ordering::SeqCst) {
-                    break;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= limit.load(Ordering::SeqCst) || cancelled.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let r = job(i);
+                    if stops(&r) {
+                        limit.fetch_min(i + 1, Ordering::SeqCst);
+                    }
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
                 }
-                let r = job(i);
-                if stops(&r) {
-                    limit.fetch_min(i + 1, Ordering::SeqCst);
-                }
-                if tx.send((i, r)).is_err() {
-                    break;
-                }
+                // The sandboxes this thread made ahead or closed in the
+                // background are gone before the pool returns.
+                crate::sys::client::finish_thread();
             });
         }
         drop(tx);

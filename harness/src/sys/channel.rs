@@ -46,7 +46,9 @@ use crate::scenario::{Attrs, ThreadRef};
 /// The largest message either side sends.
 const MAX_MSG: usize = 4096;
 /// The most descriptors one message carries.
-const MAX_FDS: usize = 2;
+const MAX_FDS: usize = BUILT_FDS;
+/// The most new children's channels one [`Reply::Built`] carries.
+pub const BUILT_FDS: usize = 32;
 
 /// A command from the helper to a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +78,21 @@ pub enum Command {
     Setpgid,
     /// `setsid()`.
     Setsid,
+    /// A part of the starting tree for the receiving node — PID 1, the
+    /// root of the tree — to fork by itself, each new node forking its own
+    /// children in turn ([`TreePart`]). Answered `Ack(0)`, and the last
+    /// part by the root's [`Reply::Built`].
+    BuildTree(TreePart),
+}
+
+/// Part of the starting tree, in file order: for each process after the
+/// root, its parent's index in the whole list (the root is 0) and its
+/// attributes (`None`: the defaults). Several parts keep each message
+/// small; `last` marks the end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreePart {
+    pub nodes: Vec<(u32, Option<Attrs>)>,
+    pub last: bool,
 }
 
 /// How to fork a new node.
@@ -122,6 +139,12 @@ pub enum Reply {
     /// The node ran out of something (a [`SysError::Resource`]): not a
     /// finding, and not to be shown as one.
     Exhausted { what: String, limit: String },
+    /// A node of a [`Command::BuildTree`] has forked its children: their
+    /// indexes in the tree and, beside the message, their channels' helper
+    /// ends in the same order (at most [`BUILT_FDS`] per message; `more`:
+    /// another message follows). A new node sends it right after its
+    /// `Hello`; the root sends it as its answer.
+    Built { children: Vec<u32>, more: bool },
 }
 
 impl Reply {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::observe::ProcStat;
 use super::sandbox::{Request, Response, SettleHints, Timings};
 use super::{os, SysError};
-use crate::scenario::{Node, Step};
+use crate::scenario::{Attrs, Node, Step};
 
 /// The argument that makes the binary run as the sandbox helper.
 pub const HELPER_ARG: &str = "__sandbox";
@@ -51,6 +51,14 @@ pub struct SandboxOptions {
     /// case fails with the zombies left. Only for `init`: the built-in
     /// init reaps by construction, within `deadline`.
     pub reap_deadline: Duration,
+    /// Keep the namespace set-up and teardown off the critical path (see
+    /// [`finish_thread`]): while a case runs, the next sandbox — a helper
+    /// with its namespaces and a bare built-in PID 1 — is made ahead, and a
+    /// closed sandbox's teardown goes on while the next case runs. For
+    /// many cases in a row (`check`, `bench`); whoever sets it calls
+    /// [`finish_thread`] on each thread that started sandboxes before it
+    /// reports that the run is over. Off by default.
+    pub pipeline: bool,
 }
 
 impl SandboxOptions {
@@ -67,7 +75,7 @@ impl SandboxOptions {
         };
         let deadline = millis("REPARENT_DEADLINE_MS", 5000)?;
         let reap_deadline = millis("REPARENT_REAP_DEADLINE_MS", DEFAULT_REAP_DEADLINE_MS)?;
-        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline, init: None, reap_deadline })
+        Ok(SandboxOptions { exe: exe.as_ref().to_path_buf(), deadline, init: None, reap_deadline, pipeline: false })
     }
 }
 
@@ -86,21 +94,23 @@ pub struct Observation {
 
 /// One live case: a helper process, its namespaces and its tree.
 pub struct Sandbox {
-    child: Child,
-    pidfd: OwnedFd,
+    /// The helper, our own unreaped child, and a pidfd naming exactly it.
+    proc: Option<(Child, OwnedFd)>,
     /// The helper's stdin (non-blocking): requests.
     stdin: Option<OwnedFd>,
     /// The helper's stdout: answers, one line each.
     stdout: os::Lines,
     deadline: Duration,
+    /// See [`SandboxOptions::pipeline`].
+    pipeline: bool,
     /// Whether a user namespace was created (false only for root without one).
     pub userns: bool,
 }
 
 impl Sandbox {
-    /// Starts a helper and builds `tree` (rooted at `init`) in a fresh
-    /// namespace.
-    pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
+    /// Starts a helper (its stdin and stdout are the protocol) without
+    /// asking it anything yet.
+    fn spawn(opts: &SandboxOptions) -> Result<Sandbox, SysError> {
         let mut cmd = Command::new(&opts.exe);
         cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         // Our own unreaped child: its pid cannot be reused, so this pidfd
@@ -114,14 +124,36 @@ impl Sandbox {
         }
         let stdout: OwnedFd = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?.into();
         let stdout = os::Lines::new(stdout);
-        let mut sb = Sandbox { child, pidfd, stdin, stdout, deadline: opts.deadline, userns: false };
+        Ok(Sandbox {
+            proc: Some((child, pidfd)),
+            stdin,
+            stdout,
+            deadline: opts.deadline,
+            pipeline: opts.pipeline,
+            userns: false,
+        })
+    }
+
+    /// Starts a helper and builds `tree` (rooted at `init`) in a fresh
+    /// namespace — with [`SandboxOptions::pipeline`], in the spare made
+    /// ahead when it fits (the built-in init with no attributes), and then
+    /// the next spare is made.
+    pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
+        let bare_init = opts.init.is_none() && tree.attrs == Attrs::default();
+        let t = Instant::now();
+        let spare = if opts.pipeline && bare_init { take_spare(opts) } else { None };
+        let waited = t.elapsed();
+        let mut sb = match spare {
+            Some(sb) => sb,
+            None => Sandbox::spawn(opts)?,
+        };
         let deadline_ms = opts.deadline.as_millis() as u64;
         // A node that fails, or a wait that times out, while the tree is
         // built is that; any other failure means the sandbox itself could
         // not be made.
         let reap_deadline_ms = opts.reap_deadline.as_millis() as u64;
         let build = Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone(), reap_deadline_ms };
-        let obs = sb.call(&build).map_err(|e| match e {
+        let mut obs = sb.call(&build).map_err(|e| match e {
             SysError::Node { .. }
             | SysError::Timeout(_)
             | SysError::Setup(_)
@@ -129,6 +161,11 @@ impl Sandbox {
             | SysError::NotReaped { .. } => e,
             other => SysError::Setup(other.to_string()),
         })?;
+        // Waiting for the spare to be ready is this case's set-up time.
+        obs.timings.setup_us += waited.as_micros() as u64;
+        if opts.pipeline && opts.init.is_none() {
+            make_spare(opts);
+        }
         Ok((sb, obs))
     }
 
@@ -159,15 +196,27 @@ impl Sandbox {
             Request::Step { .. } => "Step",
             Request::Observe => "Observe",
             Request::AwaitInitExit { .. } => "AwaitInitExit",
+            Request::Setup { .. } => "Setup",
         };
+        self.send(req, name)?;
+        self.answer(name)
+    }
+
+    /// Writes one request.
+    fn send(&mut self, req: &Request, name: &str) -> Result<(), SysError> {
         let mut text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
         text.push('\n');
         let stdin = self.stdin.as_ref().ok_or_else(|| SysError::Protocol("helper closed".into()))?;
-        let gone = || SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into());
         let what = format!("the sandbox helper to read the {name} request");
         if !os::write_all_until(stdin.as_fd(), text.as_bytes(), Instant::now() + self.deadline, &what)? {
-            return Err(gone());
+            return Err(helper_gone());
         }
+        Ok(())
+    }
+
+    /// Reads the answer to the `name` request.
+    fn answer(&mut self, name: &str) -> Result<Observation, SysError> {
+        let gone = helper_gone;
         let what =
             format!("the sandbox helper to answer the {name} request (it has sent nothing for twice the deadline)");
         loop {
@@ -194,6 +243,15 @@ impl Sandbox {
                     timings: Timings::default(),
                     init_exited_after: after_us.map(Duration::from_micros),
                 }),
+                Response::Ready { userns } => {
+                    self.userns = userns;
+                    Ok(Observation {
+                        forest: Vec::new(),
+                        procs: Vec::new(),
+                        timings: Timings::default(),
+                        init_exited_after: None,
+                    })
+                }
                 Response::Failed(e) => Err(SysError::from(e)),
             };
         }
@@ -202,28 +260,36 @@ impl Sandbox {
     /// The helper's pid (in the runner's namespace), for tests that check
     /// what outlives a case.
     pub fn helper_pid(&self) -> i32 {
-        self.child.id() as i32
+        self.proc.as_ref().map_or(0, |(child, _)| child.id() as i32)
     }
 
     /// Tears the case down: the helper kills PID 1 and waits for the
-    /// namespace to empty, then exits. Returns how long it took.
+    /// namespace to empty, then exits. Returns how long the caller waited:
+    /// with [`SandboxOptions::pipeline`] the teardown goes on in the
+    /// background (see [`finish_thread`]), and only a backlog of more than
+    /// [`MAX_TEARDOWNS`] is waited for here.
     pub fn close(mut self) -> Duration {
         let t = Instant::now();
-        self.shutdown();
+        if self.pipeline {
+            // EOF tells the helper to kill PID 1 and wait for the namespace
+            // to be gone.
+            self.stdin = None;
+            if let Some((child, pidfd)) = self.proc.take() {
+                let deadline = Instant::now() + self.deadline;
+                TEARDOWNS.with_borrow_mut(|v| v.push(Teardown { child, pidfd, deadline }));
+            }
+            settle_teardowns(MAX_TEARDOWNS);
+        } else {
+            self.shutdown();
+        }
         t.elapsed()
     }
 
     fn shutdown(&mut self) {
-        if self.stdin.take().is_none() {
-            return;
+        self.stdin = None;
+        if let Some((child, pidfd)) = self.proc.take() {
+            finish_teardown(Teardown { child, pidfd, deadline: Instant::now() + self.deadline });
         }
-        // EOF tells the helper to kill PID 1 and wait for the namespace to
-        // be gone; past the deadline, kill the helper (PID 1 dies with it).
-        if !os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline).unwrap_or(false)
-        {
-            let _ = os::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
-        }
-        let _ = self.child.wait();
     }
 }
 
@@ -231,4 +297,117 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn helper_gone() -> SysError {
+    SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into())
+}
+
+/// How many closed sandboxes of one thread may still be tearing down
+/// while it goes on ([`SandboxOptions::pipeline`]).
+pub const MAX_TEARDOWNS: usize = 2;
+
+/// A closed sandbox whose helper has been told to tear down (EOF on its
+/// stdin) and has not exited yet.
+struct Teardown {
+    child: Child,
+    pidfd: OwnedFd,
+    /// Past this, the helper is killed (its PID 1, and with it the
+    /// namespace, dies with it).
+    deadline: Instant,
+}
+
+/// A spare sandbox made ahead ([`SandboxOptions::pipeline`]): a helper
+/// asked to `Setup`, whose answer is read when a case takes it.
+struct Spare {
+    sb: Sandbox,
+    exe: std::path::PathBuf,
+    deadline: Duration,
+    reap_deadline: Duration,
+}
+
+thread_local! {
+    // Sandboxes belong to the thread that started them: a helper dies with
+    // its spawning thread (`os::spawn_linked`).
+    static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
+    static TEARDOWNS: std::cell::RefCell<Vec<Teardown>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Waits until the helper of `t` has exited — after its namespace is gone —
+/// or kills it at its deadline, and reaps it.
+fn finish_teardown(mut t: Teardown) {
+    if !os::pidfd_wait(t.pidfd.as_fd(), os::PidfdState::Exited, t.deadline).unwrap_or(false) {
+        let _ = os::pidfd_send_signal(t.pidfd.as_fd(), libc::SIGKILL);
+    }
+    let _ = t.child.wait();
+}
+
+/// Reaps the teardowns of this thread that are over, then waits for the
+/// oldest until at most `keep` are left.
+fn settle_teardowns(keep: usize) {
+    let mut waiting = TEARDOWNS.with_borrow_mut(std::mem::take);
+    waiting.retain_mut(|t| {
+        let done = os::pidfd_state(t.pidfd.as_fd()).map_or(true, |s| s != os::PidfdState::Alive);
+        if done {
+            let _ = t.child.wait();
+        }
+        !done
+    });
+    while waiting.len() > keep {
+        finish_teardown(waiting.remove(0));
+    }
+    TEARDOWNS.with_borrow_mut(|v| v.append(&mut waiting));
+}
+
+/// This thread's spare, if it was made with the same options and its
+/// set-up succeeded; otherwise it is closed and `None` returned, and the
+/// caller starts a sandbox the ordinary way (which reports any set-up
+/// failure as it should).
+fn take_spare(opts: &SandboxOptions) -> Option<Sandbox> {
+    let spare = SPARE.with_borrow_mut(Option::take)?;
+    if spare.exe != opts.exe || spare.deadline != opts.deadline || spare.reap_deadline != opts.reap_deadline {
+        spare.sb.close();
+        return None;
+    }
+    let mut sb = spare.sb;
+    match sb.answer("Setup") {
+        Ok(_) => Some(sb),
+        Err(_) => {
+            sb.close();
+            None
+        }
+    }
+}
+
+/// Makes this thread's next spare, unless it has one: starts a helper and
+/// sends it `Setup`, without waiting for the answer. A failure here is
+/// not reported: the next case starts its sandbox the ordinary way.
+fn make_spare(opts: &SandboxOptions) {
+    if SPARE.with_borrow(Option::is_some) {
+        return;
+    }
+    let Ok(mut sb) = Sandbox::spawn(opts) else { return };
+    let setup = Request::Setup {
+        deadline_ms: opts.deadline.as_millis() as u64,
+        reap_deadline_ms: opts.reap_deadline.as_millis() as u64,
+    };
+    if sb.send(&setup, "Setup").is_ok() {
+        let spare = Spare { sb, exe: opts.exe.clone(), deadline: opts.deadline, reap_deadline: opts.reap_deadline };
+        SPARE.with_borrow_mut(|s| *s = Some(spare));
+    }
+}
+
+/// Ends this thread's pipelined sandboxes ([`SandboxOptions::pipeline`]):
+/// closes its spare and waits until every sandbox it closed is gone, so
+/// that no process of the run outlives the call. Call it on every thread
+/// that started sandboxes with `pipeline`, before the run is reported
+/// over; a thread that exits without it still takes its helpers with it
+/// (their parent-death signal), but not synchronously.
+pub fn finish_thread() {
+    if let Some(spare) = SPARE.with_borrow_mut(Option::take) {
+        let mut sb = spare.sb;
+        sb.pipeline = true;
+        sb.close();
+    }
+    settle_teardowns(0);
 }

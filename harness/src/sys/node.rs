@@ -144,7 +144,13 @@ pub fn main_from_env() -> ! {
 /// Becomes a node: applies `attrs`, greets the helper with its pid and a
 /// pidfd of itself, then serves commands until told to exit. Never returns.
 pub fn become_node(chan: OwnedFd, attrs: Attrs, after_exec: bool) -> ! {
-    let code = match run(chan, attrs, after_exec) {
+    become_node_building(chan, attrs, after_exec, None)
+}
+
+/// [`become_node`], and then, with `build`, forks the node's children in
+/// the starting tree (see [`Subtree`]).
+fn become_node_building(chan: OwnedFd, attrs: Attrs, after_exec: bool, build: Option<Subtree>) -> ! {
+    let code = match run(chan, attrs, after_exec, build) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("reparent node {}: {e}", os::getpid());
@@ -196,6 +202,18 @@ struct ForkJob {
     clone_parent: bool,
     chan: OwnedFd,
     into: Option<OwnedFd>,
+    /// The new node forks its own children of the starting tree.
+    build: Option<Subtree>,
+}
+
+/// The starting tree as a node forks it (`Command::BuildTree`): every
+/// process of the tree — its parent's index and its attributes, index 0
+/// the root — and the index of the node at hand. A new node is a fork of
+/// its parent, so it has the whole list already; only the root receives it.
+#[derive(Clone)]
+struct Subtree {
+    tree: Arc<Vec<(u32, Option<Attrs>)>>,
+    me: u32,
 }
 
 impl Agent {
@@ -210,7 +228,7 @@ impl Agent {
     }
 }
 
-fn run(chan: OwnedFd, attrs: Attrs, after_exec: bool) -> Result<(), SysError> {
+fn run(chan: OwnedFd, attrs: Attrs, after_exec: bool, build: Option<Subtree>) -> Result<(), SysError> {
     let agent = match prepare(&attrs, after_exec) {
         Ok((sigfd, pid)) => {
             let main = Slot { tid: pid, alive: true, orders: None, pidfd: None };
@@ -233,7 +251,44 @@ fn run(chan: OwnedFd, attrs: Attrs, after_exec: bool) -> Result<(), SysError> {
             return Err(e);
         }
     }
+    if let Some(sub) = build {
+        if let Err(failure) = build_children(&agent, &sub) {
+            agent.reply(&failure)?;
+        }
+    }
     serve(&agent, 0)
+}
+
+/// Forks this node's children of the starting tree, each of which forks
+/// its own in turn, and hands the helper their channels
+/// ([`Reply::Built`]). A failure is the reply to send instead.
+fn build_children(agent: &Agent, sub: &Subtree) -> Result<(), Reply> {
+    let kids: Vec<u32> = (1..sub.tree.len() as u32).filter(|&j| sub.tree[j as usize].0 == sub.me).collect();
+    let mut ends = Vec::with_capacity(kids.len());
+    for &c in &kids {
+        let (helper_end, node_end) = channel::pair().map_err(|e| Reply::from_error(&e))?;
+        fork_node(ForkJob {
+            inherited: agent.attrs.catch.clone(),
+            attrs: sub.tree[c as usize].1.clone().unwrap_or_default(),
+            clone_parent: false,
+            chan: node_end,
+            into: None,
+            build: Some(Subtree { tree: Arc::clone(&sub.tree), me: c }),
+        })?;
+        ends.push(helper_end);
+    }
+    let parts = kids.len().div_ceil(channel::BUILT_FDS).max(1);
+    for k in 0..parts {
+        let range = k * channel::BUILT_FDS..((k + 1) * channel::BUILT_FDS).min(kids.len());
+        let fds: Vec<_> = ends[range.clone()].iter().map(|f| f.as_fd()).collect();
+        let built = Reply::Built { children: kids[range].to_vec(), more: k + 1 < parts };
+        match channel::send_reply(agent.chan.as_fd(), &built, &fds) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(Reply::from_error(&e)),
+        }
+    }
+    Ok(())
 }
 
 /// Applies the attributes in the format's order, up to the threads.
@@ -373,6 +428,8 @@ fn wait_thread_gone(agent: &Agent, t: usize) {
 /// The control loop, run by whichever thread is the control thread (`me`).
 /// Returns when the helper is gone.
 fn serve(agent: &Agent, me: usize) -> Result<(), SysError> {
+    // The parts of a `BuildTree` received so far, after the root's entry.
+    let mut tree: Vec<(u32, Option<Attrs>)> = Vec::new();
     loop {
         // EINTR (a handler ran, or a stop/continue) is retried inside.
         let Ok(fds) = os::poll_fds(&[agent.sigfd.as_fd(), agent.chan.as_fd()], libc::POLLIN, -1) else {
@@ -413,6 +470,21 @@ fn serve(agent: &Agent, me: usize) -> Result<(), SysError> {
             Command::Exec => exec(agent, me),
             Command::Setpgid => ack(os::setpgid_self()),
             Command::Setsid => ack(os::setsid()),
+            Command::BuildTree(part) => {
+                if tree.is_empty() {
+                    tree.push((u32::MAX, None));
+                }
+                tree.extend(part.nodes);
+                if !part.last {
+                    Reply::Ack(0)
+                } else {
+                    let sub = Subtree { tree: Arc::new(std::mem::take(&mut tree)), me: 0 };
+                    match build_children(agent, &sub) {
+                        Ok(()) => continue,
+                        Err(failure) => failure,
+                    }
+                }
+            }
         };
         agent.reply(&reply)?;
     }
@@ -458,6 +530,7 @@ fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> R
         clone_parent: order.clone_parent,
         chan,
         into,
+        build: None,
     };
     let by = order.thread.map_or(0, |k| k as usize);
     if by == me {
@@ -475,7 +548,7 @@ fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> R
 /// thread first joins that init's PID namespace (setns affects only the
 /// calling thread's `pid_ns_for_children`), and returns to its own after.
 fn fork_node(job: ForkJob) -> Result<i32, Reply> {
-    let ForkJob { inherited, attrs, clone_parent, chan, into } = job;
+    let ForkJob { inherited, attrs, clone_parent, chan, into, build } = job;
     let back = match &into {
         None => None,
         Some(init) => {
@@ -502,7 +575,7 @@ fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     // The child's channel goes with the closure: the parent's copy is
     // closed when the closure is dropped here.
     let r = os::clone_run(flags, libc::SIGCHLD, &what.join("|"), back.is_some(), move || {
-        start_child(chan, &inherited, attrs)
+        start_child(chan, &inherited, attrs, build)
     });
     let back = back.map(|own| os::setns_pid(own.as_fd(), "own PID namespace").map_err(|e| e.to_string()));
     match (r, back) {
@@ -519,13 +592,16 @@ fn fork_node(job: ForkJob) -> Result<i32, Reply> {
 /// signal is at its default since PID 1 reset them all), an empty
 /// caught-signal mask and, once `prepare()` has run, its own signal mask.
 /// Never returns.
-fn start_child(chan: OwnedFd, inherited: &[Signal], attrs: Attrs) -> ! {
+fn start_child(chan: OwnedFd, inherited: &[Signal], attrs: Attrs, build: Option<Subtree>) -> ! {
     // EOF on its parent's channel is how the helper learns that the parent
     // died, so the child must not keep it (nor any other of its parent's
     // descriptors) open.
     os::close_all_but(chan.as_raw_fd());
     GOT.store(0, Ordering::SeqCst);
-    if FORKS_SINCE_EXEC.fetch_add(1, Ordering::SeqCst) + 1 >= FRESH_IMAGE_EVERY {
+    // (A node of a starting tree built by the nodes themselves keeps its
+    // image, and with it the tree: the helper builds that way only trees
+    // shallower than FRESH_IMAGE_EVERY.)
+    if FORKS_SINCE_EXEC.fetch_add(1, Ordering::SeqCst) + 1 >= FRESH_IMAGE_EVERY && build.is_none() {
         // The new image starts from default handlers and applies `attrs`.
         let e = exec_node(chan.as_fd(), &NodeEnv { attrs, exec: false });
         let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
@@ -535,7 +611,7 @@ fn start_child(chan: OwnedFd, inherited: &[Signal], attrs: Attrs) -> ! {
         let _ = channel::send_reply(chan.as_fd(), &Reply::from_error(&e), &[]);
         os::exit_now(111)
     }
-    become_node(chan, attrs, false)
+    become_node_building(chan, attrs, false, build)
 }
 
 /// `thread-exit`: ends thread `t`, and answers only once the kernel is done

@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use super::channel::{self, Command, Received, Reply, SpawnOrder};
 use super::observe::{self, Known, ProcStat};
 use super::{node, os, SysError, WireError};
-use crate::scenario::{Attrs, Node, Signal, Step};
+use crate::scenario::{Attrs, Node, Signal, Step, INIT};
 
 /// A request from the runner.
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +74,11 @@ pub enum Request {
         #[serde(default)]
         reap_deadline_ms: u64,
     },
+    /// Create the namespaces and PID 1 — the built-in init, with no
+    /// attributes — before the tree is known: a spare sandbox, made while
+    /// the runner still runs another case. The `Build` that follows builds
+    /// the tree below that PID 1.
+    Setup { deadline_ms: u64, reap_deadline_ms: u64 },
     /// Wait at most `within_ms` for PID 1, an init under test, to exit.
     AwaitInitExit { within_ms: u64 },
     /// Run one step, then settle as `hints` say.
@@ -131,6 +136,8 @@ pub enum Response {
     /// The answer to `AwaitInitExit`: microseconds PID 1 took to exit, or
     /// `None` if it still ran when the time was up.
     InitExit { after_us: Option<u64> },
+    /// The answer to `Setup`: the namespaces and PID 1 are there.
+    Ready { userns: bool },
 }
 
 /// One node as the helper knows it.
@@ -178,6 +185,8 @@ struct Helper {
     last_line: std::cell::Cell<Instant>,
     userns: bool,
     timings: Timings,
+    /// Made by `Setup`, waiting for its `Build`.
+    spare: bool,
 }
 
 /// One fork the helper asks for.
@@ -217,20 +226,49 @@ pub fn main() -> ! {
 
 fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysError> {
     match req {
-        Request::Build { tree, deadline_ms, init, reap_deadline_ms } => {
+        Request::Setup { deadline_ms, reap_deadline_ms } => {
             if helper.is_some() {
-                return Err(SysError::Protocol("Build sent twice".into()));
+                return Err(SysError::Protocol("Setup sent after Setup or Build".into()));
             }
-            let mut h = Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?;
+            let root =
+                Node { name: INIT.into(), attrs: Attrs::default(), markers: Default::default(), children: vec![] };
+            let h = helper.insert(Helper::start(&root, Duration::from_millis(deadline_ms), None)?);
             h.reap_deadline = Duration::from_millis(reap_deadline_ms);
-            let h = helper.insert(h);
+            h.spare = true;
+            Ok(Response::Ready { userns: h.userns })
+        }
+        Request::Build { tree, deadline_ms, init, reap_deadline_ms } => {
+            let h = match helper {
+                None => {
+                    let mut h = Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?;
+                    h.reap_deadline = Duration::from_millis(reap_deadline_ms);
+                    helper.insert(h)
+                }
+                Some(h) if h.spare => {
+                    // The spare's PID 1 is the built-in init with no
+                    // attributes; the runner sends it no other tree.
+                    if init.is_some() || tree.attrs != Attrs::default() {
+                        return Err(SysError::Protocol(
+                            "a spare sandbox's PID 1 is the built-in init with no attributes".into(),
+                        ));
+                    }
+                    check_room(&tree)?;
+                    h.spare = false;
+                    h.nodes[0].name = tree.name.clone();
+                    // Its set-up was not this request's time.
+                    h.timings.setup_us = 0;
+                    h
+                }
+                Some(_) => return Err(SysError::Protocol("Build sent twice".into())),
+            };
             let t = Instant::now();
             h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
             h.settle_and_observe(&SettleHints::default())
         }
         Request::Step { step, hints } => {
-            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Step before Build".into()))?;
+            let h =
+                helper.as_mut().filter(|h| !h.spare).ok_or_else(|| SysError::Protocol("Step before Build".into()))?;
             h.timings = Timings::default();
             let t = Instant::now();
             h.act(&step)?;
@@ -238,12 +276,18 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             h.settle_and_observe(&hints)
         }
         Request::Observe => {
-            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("Observe before Build".into()))?;
+            let h = helper
+                .as_mut()
+                .filter(|h| !h.spare)
+                .ok_or_else(|| SysError::Protocol("Observe before Build".into()))?;
             h.timings = Timings::default();
             h.observe_response()
         }
         Request::AwaitInitExit { within_ms } => {
-            let h = helper.as_mut().ok_or_else(|| SysError::Protocol("AwaitInitExit before Build".into()))?;
+            let h = helper
+                .as_mut()
+                .filter(|h| !h.spare)
+                .ok_or_else(|| SysError::Protocol("AwaitInitExit before Build".into()))?;
             let init = h.nodes.first().ok_or_else(|| SysError::Protocol("no PID 1".into()))?;
             let t = Instant::now();
             let until = t + Duration::from_millis(within_ms);
@@ -273,6 +317,25 @@ fn levels(tree: &Node) -> Vec<Vec<(&str, &Node, usize)>> {
         }
     }
     out
+}
+
+/// Whether the nodes can fork `tree` by themselves
+/// ([`Helper::build_by_nodes`]): a tree small enough that the whole of it
+/// travels to PID 1 in a few messages, and shallow enough that no node
+/// re-executes itself on the way ([`node::FRESH_IMAGE_EVERY`]), which
+/// would lose the tree. Other trees are built a level at a time.
+fn fits_tree_build(tree: &Node) -> bool {
+    const MAX_NODES: usize = 256;
+    let mut stack = vec![(tree, 0usize)];
+    let mut count = 0;
+    while let Some((n, depth)) = stack.pop() {
+        count += 1;
+        if count > MAX_NODES || depth + 8 >= node::FRESH_IMAGE_EVERY {
+            return false;
+        }
+        stack.extend(n.children.iter().map(|c| (c, depth + 1)));
+    }
+    true
 }
 
 /// A parent-death signal as `PR_GET_PDEATHSIG` reports it (0: none).
@@ -344,6 +407,7 @@ impl Helper {
             last_line: std::cell::Cell::new(Instant::now()),
             userns,
             timings: Timings::default(),
+            spare: false,
         };
         match first {
             None => h.greet(helper_end, &tree.name, &tree.attrs, 0, Vec::new())?,
@@ -476,6 +540,9 @@ impl Helper {
     /// is still forked by its own parent after that parent applied its
     /// attributes, but parents on one level fork concurrently.
     fn build(&mut self, tree: &Node) -> Result<(), SysError> {
+        if !self.foreign_init && fits_tree_build(tree) {
+            return self.build_by_nodes(tree);
+        }
         for level in levels(tree) {
             // (An init under test already started its one child.)
             let batch: Vec<SpawnJob<'_>> = level
@@ -492,6 +559,113 @@ impl Helper {
             self.spawn_batch(batch)?;
         }
         self.next_seq = tree.preorder().len();
+        Ok(())
+    }
+
+    /// Forks the starting tree below PID 1 with no round trip per level:
+    /// PID 1 is sent the whole tree ([`Command::BuildTree`]), and each node
+    /// forks its own children — after applying its attributes — then sends
+    /// its `Hello` and the channels of its children ([`Reply::Built`]).
+    /// The helper greets the new nodes in breadth-first order, each from
+    /// its parent's `Built`; a node only ever sends these few small
+    /// messages, so nobody waits for the helper meanwhile.
+    fn build_by_nodes(&mut self, tree: &Node) -> Result<(), SysError> {
+        let pre = tree.preorder();
+        let index: HashMap<&str, u32> = pre.iter().enumerate().map(|(i, n)| (n.name.as_str(), i as u32)).collect();
+        let mut entries = Vec::with_capacity(pre.len());
+        for n in &pre {
+            for c in &n.children {
+                entries.push((index[c.name.as_str()], index[n.name.as_str()], c));
+            }
+        }
+        entries.sort_by_key(|e| e.0);
+        let nodes: Vec<(u32, Option<Attrs>)> = entries
+            .iter()
+            .map(|(_, parent, c)| (*parent, (c.attrs != Attrs::default()).then(|| c.attrs.clone())))
+            .collect();
+        // Parts small enough for one message each.
+        let mut parts = Vec::new();
+        let mut part = channel::TreePart::default();
+        let mut size = 0;
+        for n in nodes {
+            let len = serde_json::to_vec(&n).map_or(64, |v| v.len()) + 1;
+            if size + len > 3000 && !part.nodes.is_empty() {
+                parts.push(std::mem::take(&mut part));
+                size = 0;
+            }
+            size += len;
+            part.nodes.push(n);
+        }
+        part.last = true;
+        parts.push(part);
+        let root = self.nodes[0].name.clone();
+        for part in parts {
+            let last = part.last;
+            if !last {
+                self.request(&root, Command::BuildTree(part))?;
+                continue;
+            }
+            let deadline = self.deadline();
+            let chan = self.chan(0, "build the tree")?;
+            match channel::send_command(chan.as_fd(), &Command::BuildTree(part), deadline)? {
+                channel::Sent::Sent => {}
+                channel::Sent::Gone => {
+                    return Err(SysError::Node { name: root, message: "died before it could build the tree".into() })
+                }
+                channel::Sent::Full => {
+                    return Err(SysError::Timeout(format!("`{root}` to read the tree to build (is it stopped?)")))
+                }
+            }
+        }
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(i) = queue.pop_front() {
+            loop {
+                let deadline = self.deadline();
+                let name = self.nodes[i].name.clone();
+                let failed = |message: String| SysError::Node { name: name.clone(), message };
+                let chan = self.chan(i, "build its children")?;
+                let (children, more, fds) = match channel::recv_reply(chan.as_fd(), deadline)? {
+                    Received::Msg((Reply::Built { children, more }, fds)) if fds.len() == children.len() => {
+                        (children, more, fds)
+                    }
+                    Received::Msg((Reply::Failed(why), _)) => {
+                        return Err(failed(format!("could not fork its children: {why}")))
+                    }
+                    Received::Msg((Reply::Exhausted { what, limit }, _)) => {
+                        return Err(exhausted(&name, format!("forking its children: {what}"), limit))
+                    }
+                    Received::Msg((other, fds)) => {
+                        return Err(SysError::Protocol(format!(
+                            "{name}: expected the channels of its children, got {other:?} with {} descriptor(s)",
+                            fds.len()
+                        )))
+                    }
+                    Received::Eof => return Err(failed("died before it could fork its children".into())),
+                    Received::Timeout => {
+                        return Err(SysError::Timeout(format!("`{name}` to fork its children (is it stopped?)")))
+                    }
+                };
+                for (c, fd) in children.into_iter().zip(fds) {
+                    let node = pre.get(c as usize).filter(|_| c != 0).ok_or_else(|| {
+                        SysError::Protocol(format!("{name}: built a child of index {c}, not in the tree"))
+                    })?;
+                    let ns = self.nodes[i].ns.clone();
+                    self.greet(fd, &node.name, &node.attrs, c as usize, ns)?;
+                    queue.push_back(self.nodes.len() - 1);
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        if self.nodes.len() != pre.len() {
+            return Err(SysError::Protocol(format!(
+                "the nodes built {} of the tree's {} processes",
+                self.nodes.len(),
+                pre.len()
+            )));
+        }
+        self.next_seq = pre.len();
         Ok(())
     }
 
