@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::observe::ProcStat;
-use super::sandbox::{Request, Response, SettleHints, Timings};
+use super::sandbox::{Request, RequestRef, Response, SettleHints, Timings};
 use super::{os, SysError};
 use crate::scenario::{Attrs, Node, Step};
 
@@ -152,8 +152,8 @@ impl Sandbox {
         // built is that; any other failure means the sandbox itself could
         // not be made.
         let reap_deadline_ms = opts.reap_deadline.as_millis() as u64;
-        let build = Request::Build { tree: tree.clone(), deadline_ms, init: opts.init.clone(), reap_deadline_ms };
-        let mut obs = sb.call(&build).map_err(|e| match e {
+        let build = RequestRef::Build { tree, deadline_ms, init: &opts.init, reap_deadline_ms };
+        let mut obs = sb.send(&build, "Build").and_then(|()| sb.answer("Build")).map_err(|e| match e {
             SysError::Node { .. }
             | SysError::Timeout(_)
             | SysError::Setup(_)
@@ -203,7 +203,7 @@ impl Sandbox {
     }
 
     /// Writes one request.
-    fn send(&mut self, req: &Request, name: &str) -> Result<(), SysError> {
+    fn send(&mut self, req: &impl serde::Serialize, name: &str) -> Result<(), SysError> {
         let mut text = serde_json::to_string(req).map_err(|e| SysError::Protocol(e.to_string()))?;
         text.push('\n');
         let stdin = self.stdin.as_ref().ok_or_else(|| SysError::Protocol("helper closed".into()))?;

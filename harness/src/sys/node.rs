@@ -98,6 +98,27 @@ pub const FRESH_IMAGE_EVERY: usize = 32;
 /// How many forks lie between this process and the last exec in its line.
 static FORKS_SINCE_EXEC: AtomicUsize = AtomicUsize::new(0);
 
+/// This process is in the sandbox's own PID namespace, whose `/proc` is
+/// mounted, so its ids there are simply `getpid()`/`gettid()`. Set by the
+/// sandbox's PID 1 and inherited by plain forks; cleared in a node forked
+/// into a nested namespace, and unknown (false) after an exec — then the
+/// ids are read from `/proc/self`.
+static IN_SANDBOX_NS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The sandbox's PID 1 marks itself (see [`IN_SANDBOX_NS`]).
+pub fn mark_sandbox_init() {
+    IN_SANDBOX_NS.store(true, Ordering::SeqCst);
+}
+
+/// This process's id (or, with `thread`, its thread's) as the sandbox's
+/// `/proc` numbers it.
+fn sandbox_id(thread: bool) -> Option<i32> {
+    if IN_SANDBOX_NS.load(Ordering::SeqCst) {
+        return Some(if thread { os::gettid() } else { os::getpid() });
+    }
+    observe::own_id(thread)
+}
+
 /// The signals whose handlers ran since the last `Pong`, as
 /// [`Signal::mask_bit`]s. Process-wide, because a handler runs on whichever thread
 /// the kernel picks (here: the control thread).
@@ -322,7 +343,7 @@ fn prepare(attrs: &Attrs, after_exec: bool) -> Result<(OwnedFd, i32), SysError> 
         // A child that exited while the old image was being replaced.
         os::reap_all_exited();
     }
-    let pid = observe::own_id(false)
+    let pid = sandbox_id(false)
         .ok_or_else(|| SysError::Protocol("cannot read the link /proc/self (is /proc mounted?)".into()))?;
     Ok((sigfd, pid))
 }
@@ -371,7 +392,7 @@ fn hello(agent: &Agent) -> Result<(Hello, Vec<OwnedFd>), SysError> {
 
 /// An extra thread: reports its ids, then carries out orders.
 fn worker(agent: Arc<Agent>, k: usize, orders: Receiver<Order>, id: SyncSender<(i32, i32)>) {
-    let top = observe::own_id(true).unwrap_or(0);
+    let top = sandbox_id(true).unwrap_or(0);
     let _ = id.send((os::gettid(), top));
     drop(id);
     loop {
@@ -549,6 +570,7 @@ fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> R
 /// calling thread's `pid_ns_for_children`), and returns to its own after.
 fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     let ForkJob { inherited, attrs, clone_parent, chan, into, build } = job;
+    let nested = attrs.pidns || into.is_some();
     let back = match &into {
         None => None,
         Some(init) => {
@@ -575,6 +597,9 @@ fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     // The child's channel goes with the closure: the parent's copy is
     // closed when the closure is dropped here.
     let r = os::clone_run(flags, libc::SIGCHLD, &what.join("|"), back.is_some(), move || {
+        if nested {
+            IN_SANDBOX_NS.store(false, Ordering::SeqCst);
+        }
         start_child(chan, &inherited, attrs, build)
     });
     let back = back.map(|own| os::setns_pid(own.as_fd(), "own PID namespace").map_err(|e| e.to_string()));

@@ -231,12 +231,8 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
         v.sort_by_key(|&pid| (seq(pid), pid));
     }
     roots.sort_by_key(|&pid| (seq(pid), pid));
-    fn build(
-        pid: i32,
-        by_pid: &HashMap<i32, &ProcStat>,
-        kids: &HashMap<i32, Vec<i32>>,
-        known: &HashMap<i32, Known<'_>>,
-    ) -> Node {
+    // One process's node, its children not yet attached.
+    let node = |pid: i32| -> Node {
         let p = by_pid[&pid];
         let (name, mut attrs, got) = match known.get(&pid) {
             Some(k) => (k.name.to_string(), k.attrs.clone(), k.got.clone()),
@@ -255,12 +251,29 @@ pub fn render(procs: &[ProcStat], known: &HashMap<i32, Known<'_>>) -> Vec<Node> 
                 stopped: p.is_stopped(),
                 got,
             },
-            children: kids
-                .get(&pid)
-                .map_or_else(Vec::new, |v| v.iter().map(|&c| build(c, by_pid, kids, known)).collect()),
+            children: Vec::new(),
+        }
+    };
+    // No recursion, whatever the depth (a chain of thousands): every
+    // process in depth-first order, then the nodes built from the last
+    // back, so that each one's children are complete when it takes them.
+    let mut order = Vec::with_capacity(procs.len());
+    let mut stack: Vec<i32> = roots.iter().rev().copied().collect();
+    while let Some(pid) = stack.pop() {
+        order.push(pid);
+        if let Some(v) = kids.get(&pid) {
+            stack.extend(v.iter().rev());
         }
     }
-    roots.iter().map(|&r| build(r, &by_pid, &kids, known)).collect()
+    let mut done: HashMap<i32, Node> = HashMap::with_capacity(order.len());
+    for &pid in order.iter().rev() {
+        let mut n = node(pid);
+        if let Some(v) = kids.get(&pid) {
+            n.children = v.iter().filter_map(|c| done.remove(c)).collect();
+        }
+        done.insert(pid, n);
+    }
+    roots.iter().filter_map(|r| done.remove(r)).collect()
 }
 
 #[cfg(test)]

@@ -87,6 +87,24 @@ pub enum Request {
     Observe,
 }
 
+/// [`Request::Build`] as the runner writes it: the same JSON, from a
+/// borrowed tree — a deep tree is never cloned, since a clone of a `Node`
+/// recurses once per level.
+#[derive(Debug, Serialize)]
+pub enum RequestRef<'a> {
+    Build {
+        #[serde(serialize_with = "tree_ref")]
+        tree: &'a Node,
+        deadline_ms: u64,
+        init: &'a Option<Vec<String>>,
+        reap_deadline_ms: u64,
+    },
+}
+
+fn tree_ref<S: serde::Serializer>(tree: &&Node, s: S) -> Result<S::Ok, S::Error> {
+    super::flat::tree::serialize(tree, s)
+}
+
 /// What the model predicts about the end of a step that the kernel offers
 /// no event for. Everything else the settle learns from the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1490,6 +1508,7 @@ fn become_init(chan: OwnedFd, attrs: &Attrs) -> ! {
     if let Err(e) = prepare_pid1() {
         fail(e.to_string());
     }
+    node::mark_sandbox_init();
     node::become_node(chan, attrs.clone(), false)
 }
 
@@ -1517,4 +1536,27 @@ fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, att
     args.push(node::NODE_ARG.into());
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&cmd[0]).args(args));
     fail(SysError::Syscall { call: format!("execvp({:?})", cmd[0]), source: err, hint: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner writes `Build` from a borrowed tree; the helper must read
+    /// it as the `Request` it is.
+    #[test]
+    fn a_build_written_from_a_borrowed_tree_reads_back_as_the_request() {
+        let tree = crate::scenario::parse("t.tree", "tree:\n  init\n    a subreaper\n      b\n    c\n").unwrap().tree;
+        let init = Some(vec!["/bin/tini".to_string(), "--".to_string()]);
+        let text =
+            serde_json::to_string(&RequestRef::Build { tree: &tree, deadline_ms: 7, init: &init, reap_deadline_ms: 9 })
+                .unwrap();
+        match serde_json::from_str::<Request>(&text).unwrap() {
+            Request::Build { tree: got, deadline_ms: 7, init: got_init, reap_deadline_ms: 9 } => {
+                assert_eq!(got, tree);
+                assert_eq!(got_init, init);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
