@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::observe::ProcStat;
 use super::sandbox::{Request, RequestRef, Response, SettleHints, Timings};
 use super::{os, SysError};
 use crate::scenario::{Attrs, Node, Step};
@@ -84,8 +83,6 @@ impl SandboxOptions {
 pub struct Observation {
     /// The canonical tree(s) of the namespace; empty once it is gone.
     pub forest: Vec<Node>,
-    /// The raw `/proc` scan behind it.
-    pub procs: Vec<ProcStat>,
     /// Where the helper's time went.
     pub timings: Timings,
     /// For [`Sandbox::await_init_exit`]: how long PID 1 took to exit.
@@ -233,24 +230,18 @@ impl Sandbox {
             })?;
             return match resp {
                 Response::Progress => continue,
-                Response::Done { forest, procs, timings, userns } => {
+                Response::Done { forest, timings, userns } => {
                     self.userns = userns;
-                    Ok(Observation { forest, procs, timings, init_exited_after: None })
+                    Ok(Observation { forest, timings, init_exited_after: None })
                 }
                 Response::InitExit { after_us } => Ok(Observation {
                     forest: Vec::new(),
-                    procs: Vec::new(),
                     timings: Timings::default(),
                     init_exited_after: after_us.map(Duration::from_micros),
                 }),
                 Response::Ready { userns } => {
                     self.userns = userns;
-                    Ok(Observation {
-                        forest: Vec::new(),
-                        procs: Vec::new(),
-                        timings: Timings::default(),
-                        init_exited_after: None,
-                    })
+                    Ok(Observation { forest: Vec::new(), timings: Timings::default(), init_exited_after: None })
                 }
                 Response::Failed(e) => Err(SysError::from(e)),
             };

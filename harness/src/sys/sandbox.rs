@@ -142,7 +142,6 @@ pub enum Response {
     Done {
         #[serde(with = "super::flat::forest")]
         forest: Vec<Node>,
-        procs: Vec<ProcStat>,
         timings: Timings,
         userns: bool,
     },
@@ -291,7 +290,8 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             let t = Instant::now();
             h.act(&step)?;
             h.timings.act_us = t.elapsed().as_micros() as u64;
-            h.settle_and_observe(&hints)
+            let first = h.first_round(&step, &hints);
+            h.settle_and_observe_from(&hints, first)
         }
         Request::Observe => {
             let h = helper
@@ -953,6 +953,46 @@ impl Helper {
     /// 3. Zombies that a reaping parent will collect: wait until reaped
     ///    ([`Self::await_reaps`]); the last scan is the observation.
     fn settle_and_observe(&mut self, hints: &SettleHints) -> Result<Response, SysError> {
+        self.settle_and_observe_from(hints, None)
+    }
+
+    /// Whom the first round of pings after `step` must reach (`None`:
+    /// every living node). A step that only kills its targets, or makes one
+    /// exit, can move nobody else but through their deaths: then the
+    /// targets and whoever those deaths can signal ([`Self::signalled_by`]),
+    /// as if every target died. Every other step, a predicted stop or
+    /// exiting init, an init held exiting from before, a stopped process
+    /// (SIGHUP and SIGCONT to an orphaned group reach anyone) or an init
+    /// under test pings everyone.
+    fn first_round(&self, step: &Step, hints: &SettleHints) -> Option<Vec<usize>> {
+        let targets: Vec<&String> = match step {
+            Step::Kill { targets, .. } => targets.iter().collect(),
+            Step::Exit { target, .. } => vec![target],
+            _ => return None,
+        };
+        if self.foreign_init
+            || hints.init_exits
+            || !hints.exiting.is_empty()
+            || !hints.stopped.is_empty()
+            || self.nodes.iter().any(|r| r.exiting)
+        {
+            return None;
+        }
+        let targets: Vec<usize> = targets.iter().filter_map(|n| self.rec(n).ok()).collect();
+        let mut only = self.signalled_by(&targets, false)?;
+        only.extend(targets);
+        only.sort_unstable();
+        only.dedup();
+        Some(only)
+    }
+
+    /// [`Self::settle_and_observe`], the first round pinging only `first`
+    /// (see [`Self::first_round`]).
+    fn settle_and_observe_from(
+        &mut self,
+        hints: &SettleHints,
+        first: Option<Vec<usize>>,
+    ) -> Result<Response, SysError> {
         let t = Instant::now();
         for r in &mut self.nodes {
             r.got = 0;
@@ -961,7 +1001,7 @@ impl Helper {
         let stopped = named(&hints.stopped);
         let exiting = named(&hints.exiting);
         self.await_stops(&stopped)?;
-        let all_dead = self.settle_deaths(&stopped, &exiting, hints.init_exits)?;
+        let all_dead = self.settle_deaths(&stopped, &exiting, hints.init_exits, first)?;
         let procs = self.await_reaps(&all_dead)?;
         self.last_stopped = procs.iter().filter(|p| p.is_stopped()).map(|p| p.pid).collect();
         self.timings.settle_us = t.elapsed().as_micros() as u64;
@@ -999,6 +1039,7 @@ impl Helper {
         stopped: &[usize],
         exiting: &[usize],
         init_exits: bool,
+        first: Option<Vec<usize>>,
     ) -> Result<Vec<usize>, SysError> {
         // Inits that were exiting and are no longer predicted to be may
         // finish now: they count as deaths of this step.
@@ -1011,9 +1052,10 @@ impl Helper {
         }
         let mut all_dead = Vec::new();
         let mut stay_stopped = Vec::new();
-        // Whom to ping: everyone in the first round; after a round of
-        // deaths, those the deaths can have signalled.
-        let mut only: Option<Vec<usize>> = None;
+        // Whom to ping: everyone in the first round, or those `first`
+        // names; after a round of deaths, those the deaths can have
+        // signalled.
+        let mut only: Option<Vec<usize>> = first;
         let mut round = 0;
         loop {
             self.finish_deaths(&dead, exiting)?;
@@ -1383,7 +1425,7 @@ impl Helper {
         }
         let forest = observe::render(&procs, &known);
         self.timings.observe_us += t.elapsed().as_micros() as u64;
-        Ok(Response::Done { forest, procs, timings: self.timings, userns: self.userns })
+        Ok(Response::Done { forest, timings: self.timings, userns: self.userns })
     }
 
     /// Kills PID 1 and waits until the namespace is gone.
