@@ -112,6 +112,30 @@ fn parse_stat(text: &str) -> Option<StatLine> {
     })
 }
 
+/// A small `/proc` file, read with one `read()` where it fits in 1 KiB (a
+/// `stat` line does), instead of `read_to_string`'s size probe and growing
+/// reads: the settle and the scans read hundreds of these per case.
+fn read_small(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    loop {
+        let got = f.read(&mut buf[n..])?;
+        n += got;
+        // A one-line file is whole once its newline has come (a seq_file
+        // read returns all that fits); EOF is a read of 0.
+        if got == 0 || buf[..n].ends_with(b"\n") {
+            return Ok(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        if n == buf.len() {
+            let mut all = buf.to_vec();
+            f.read_to_end(&mut all)?;
+            return Ok(String::from_utf8_lossy(&all).into_owned());
+        }
+    }
+}
+
 /// The state of one thread, from `/proc/<pid>/task/<tid>/stat`.
 pub fn task_state(pid: i32, tid: i32) -> Option<char> {
     task_stat(pid, tid).map(|(s, _)| s)
@@ -119,7 +143,7 @@ pub fn task_state(pid: i32, tid: i32) -> Option<char> {
 
 /// The state and `task->flags` of one thread.
 fn task_stat(pid: i32, tid: i32) -> Option<(char, u32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let text = read_small(&format!("/proc/{pid}/task/{tid}/stat")).ok()?;
     parse_stat(&text).map(|s| (s.state, s.flags))
 }
 
@@ -132,7 +156,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
 /// failed for another reason — no descriptor left, say — which a scan must
 /// not mistake for a missing process.
 fn stat_or_error(pid: i32) -> std::io::Result<Option<ProcStat>> {
-    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    let text = match read_small(&format!("/proc/{pid}/stat")) {
         Ok(text) => text,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) => return Ok(None),
         Err(e) => return Err(e),

@@ -1300,15 +1300,19 @@ impl Helper {
     /// Whether init `i` is exiting (`PF_EXITING`, not a zombie) and its
     /// namespace has settled: every other process with a pid in it is a
     /// zombie whose parent lives outside it, which only that parent can
-    /// reap (R6.4). Anything else — a member still alive, or a zombie that
-    /// zap's `kernel_wait4()` or a dying member will collect — is still to
-    /// change.
+    /// reap (R6.4), and there is at least one. Anything else — a member
+    /// still alive, a zombie that zap's `kernel_wait4()` or a dying member
+    /// will collect, or no member left at all (zap's wait is over; the init
+    /// is about to exit) — is still to change.
     fn exiting_settled(&self, i: usize) -> Result<bool, SysError> {
         let init = &self.nodes[i];
         if !observe::stat(init.pid).is_some_and(|s| s.is_exiting()) {
             return Ok(false);
         }
         let member = |pid: i32| self.by_pid(pid).is_some_and(|j| self.nodes[j].ns.contains(&i));
+        // Something must hold it: with no member left, zap's wait is over
+        // and the init is about to become a zombie, not settled.
+        let mut held = false;
         for p in scan()?.iter().filter(|p| p.pid != init.pid && member(p.pid)) {
             // A nested namespace's init that waits the same way for its own
             // injected zombie holds this one up too: this init's
@@ -1316,14 +1320,16 @@ impl Helper {
             let nested_init = self.by_pid(p.pid).filter(|&j| j != i && self.nodes[j].ns.last() == Some(&j));
             if let Some(j) = nested_init {
                 if p.is_exiting() && self.exiting_settled(j)? {
+                    held = true;
                     continue;
                 }
             }
             if !p.is_zombie() || p.state == 'X' || p.ppid == init.pid || member(p.ppid) {
                 return Ok(false);
             }
+            held = true;
         }
-        Ok(true)
+        Ok(held)
     }
 
     /// Waits (re-reading its state) until node `i` is no longer stopped.
