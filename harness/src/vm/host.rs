@@ -414,13 +414,21 @@ pub fn run_falling_back(
     fallback: impl FnOnce(&str),
 ) -> Result<VmRun, VmError> {
     let first = run(opts, &mut on_frame)?;
-    if !first.kvm_stalled {
+    // Under KVM, a guest that never reported: stalled (nested KVM), or QEMU
+    // died before it could (here: an assertion on an MSR KVM refused).
+    let died = matches!(opts.accel, Accel::Kvm) && first.release.is_none() && first.problem.is_some();
+    if !first.kvm_stalled && !died {
         return Ok(first);
     }
-    let why = format!(
-        "KVM did not boot this guest within {} s (nested KVM?); running it under TCG",
-        KVM_BOOT_LIMIT.as_secs()
-    );
+    let why = if first.kvm_stalled {
+        format!("KVM did not boot this guest within {} s (nested KVM?); running it under TCG", KVM_BOOT_LIMIT.as_secs())
+    } else {
+        let last = first.console_tail.iter().rev().find(|l| !l.trim().is_empty()).cloned().unwrap_or_default();
+        format!(
+            "QEMU stopped under KVM before the guest reported ({}; last console line: {last}); running it under TCG",
+            first.problem.as_deref().unwrap_or("")
+        )
+    };
     fallback(&why);
     let tcg = VmOptions { accel: Accel::Tcg(why), ..opts.clone() };
     run(&tcg, on_frame)
