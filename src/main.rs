@@ -291,9 +291,27 @@ fn main() -> ExitCode {
     }
     let cli = parse_cli();
     // A guest run needs nothing of this machine's kernel: no calibration.
+    // The global model flags reach the guest's subcommands as the
+    // environment they read the same flags from.
+    let mut model_env = Vec::new();
+    if let Some((a, b)) = cli.model_kernel {
+        model_env.push(("REPARENT_MODEL_KERNEL".to_string(), format!("{a}.{b}")));
+    }
+    if let Some(h) = cli.model_orphan_hup {
+        model_env.push(("REPARENT_MODEL_ORPHAN_HUP".to_string(), h.word().to_string()));
+    }
+    if let Some(m) = cli.model_mutation {
+        model_env.push(("REPARENT_MODEL_MUTATION".to_string(), m.name().to_string()));
+    }
     let cli = match cli.cmd {
-        Cmd::Vm(args) => return vm_cli::cmd_vm(args),
-        Cmd::Matrix(args) => return vm_cli::cmd_matrix(args),
+        Cmd::Vm(mut args) => {
+            args.guest.env = model_env;
+            return vm_cli::cmd_vm(args);
+        }
+        Cmd::Matrix(mut args) => {
+            args.guest.env = model_env;
+            return vm_cli::cmd_matrix(args);
+        }
         cmd => Cli { cmd, ..cli },
     };
     let jobs = match &cli.cmd {
@@ -322,7 +340,7 @@ fn main() -> ExitCode {
     let mut cfg = ModelConfig {
         kernel: cli.model_kernel.unwrap_or_else(os::kernel_version),
         mutation: cli.model_mutation,
-        build: BuildTraits { orphan_hup: cli.model_orphan_hup.unwrap_or_default() },
+        build: BuildTraits { orphan_hup: cli.model_orphan_hup.unwrap_or_default(), ..BuildTraits::default() },
         init: None,
     };
     if let Some(m) = cfg.mutation {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use reparent_harness::vm::frame::Frame;
+use reparent_harness::vm::guest::SCENARIOS_REST_PATH;
 use reparent_harness::vm::host::{self, Accel, VmOptions, VmRun};
 use reparent_harness::vm::image;
 use reparent_harness::vm::matrix::{self, KernelRun, Times};
@@ -49,6 +50,15 @@ pub struct GuestArgs {
     /// Where the bundled scenarios are (packed into the guest).
     #[arg(long, env = "REPARENT_SCENARIOS")]
     pub scenarios: Option<PathBuf>,
+    /// Where a shrunk failing case that a guest's `check` wrote is saved
+    /// on this machine.
+    #[arg(long, value_name = "DIR", default_value = "reparent-failures")]
+    pub failures_dir: PathBuf,
+    /// The global model flags given here, as the environment of the
+    /// guest's commands (set by `main` from `--model-kernel`,
+    /// `--model-orphan-hup`, `--model-mutation`).
+    #[arg(skip)]
+    pub env: Vec<(String, String)>,
 }
 
 /// `reparent vm`.
@@ -97,11 +107,19 @@ impl GuestArgs {
             commands,
             accel,
             append: self.append.clone(),
+            env: self.env.clone(),
+            inputs: Vec::new(),
         })
     }
 }
 
 impl GuestArgs {
+    /// The global model flags passed to the guest, as `NAME=VALUE` words.
+    pub fn env_text(&self) -> Option<String> {
+        let words: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+
     /// `--accel` as an [`Accel`].
     pub fn accel(&self) -> Accel {
         match self.accel.as_str() {
@@ -113,19 +131,27 @@ impl GuestArgs {
 }
 
 /// What the guest runs by default.
+/// `check` runs the scenarios the table did not run (`kernel` ran the
+/// others, each as a row), then the random cases.
 pub fn default_commands(cases: u32) -> Vec<Vec<String>> {
-    vec![vec!["kernel".into()], vec!["check".into(), "--cases".into(), cases.to_string()]]
+    vec![vec!["kernel".into()], rest_check(cases)]
+}
+
+/// `check --cases N` over the scenarios no row of the table runs.
+fn rest_check(cases: u32) -> Vec<String> {
+    ["check", "--cases", &cases.to_string(), "--scenarios", SCENARIOS_REST_PATH].map(String::from).to_vec()
 }
 
 /// `reparent vm`: runs the commands in the guest, printing their output as
 /// it arrives, as if they had run here, under a header naming the guest's
 /// kernel.
 pub fn cmd_vm(args: VmArgs) -> ExitCode {
-    let commands = if args.command.is_empty() { default_commands(args.guest.cases) } else { vec![args.command] };
+    let (command, inputs) = pack_inputs(&args.command);
+    let commands = if command.is_empty() { default_commands(args.guest.cases) } else { vec![command] };
     let accel = args.guest.accel();
     let opts = match args.guest.options(&args.kernel, commands, accel.clone()).and_then(|o| {
         host::check_inputs(&o).map_err(|e| e.to_string())?;
-        Ok(o)
+        Ok(VmOptions { inputs, ..o })
     }) {
         Ok(o) => o,
         Err(e) => {
@@ -140,6 +166,9 @@ pub fn cmd_vm(args: VmArgs) -> ExitCode {
         opts.memory_mib,
         opts.cpus
     );
+    if let Some(flags) = args.guest.env_text() {
+        eprintln!("reparent vm: for the guest's commands: {flags}");
+    }
     let mut release = String::from("?");
     let accel_now = std::cell::Cell::new(accel.short());
     let printed = |f: &Frame| match f {
@@ -161,7 +190,8 @@ pub fn cmd_vm(args: VmArgs) -> ExitCode {
             println!("== {status} after {:.1} s, in the guest, Linux {release} ==", *millis as f64 / 1000.0);
         }
         Frame::Leak(text) => eprintln!("reparent vm: processes were left to the guest's PID 1: {text}"),
-        Frame::Bye => {}
+        // Saved once the run is over (save_files).
+        Frame::File { .. } | Frame::Bye => {}
     };
     let fallback = |why: &str| {
         eprintln!("reparent vm: {why}");
@@ -174,12 +204,64 @@ pub fn cmd_vm(args: VmArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for line in save_files(&args.guest.failures_dir, &args.kernel, &run) {
+        eprintln!("reparent vm: {line}");
+    }
     eprint!("{}", run_summary(&args.kernel, &run));
     if run.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The subcommand's arguments with every host `.tree` file it names
+/// replaced by its place in the guest (`/inputs/NAME`), and those files.
+pub fn pack_inputs(command: &[String]) -> (Vec<String>, Vec<PathBuf>) {
+    let mut inputs = Vec::new();
+    let argv = command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let p = Path::new(a);
+            match p.file_name() {
+                Some(name) if i > 0 && a.ends_with(".tree") && p.is_file() => {
+                    inputs.push(p.to_path_buf());
+                    format!("{}/{}", host::INPUTS_PATH, name.to_string_lossy())
+                }
+                _ => a.clone(),
+            }
+        })
+        .collect();
+    (argv, inputs)
+}
+
+/// Writes the files the guest's commands sent back (shrunk failing cases)
+/// into `dir`; one line per file: where it is and how to replay it.
+pub fn save_files(dir: &Path, kernel: &Path, run: &VmRun) -> Vec<String> {
+    let release = run.release.as_deref().unwrap_or("?");
+    let mut lines = Vec::new();
+    for (name, bytes) in run.commands.iter().flat_map(|c| &c.files) {
+        // The name came from the guest: no directory part is taken from it.
+        let safe: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        let safe = safe.trim_start_matches('.').to_string();
+        let path = dir.join(if safe.is_empty() { "case.tree".to_string() } else { safe });
+        match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, bytes)) {
+            Ok(()) => lines.push(format!(
+                "Linux {release}: a failing case from the guest is in {}; replay it: reparent vm --kernel {} -- run {}",
+                path.display(),
+                kernel.display(),
+                path.display()
+            )),
+            Err(e) => lines.push(format!(
+                "Linux {release}: cannot save the guest's failing case {} into {}: {e}",
+                name.escape_debug(),
+                dir.display()
+            )),
+        }
+    }
+    lines
 }
 
 /// The lines after a run: what went wrong (with the console's last lines),
@@ -267,8 +349,7 @@ fn version_key(s: &str) -> Vec<(u64, String)> {
 
 /// One kernel's guest run, as the matrix reads it.
 fn matrix_run(guest: &GuestArgs, kernel: &Path, accel: &std::sync::Mutex<Accel>) -> KernelRun {
-    let commands =
-        vec![vec!["kernel".into(), "--json".into()], vec!["check".into(), "--cases".into(), guest.cases.to_string()]];
+    let commands = vec![vec!["kernel".into(), "--json".into()], rest_check(guest.cases)];
     let image = kernel.display().to_string();
     let now = accel.lock().map(|a| a.clone()).unwrap_or_else(|p| p.into_inner().clone());
     let opts = match guest.options(kernel, commands, now) {
@@ -315,6 +396,10 @@ fn matrix_run(guest: &GuestArgs, kernel: &Path, accel: &std::sync::Mutex<Accel>)
             Err(_) => {}
         }
     }
+    let saved = save_files(&guest.failures_dir, kernel, &run);
+    for line in &saved {
+        eprintln!("reparent matrix: {line}");
+    }
     if let Some(c) = run.commands.get(1) {
         out.times.check = c.guest_time.as_secs_f64();
         let stdout = String::from_utf8_lossy(&c.stdout);
@@ -330,6 +415,9 @@ fn matrix_run(guest: &GuestArgs, kernel: &Path, accel: &std::sync::Mutex<Accel>)
         } else {
             summary
         };
+        for line in &saved {
+            out.check_summary += &format!("\n{line}");
+        }
     }
     if !problems.is_empty() {
         out.problem = Some(problems.join("\n"));
@@ -365,6 +453,9 @@ pub fn cmd_matrix(args: MatrixArgs) -> ExitCode {
         args.guest.memory,
         accel.text()
     );
+    if let Some(flags) = args.guest.env_text() {
+        eprintln!("reparent matrix: for every guest's commands: {flags}");
+    }
     let accel = std::sync::Mutex::new(accel);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<KernelRun>>> = std::sync::Mutex::new(vec![None; kernels.len()]);

@@ -113,3 +113,37 @@ fn matrix_refuses_a_directory_without_kernels() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds no kernel image"), "{err}");
 }
+
+#[test]
+fn the_plans_environment_reaches_the_command_and_a_failing_case_comes_back_as_a_file_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-scenarios");
+    std::fs::create_dir(&empty).unwrap();
+    let plan = dir.path().join("plan.json");
+    // The model made wrong on purpose through the plan's environment, as
+    // `reparent vm --model-mutation` passes it: the random cases catch it,
+    // shrink it and write a .tree, which the guest role sends as a frame.
+    let json = format!(
+        r#"{{"commands": [["check", "--cases", "40", "--seed", "7", "--scenarios", "{}"]], "scenarios": "{}",
+            "env": [["REPARENT_MODEL_MUTATION", "farthest-subreaper"]]}}"#,
+        empty.display(),
+        scenarios()
+    );
+    std::fs::write(&plan, json).unwrap();
+    let out = Command::new(EXE).args(["__vminit", plan.to_str().unwrap()]).output().unwrap();
+    let mut dec = Decoder::default();
+    let frames: Vec<Frame> =
+        String::from_utf8(out.stdout).unwrap().lines().filter_map(|l| dec.line(l).unwrap()).collect();
+    let ends: Vec<&Status> =
+        frames.iter().filter_map(|f| if let Frame::End { status, .. } = f { Some(status) } else { None }).collect();
+    assert_eq!(ends, vec![&Status::Exited(1)], "the mutation is caught: {frames:?}");
+    let files: Vec<(&String, &Vec<u8>)> = frames
+        .iter()
+        .filter_map(|f| if let Frame::File { name, bytes } = f { Some((name, bytes)) } else { None })
+        .collect();
+    assert_eq!(files.len(), 1, "{frames:?}");
+    assert!(files[0].0.ends_with(".tree") && !files[0].0.contains('/'), "{}", files[0].0);
+    let text = String::from_utf8_lossy(files[0].1);
+    assert!(text.contains("tree:") && text.contains("subreaper"), "{text}");
+    assert_eq!(frames.last(), Some(&Frame::Bye));
+}

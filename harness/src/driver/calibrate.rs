@@ -7,7 +7,7 @@
 //! what it found, so that no build difference passes unseen.
 
 use crate::kernel::build;
-use crate::model::{BuildTraits, ModelConfig};
+use crate::model::{BuildTraits, ModelConfig, MtInitSignal};
 use crate::scenario::OrphanHup;
 use crate::sys::{Sandbox, SandboxOptions, SettleHints, SysError};
 
@@ -36,6 +36,20 @@ pub fn orphan_hup(opts: &SandboxOptions) -> Result<OrphanHup, CalibrateError> {
     build::orphan_hup_from(&observed).map_err(CalibrateError::Unexpected)
 }
 
+/// What a namespace init whose main thread exited does with an uncaught
+/// SIGUSR1 from outside, on the running kernel (R6.6g).
+pub fn mt_init(opts: &SandboxOptions) -> Result<MtInitSignal, CalibrateError> {
+    let opts = SandboxOptions { init: None, ..opts.clone() };
+    let case = build::mt_init_case();
+    let (mut sandbox, _) = Sandbox::start(&opts, &case.tree)?;
+    let mut observed = Vec::new();
+    for entry in &case.steps {
+        observed = sandbox.step(&entry.step, &SettleHints::default())?.forest;
+    }
+    sandbox.close();
+    build::mt_init_from(&observed).map_err(CalibrateError::Unexpected)
+}
+
 /// The build traits of the running kernel, each observed unless `pinned`.
 pub fn build_traits(
     opts: &SandboxOptions,
@@ -45,7 +59,7 @@ pub fn build_traits(
         Some(v) => v,
         None => orphan_hup(opts)?,
     };
-    Ok(BuildTraits { orphan_hup })
+    Ok(BuildTraits { orphan_hup, mt_init: mt_init(opts)? })
 }
 
 /// The model of the running kernel: its version and its observed build

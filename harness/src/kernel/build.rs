@@ -17,6 +17,7 @@
 
 use super::catalogue::Rule;
 use super::proof::RowProof;
+use crate::model::MtInitSignal;
 use crate::scenario::{self, Node, OrphanHup, Scenario, Signal};
 
 /// The case that tells the SIGHUP's reach: `z` stops, `y` exits and orphans
@@ -50,6 +51,43 @@ pub fn orphan_hup_from(observed: &[Node]) -> Result<OrphanHup, String> {
         )
     })?;
     Ok(if w.markers.got.contains(&Signal::HUP) { OrphanHup::AllMembers } else { OrphanHup::StoppedMembers })
+}
+
+/// The case that tells what a namespace init whose main thread exited does
+/// with an uncaught SIGUSR1 from outside (R6.6g for random cases): `n`'s
+/// main thread exits (blocking every signal, as a node's does), its other
+/// thread lives on; then SIGUSR1. Whether `n` is still there is the answer.
+pub const MT_INIT_CASE: &str = "\
+about: what a namespace init whose main thread exited does with SIGUSR1 from outside
+tree:
+  init
+    n threads=1 pidns
+      a
+thread-exit n main
+kill n SIGUSR1
+";
+
+/// The case, parsed.
+pub fn mt_init_case() -> Scenario {
+    scenario::parse("<mt-init case>", MT_INIT_CASE).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads the answer from the tree observed after the case's last step:
+/// `n` gone (with `a`, as its namespace died) is `killed`; `n` still
+/// there, main-exited, with `a` below it, is `survives`; anything else is
+/// no answer.
+pub fn mt_init_from(observed: &[Node]) -> Result<MtInitSignal, String> {
+    let all: Vec<&Node> = observed.iter().flat_map(Node::preorder).collect();
+    let n = all.iter().find(|x| x.name == "n");
+    let a = all.iter().find(|x| x.name == "a");
+    match (n, a) {
+        (None, None) => Ok(MtInitSignal::Killed),
+        (Some(n), Some(_)) if n.markers.main_exited => Ok(MtInitSignal::Survives),
+        _ => Err(format!(
+            "the mt-init case ended neither way (n killed with its namespace, or n alive, main-exited, above a); saw:\n{}",
+            scenario::render_forest(observed)
+        )),
+    }
 }
 
 /// In words, for a table.
@@ -104,6 +142,27 @@ mod tests {
     fn w_without_sighup_means_stopped_members_only() {
         assert_eq!(orphan_hup_from(&observed("w", &[])), Ok(OrphanHup::StoppedMembers));
         assert_eq!(orphan_hup_from(&observed("w", &[Signal::CONT])), Ok(OrphanHup::StoppedMembers));
+    }
+
+    #[test]
+    fn the_mt_init_case_reads_killed_survives_or_neither() {
+        assert_eq!(mt_init_case().steps.len(), 2);
+        let init = |children: Vec<Node>| {
+            let mut i = Node::new("init");
+            i.children = children;
+            vec![i]
+        };
+        assert_eq!(mt_init_from(&init(vec![])), Ok(MtInitSignal::Killed));
+        let mut n = Node::new("n");
+        n.markers.main_exited = true;
+        n.children = vec![Node::new("a")];
+        assert_eq!(mt_init_from(&init(vec![n.clone()])), Ok(MtInitSignal::Survives));
+        // n alive but a gone, or n no longer main-exited: no answer.
+        let mut lost_a = n.clone();
+        lost_a.children.clear();
+        assert!(mt_init_from(&init(vec![lost_a])).unwrap_err().contains("neither way"));
+        n.markers.main_exited = false;
+        assert!(mt_init_from(&init(vec![n])).is_err());
     }
 
     #[test]

@@ -62,4 +62,4 @@ mod tests;
 pub use crate::scenario::OrphanHup;
 pub use error::ModelError;
 pub use prediction::{Outcome, Prediction, Reason, Unmatched};
-pub use world::{BuildTraits, InitPolicy, MainGroup, ModelConfig, Mutation, ProcState, World};
+pub use world::{BuildTraits, InitPolicy, MainGroup, ModelConfig, MtInitSignal, Mutation, ProcState, World};

@@ -30,7 +30,7 @@
 use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
-use super::world::{Mutation, Pid, ProcState, SigSet, World};
+use super::world::{MtInitSignal, Mutation, Pid, ProcState, SigSet, World};
 use crate::scenario::{Name, Signal};
 
 /// What `do_notify_parent()` did with an exited child.
@@ -329,6 +329,23 @@ impl World {
         }
         if sig == Signal::CONT {
             return None;
+        }
+        if !self[pid].main_alive
+            && state == ProcState::Running
+            && default_action(sig) == DefaultAction::Term
+            && self.config().build.mt_init == MtInitSignal::Killed
+        {
+            // The exited main thread blocks every signal, so sig_ignored()
+            // does not drop it; a live thread takes it and complete_signal()
+            // starts a group exit (R6.6g; this kernel build is "killed").
+            let text = format!(
+                "killed by {sig}{}: its exited main thread blocks every signal, so the signal is \
+                 queued, not dropped, and a live thread's complete_signal() makes it a group exit \
+                 (this build: mt-init killed)",
+                from.describe()
+            );
+            reasons.add(&name, "R6.6g", "complete_signal()", move || text);
+            return Some(Victim { pid, may_reap_first: from == Sender::Outside });
         }
         let text = format!(
             "{sig}{} is dropped: {who} has no handler for it, and force lets only SIGKILL and \

@@ -36,6 +36,8 @@ fn forest(text: &str) -> Vec<Node> {
                 "subreaper" => node.attrs.subreaper = true,
                 "noreap" => node.attrs.noreap = true,
                 "sigchld=ignore" => node.attrs.sigchld_ignore = true,
+                "pidns" => node.attrs.pidns = true,
+                "main-exited" => node.markers.main_exited = true,
                 "zombie" => node.markers.zombie = true,
                 w if w.starts_with("threads=") => node.attrs.threads = w[8..].parse().unwrap(),
                 w if w.starts_with("pdeathsig=") => node.attrs.pdeathsig = Signal::from_name(&w[10..]),
@@ -392,6 +394,37 @@ fn init_drops_signals_without_a_handler_even_from_the_parent_namespace(#[case] s
     assert_eq!(outcome.world, w);
     let why = reason_for(&outcome, "init", "R6.6b");
     assert_eq!(why.kernel_fn, "sig_task_ignored()");
+}
+
+#[rstest]
+#[case::term("SIGTERM", true)]
+#[case::usr1("SIGUSR1", true)]
+#[case::rt("SIGRTMIN+2", true)]
+#[case::quit_dumps_core_so_no_group_exit("SIGQUIT", false)]
+#[case::tstp_stops_by_default("SIGTSTP", false)]
+fn a_main_exited_ns_init_is_killed_or_survives_as_the_build_does(#[case] sig: &str, #[case] fatal: bool) {
+    use crate::model::MtInitSignal;
+    use crate::scenario::ThreadRef;
+    let start = "init\n  n threads=1 pidns\n    a";
+    for build in [MtInitSignal::Killed, MtInitSignal::Survives] {
+        let cfg = ModelConfig {
+            kernel: (6, 12),
+            build: crate::model::BuildTraits { mt_init: build, ..Default::default() },
+            ..ModelConfig::default()
+        };
+        let w = World::new(&tree(start), cfg).unwrap();
+        let w = after(&w, Step::ThreadExit { target: "n".into(), thread: ThreadRef::Main });
+        let outcome = only(&w, kill("n", sig));
+        if fatal && build == MtInitSignal::Killed {
+            assert_eq!(show(&outcome.world.render()), show(&forest("init")), "{sig} on a killed build");
+            assert_eq!(reason_for(&outcome, "n", "R6.6g").kernel_fn, "complete_signal()");
+        } else {
+            assert_eq!(outcome.world, w, "{sig} on {build:?}: dropped");
+        }
+    }
+    // With its main thread alive, the init drops it on every build (R6.6b).
+    let w = world_on((6, 12), start);
+    assert_eq!(only(&w, kill("n", sig)).world, w);
 }
 
 #[test]

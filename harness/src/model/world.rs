@@ -129,6 +129,36 @@ pub struct BuildTraits {
     /// Who gets the SIGHUP that `kill_orphaned_pgrp()` sends a newly
     /// orphaned process group with a stopped member (R5.2, R5.3).
     pub orphan_hup: OrphanHup,
+    /// What a namespace init whose main thread exited (and blocks every
+    /// signal, as a node's exiting main thread does) does with a signal
+    /// that terminates by default and that it does not catch, sent from
+    /// outside (R6.6g).
+    pub mt_init: MtInitSignal,
+}
+
+/// R6.6g: a namespace init's signal that one of its threads blocks is
+/// queued instead of dropped; then another thread takes it. Mainline's
+/// `complete_signal()` (since 4.15) makes that a group exit — every Debian
+/// kernel from 5.10 to 7.3.4 kills the init — while some builds
+/// (6.18.44-fc-v1252) let `get_signal()` drop it and the init survives.
+/// Observed once per command on the running kernel (`driver::calibrate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MtInitSignal {
+    /// The init is killed by the signal (mainline).
+    #[default]
+    Killed,
+    /// The signal is dropped; the init lives on.
+    Survives,
+}
+
+impl MtInitSignal {
+    /// The word the R6.6g row records.
+    pub fn word(self) -> &'static str {
+        match self {
+            MtInitSignal::Killed => "killed",
+            MtInitSignal::Survives => "survives",
+        }
+    }
 }
 
 /// Deliberate bugs the model can be asked to make, so that a test can prove

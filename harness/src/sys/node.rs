@@ -571,7 +571,21 @@ fn spawn(agent: &Agent, me: usize, order: SpawnOrder, passed: Vec<OwnedFd>) -> R
 fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     let ForkJob { inherited, attrs, clone_parent, chan, into, build } = job;
     let nested = attrs.pidns || into.is_some();
+    // A new PID namespace is made with unshare(CLONE_NEWPID) on this
+    // thread and a plain fork(), not the raw clone(CLONE_NEWPID) syscall:
+    // libc's fork() takes the allocator's lock across the fork, the raw
+    // syscall does not, so a child cloned while another thread of a
+    // multi-threaded node held musl's (single) malloc lock hung on its
+    // first allocation — seen in `reparent vm` guests (the static build)
+    // as "timed out waiting for `p10` to start", twice in about 1,000
+    // random cases. The thread returns to its own namespace after.
+    let unshared = attrs.pidns && !clone_parent && into.is_none();
     let back = match &into {
+        None if unshared => {
+            let own = os::open_own_pidns().map_err(|e| Reply::from_error(&e))?;
+            os::unshare_pidns().map_err(|e| Reply::from_error(&e))?;
+            Some(own)
+        }
         None => None,
         Some(init) => {
             let own = os::open_own_pidns().map_err(|e| Reply::from_error(&e))?;
@@ -585,7 +599,7 @@ fn fork_node(job: ForkJob) -> Result<i32, Reply> {
         flags |= libc::CLONE_PARENT;
         what.push("CLONE_PARENT");
     }
-    if attrs.pidns {
+    if attrs.pidns && !unshared {
         flags |= libc::CLONE_NEWPID;
         what.push("CLONE_NEWPID");
     }
@@ -596,7 +610,7 @@ fn fork_node(job: ForkJob) -> Result<i32, Reply> {
     // their order queues; the signal handlers touch one atomic.
     // The child's channel goes with the closure: the parent's copy is
     // closed when the closure is dropped here.
-    let r = os::clone_run(flags, libc::SIGCHLD, &what.join("|"), back.is_some(), move || {
+    let r = os::clone_run(flags, libc::SIGCHLD, &what.join("|"), into.is_some(), move || {
         if nested {
             IN_SANDBOX_NS.store(false, Ordering::SeqCst);
         }

@@ -68,6 +68,12 @@ pub enum Frame {
     },
     /// Processes that reached the guest's PID 1 (none should).
     Leak(String),
+    /// A file the command just ended wrote for the host: a shrunk failing
+    /// case (`name` is its file name, no directory).
+    File {
+        name: String,
+        bytes: Vec<u8>,
+    },
     /// Every command is done.
     Bye,
 }
@@ -111,6 +117,7 @@ impl Frame {
                 },
             ),
             Frame::Leak(text) => ("leak", hex(text.as_bytes())),
+            Frame::File { name, bytes } => ("file", format!("{}.{}", hex(name.as_bytes()), hex(bytes))),
             Frame::Bye => ("bye", String::new()),
         }
     }
@@ -138,6 +145,10 @@ impl Frame {
                 Frame::End { status, millis }
             }
             "leak" => Frame::Leak(text(payload)?),
+            "file" => {
+                let (name, bytes) = payload.split_once('.')?;
+                Frame::File { name: text(name)?, bytes: unhex(bytes)? }
+            }
             "bye" if payload.is_empty() => Frame::Bye,
             _ => return None,
         })
@@ -217,6 +228,7 @@ mod tests {
             Frame::End { status: Status::Killed(9), millis: 0 },
             Frame::End { status: Status::NotStarted("ENOENT: no /init".into()), millis: 0 },
             Frame::Leak("pid 7 (reparent)".into()),
+            Frame::File { name: "case-7.tree".into(), bytes: b"tree:\n  init\n\x00.".to_vec() },
             Frame::Bye,
         ]
     }

@@ -31,6 +31,9 @@ pub const GUEST_ARG: &str = "__vminit";
 pub const PLAN_PATH: &str = "/reparent-vm.json";
 /// Where the scenarios are in the initramfs.
 pub const SCENARIOS_PATH: &str = "/scenarios";
+/// The bundled scenarios that no row of `reparent kernel`'s table runs: the
+/// default `check` after `kernel` runs these, not all of them again.
+pub const SCENARIOS_REST_PATH: &str = "/scenarios-rest";
 /// The guest's report port (`ttyS0` is the kernel's console).
 pub const REPORT_PORT: &str = "/dev/ttyS1";
 
@@ -40,6 +43,12 @@ pub struct Plan {
     pub commands: Vec<Vec<String>>,
     /// Where the commands find the scenarios.
     pub scenarios: PathBuf,
+    /// Environment for every command: the host's global model flags
+    /// (`REPARENT_MODEL_KERNEL`, `REPARENT_MODEL_ORPHAN_HUP`,
+    /// `REPARENT_MODEL_MUTATION`, which the subcommands read as they read
+    /// `--model-*`) and the deadlines of an emulated guest.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
 }
 
 /// The report port, one frame at a time, shared by the threads that read
@@ -110,8 +119,10 @@ pub fn main(plan_path: &Path) -> std::process::ExitCode {
             worst = 127;
         }
         Ok(plan) => {
+            let failures = failures_dir(init);
             for argv in &plan.commands {
-                let status = run_one(&port, argv, &plan.scenarios, init);
+                let status = run_one(&port, argv, &plan, init, &failures);
+                send_files(&port, &failures);
                 if !status.success() && worst == 0 {
                     worst = status.code().max(1);
                 }
@@ -131,14 +142,17 @@ pub fn main(plan_path: &Path) -> std::process::ExitCode {
 }
 
 /// Runs one command, streaming its output; its status.
-fn run_one(port: &Arc<Mutex<Port>>, argv: &[String], scenarios: &Path, init: bool) -> Status {
+fn run_one(port: &Arc<Mutex<Port>>, argv: &[String], plan: &Plan, init: bool, failures: &Path) -> Status {
     let send = |f: Frame| port.lock().unwrap_or_else(|p| p.into_inner()).send(&f);
     send(Frame::Begin(argv.to_vec()));
     let started = Instant::now();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/init"));
     let mut cmd = Command::new(exe);
     cmd.args(argv).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.env("REPARENT_SCENARIOS", scenarios).env("CI", "1");
+    cmd.env("REPARENT_SCENARIOS", &plan.scenarios).env("CI", "1");
+    cmd.envs(plan.env.iter().map(|(k, v)| (k, v)));
+    // `check` writes its shrunk failing cases here; they go to the host.
+    cmd.env("REPARENT_FAILURES", failures);
     if init {
         cmd.current_dir("/tmp").env("HOME", "/tmp").env("PATH", "/");
     }
@@ -182,6 +196,36 @@ fn run_one(port: &Arc<Mutex<Port>>, argv: &[String], scenarios: &Path, init: boo
     let _ = err.join();
     send(Frame::End { status: status.clone(), millis: started.elapsed().as_millis() as u64 });
     status
+}
+
+/// Where the guest's commands write shrunk failing cases: `/tmp` of the
+/// guest, or a directory of this process's own when run by hand.
+fn failures_dir(init: bool) -> PathBuf {
+    if init {
+        PathBuf::from("/tmp/reparent-failures")
+    } else {
+        std::env::temp_dir().join(format!("reparent-vm-failures.{}", os::getpid()))
+    }
+}
+
+/// Sends every `.tree` file in `dir` to the host as a `file` frame and
+/// removes it (a later command does not send it again); removes `dir` when
+/// it is left empty.
+fn send_files(port: &Arc<Mutex<Port>>, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tree"))
+        .collect();
+    files.sort();
+    for f in files {
+        let (Some(name), Ok(bytes)) = (f.file_name(), std::fs::read(&f)) else { continue };
+        let frame = Frame::File { name: name.to_string_lossy().into_owned(), bytes };
+        port.lock().unwrap_or_else(|p| p.into_inner()).send(&frame);
+        let _ = std::fs::remove_file(&f);
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Processes other than this one whose parent is PID 1: what a command

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::cpio::Archive;
 use super::frame::{Decoder, Frame, Status};
-use super::guest::{Plan, PLAN_PATH, SCENARIOS_PATH};
+use super::guest::{Plan, PLAN_PATH, SCENARIOS_PATH, SCENARIOS_REST_PATH};
 use super::image::{self, ImageError};
 use crate::scenario::escape;
 use crate::sys::os;
@@ -76,6 +76,89 @@ pub struct VmOptions {
     pub accel: Accel,
     /// More kernel command line, after [`KERNEL_CMDLINE`].
     pub append: String,
+    /// Environment for the guest's commands ([`Plan::env`]): the global
+    /// model flags given on the host. Under TCG, [`guest_env`] adds the
+    /// scaled deadline.
+    pub env: Vec<(String, String)>,
+    /// Host files the commands name (a `.tree` to replay), packed as
+    /// `/inputs/NAME` ([`INPUTS_PATH`]); the caller rewrites the arguments.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Where [`VmOptions::inputs`] are in the initramfs.
+pub const INPUTS_PATH: &str = "/inputs";
+
+/// How many times longer the deadlines of a guest under TCG are than
+/// native ones, unless `REPARENT_DEADLINE_MS` is given. Measured on this
+/// suite's 2-core machine: a guest process costs 8-50 times what it costs
+/// natively (`reparent vm -- bench`: 199 ms a case against 24 ms, more
+/// when other work shares the cores), and a deadline only turns a hang
+/// into a named failure, so a longer one costs nothing on a run that
+/// passes.
+pub const TCG_DEADLINE_FACTOR: u64 = 6;
+
+/// The rounds of R9.2's probe in a guest under TCG (`REPARENT_READINESS_ROUNDS`;
+/// 64 natively): each round is a victim of 25 processes.
+pub const TCG_READINESS_ROUNDS: usize = 16;
+
+/// The environment of the guest's commands under `accel`: `env`, then, for
+/// what `env` does not set, this machine's `REPARENT_DEADLINE_MS` and
+/// `REPARENT_READINESS_ROUNDS` (`host` looks a variable up), and under TCG
+/// a deadline [`TCG_DEADLINE_FACTOR`] times the host's (default 5000 ms)
+/// and [`TCG_READINESS_ROUNDS`] rounds.
+pub fn guest_env(
+    env: &[(String, String)],
+    accel: &Accel,
+    host: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut out = env.to_vec();
+    let tcg = matches!(accel, Accel::Tcg(_));
+    let given = |out: &[(String, String)], name: &str| out.iter().any(|(k, _)| k == name);
+    if !given(&out, "REPARENT_DEADLINE_MS") {
+        let value = match (host("REPARENT_DEADLINE_MS"), tcg) {
+            (Some(v), true) => {
+                Some(v.parse::<u64>().map_or(v, |ms| ms.saturating_mul(TCG_DEADLINE_FACTOR).to_string()))
+            }
+            (Some(v), false) => Some(v),
+            (None, true) => Some((5000 * TCG_DEADLINE_FACTOR).to_string()),
+            (None, false) => None,
+        };
+        out.extend(value.map(|v| ("REPARENT_DEADLINE_MS".to_string(), v)));
+    }
+    if !given(&out, "REPARENT_READINESS_ROUNDS") {
+        let value = host("REPARENT_READINESS_ROUNDS").or_else(|| tcg.then(|| TCG_READINESS_ROUNDS.to_string()));
+        out.extend(value.map(|v| ("REPARENT_READINESS_ROUNDS".to_string(), v)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod guest_env_tests {
+    use super::*;
+
+    #[test]
+    fn an_emulated_guest_gets_longer_deadlines_and_fewer_rounds_unless_told() {
+        let none = |_: &str| None;
+        let tcg = Accel::Tcg("test".into());
+        let get = |env: &[(String, String)], k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let e = guest_env(&[], &tcg, none);
+        assert_eq!(get(&e, "REPARENT_DEADLINE_MS").as_deref(), Some("30000"));
+        assert_eq!(get(&e, "REPARENT_READINESS_ROUNDS").as_deref(), Some("16"));
+        assert!(guest_env(&[], &Accel::Kvm, none).is_empty(), "KVM runs at native speed");
+        // The host's own settings are scaled (deadline) or passed (rounds).
+        let host = |k: &str| match k {
+            "REPARENT_DEADLINE_MS" => Some("1000".to_string()),
+            "REPARENT_READINESS_ROUNDS" => Some("32".to_string()),
+            _ => None,
+        };
+        let e = guest_env(&[], &tcg, host);
+        assert_eq!(get(&e, "REPARENT_DEADLINE_MS").as_deref(), Some("6000"));
+        assert_eq!(get(&e, "REPARENT_READINESS_ROUNDS").as_deref(), Some("32"));
+        let model = vec![("REPARENT_MODEL_KERNEL".to_string(), "6.1".to_string())];
+        let e = guest_env(&model, &Accel::Kvm, host);
+        assert_eq!(get(&e, "REPARENT_MODEL_KERNEL").as_deref(), Some("6.1"), "the model flags go through");
+        assert_eq!(get(&e, "REPARENT_DEADLINE_MS").as_deref(), Some("1000"));
+    }
 }
 
 /// Under KVM a guest reports within a few seconds of QEMU's start; one that
@@ -124,6 +207,8 @@ pub struct CommandRun {
     pub status: Option<Status>,
     /// Its time in the guest.
     pub guest_time: Duration,
+    /// Files it left for the host (shrunk failing cases): name, contents.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// What a guest run gave.
@@ -189,10 +274,15 @@ impl Drop for WorkDir {
 }
 
 /// The initramfs: `/init` (the static binary), the scenarios, the plan.
-pub fn initramfs(static_binary: &Path, scenarios: &Path, plan: &Plan) -> Result<Vec<u8>, VmError> {
+pub fn initramfs(static_binary: &Path, scenarios: &Path, plan: &Plan, inputs: &[PathBuf]) -> Result<Vec<u8>, VmError> {
     let mut a = Archive::new();
-    for d in ["dev", "proc", "sys", "tmp", "scenarios"] {
+    for d in ["dev", "proc", "sys", "tmp", "scenarios", "scenarios-rest", "inputs"] {
         a.dir(d);
+    }
+    for f in inputs {
+        let data = std::fs::read(f).map_err(io(format!("read {}", f.display())))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        a.file(&format!("{}/{name}", INPUTS_PATH.trim_start_matches('/')), 0o644, &data);
     }
     a.char_device("dev/console", 0o600, 5, 1);
     a.char_device("dev/ttyS1", 0o600, 4, 65);
@@ -208,11 +298,20 @@ pub fn initramfs(static_binary: &Path, scenarios: &Path, plan: &Plan) -> Result<
         let data = std::fs::read(&f).map_err(io(format!("read {}", f.display())))?;
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         a.file(&format!("{}/{name}", SCENARIOS_PATH.trim_start_matches('/')), 0o644, &data);
+        if !table_runs(&name) {
+            a.file(&format!("{}/{name}", SCENARIOS_REST_PATH.trim_start_matches('/')), 0o644, &data);
+        }
     }
     let plan =
         serde_json::to_vec_pretty(plan).map_err(|e| VmError::Io { what: "write the plan".into(), source: e.into() })?;
     a.file(PLAN_PATH.trim_start_matches('/'), 0o644, &plan);
     Ok(a.finish())
+}
+
+/// Whether a row of `reparent kernel`'s table runs the scenario file `name`.
+pub fn table_runs(name: &str) -> bool {
+    use crate::kernel::catalogue::{Check, RULES};
+    RULES.iter().any(|r| matches!(r.check, Check::Scenario(n) if n == name))
 }
 
 /// The kernel command line: the console on ttyS0, a panic ends the machine
@@ -237,9 +336,13 @@ pub fn check_inputs(opts: &VmOptions) -> Result<(), VmError> {
 pub fn run(opts: &VmOptions, mut on_frame: impl FnMut(&Frame)) -> Result<VmRun, VmError> {
     check_inputs(opts)?;
     let dir = WorkDir::new(opts.keep)?;
-    let plan = Plan { commands: opts.commands.clone(), scenarios: PathBuf::from(SCENARIOS_PATH) };
+    let plan = Plan {
+        commands: opts.commands.clone(),
+        scenarios: PathBuf::from(SCENARIOS_PATH),
+        env: guest_env(&opts.env, &opts.accel, |k| std::env::var(k).ok()),
+    };
     let initrd = dir.path.join("initramfs.cpio");
-    std::fs::write(&initrd, initramfs(&opts.static_binary, &opts.scenarios, &plan)?)
+    std::fs::write(&initrd, initramfs(&opts.static_binary, &opts.scenarios, &plan, &opts.inputs)?)
         .map_err(io(format!("write {}", initrd.display())))?;
     let console = dir.path.join("console.log");
     let mut cmd = Command::new(&opts.qemu);
@@ -311,13 +414,21 @@ pub fn run_falling_back(
     fallback: impl FnOnce(&str),
 ) -> Result<VmRun, VmError> {
     let first = run(opts, &mut on_frame)?;
-    if !first.kvm_stalled {
+    // Under KVM, a guest that never reported: stalled (nested KVM), or QEMU
+    // died before it could (here: an assertion on an MSR KVM refused).
+    let died = matches!(opts.accel, Accel::Kvm) && first.release.is_none() && first.problem.is_some();
+    if !first.kvm_stalled && !died {
         return Ok(first);
     }
-    let why = format!(
-        "KVM did not boot this guest within {} s (nested KVM?); running it under TCG",
-        KVM_BOOT_LIMIT.as_secs()
-    );
+    let why = if first.kvm_stalled {
+        format!("KVM did not boot this guest within {} s (nested KVM?); running it under TCG", KVM_BOOT_LIMIT.as_secs())
+    } else {
+        let last = first.console_tail.iter().rev().find(|l| !l.trim().is_empty()).cloned().unwrap_or_default();
+        format!(
+            "QEMU stopped under KVM before the guest reported ({}; last console line: {last}); running it under TCG",
+            first.problem.as_deref().unwrap_or("")
+        )
+    };
     fallback(&why);
     let tcg = VmOptions { accel: Accel::Tcg(why), ..opts.clone() };
     run(&tcg, on_frame)
@@ -390,6 +501,7 @@ fn read_reports(
                 }
             }
             Frame::Leak(text) => out.leaks.push(text),
+            Frame::File { name, bytes } => out.commands.last_mut().map_or((), |c| c.files.push((name, bytes))),
             Frame::Bye => return,
         }
     }

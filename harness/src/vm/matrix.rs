@@ -28,6 +28,10 @@ pub struct TableRow {
     pub result: String,
     #[serde(default)]
     pub detail: String,
+    /// For a row that records a build's behaviour (R5.2, R6.6g), the word
+    /// it saw (`killed`, `survives`, `all`, `stopped-only`).
+    #[serde(default)]
+    pub recorded: Option<String>,
     #[serde(default)]
     pub expected_by_version: Vec<VersionExpectation>,
 }
@@ -257,13 +261,16 @@ pub fn build(runs: Vec<KernelRun>) -> Matrix {
         for (i, r) in runs.iter().enumerate() {
             let row = r.table.as_ref().and_then(|t| t.rows.iter().find(|x| x.key() == *key));
             let exp = expected_for(row.map_or(&proto.expected_by_version, |x| &x.expected_by_version), &releases[i]);
-            let cell = match row.map(|x| x.result.as_str()) {
+            let cell = match row.map(|x| (x.result.as_str(), x.recorded.as_deref())) {
                 None => Cell::Missing,
-                Some("pass") => Cell::Pass,
-                Some("skipped") => Cell::Skip,
-                Some("fail") if predicts_fail(&exp) => Cell::Xfail,
-                Some("fail") => Cell::Fail,
-                Some(other) => Cell::Recorded(other.to_string()),
+                // A row that records a build's behaviour shows what it saw,
+                // side by side across kernels, never as a failure.
+                Some(("pass", Some(word))) => Cell::Recorded(word.to_string()),
+                Some(("pass", None)) => Cell::Pass,
+                Some(("skipped", _)) => Cell::Skip,
+                Some(("fail", _)) if predicts_fail(&exp) => Cell::Xfail,
+                Some(("fail", _)) => Cell::Fail,
+                Some((other, _)) => Cell::Recorded(other.to_string()),
             };
             if matches!(cell, Cell::Fail | Cell::Xfail) {
                 let expected_fail = cell == Cell::Xfail;
@@ -636,5 +643,31 @@ mod tests {
         assert_eq!(m.rows[0].cells, vec![Cell::Recorded("recorded".into())]);
         assert_eq!(m.exit_status(), 0);
         assert!(parse_table("[]").is_err());
+    }
+
+    #[test]
+    fn recorded_rows_show_their_word_side_by_side_without_failing() {
+        let rec = |release: &str, word: &str| {
+            let mut t = table(release, &[("R6.6g", "probe mt-init-leader-blocks", "pass", "")]);
+            t.rows[0].recorded = Some(word.into());
+            t.rows[0].detail = format!("{word}: what was seen");
+            run(release, t, true)
+        };
+        let m = build(vec![rec("6.1.0-57-cloud-amd64", "killed"), rec("6.18.44-fc-v1252", "survives")]);
+        assert_eq!(m.rows[0].cells, vec![Cell::Recorded("killed".into()), Cell::Recorded("survives".into())]);
+        assert_eq!(m.exit_status(), 0, "a recorded difference is no failure");
+        let text = m.text();
+        let line = text.lines().find(|l| l.starts_with("R6.6g")).unwrap();
+        assert!(line.contains("killed") && line.contains("survives") && !line.contains("pass"), "{line}");
+        assert!(m.markdown().contains("| R6.6g mt-init-leader-blocks | killed | survives |"), "{}", m.markdown());
+        let html = m.html();
+        assert!(html.contains(">killed</td>") && html.contains(">survives</td>"), "{html}");
+        assert!(html.contains("class=\"rec\""), "{html}");
+        // The parser reads the field from a real table's JSON.
+        let t = parse_table(
+            r#"{"kernel":"x","rows":[{"id":"R5.2","check":"build orphan-hup","result":"pass","recorded":"all"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(build(vec![run("6.1.0", t, true)]).rows[0].cells, vec![Cell::Recorded("all".into())]);
     }
 }

@@ -15,7 +15,13 @@ pub fn kvm_usable() -> Result<(), String> {
     // SAFETY: a valid NUL-terminated path; the descriptor is new and ours.
     let fd = unsafe { libc::open(c"/dev/kvm".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(format!("open(/dev/kvm) failed: {}", io::Error::last_os_error()));
+        let e = io::Error::last_os_error();
+        let hint = match e.raw_os_error() {
+            Some(libc::EACCES) => " (for KVM, this user needs read-write access to /dev/kvm: the group `kvm`)",
+            Some(libc::ENOENT) => " (no KVM on this machine)",
+            _ => "",
+        };
+        return Err(format!("open(/dev/kvm) failed: {e}{hint}"));
     }
     // SAFETY: a fresh descriptor we own.
     let kvm = unsafe { OwnedFd::from_raw_fd(fd) };
