@@ -108,6 +108,11 @@ pub const CATALOGUE: &[CheckDef] = &[
     def("H2", Kind::Policy, "the main child's open descriptors besides the gate's channel"),
     def("H3", Kind::Policy, "the init's working directory"),
     def("H4", Kind::Policy, "the init's CPU time and wake-ups over the main trial"),
+    def(
+        "RT",
+        Kind::Hard,
+        "random trees under the init (section 4): orphans land where the model says, every adopted zombie is reaped",
+    ),
 ];
 
 /// The catalogue entry of `id`.
@@ -182,6 +187,50 @@ pub struct Observations {
     pub patience_ms: u64,
     /// Why trials were not run (the main trial never got to READY).
     pub not_run: Option<String>,
+    /// The random trees under the init (RT), or why they could not run;
+    /// `None` when none were asked for (`--cases 0`).
+    pub random: Option<Result<RandomTrees, String>>,
+}
+
+/// What the random trees under the init (init-gate.md section 4, check RT)
+/// came to: plain data from `driver::under_init::random_trees`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomTrees {
+    /// Cases run (a run stops at its first failure) and passed.
+    pub cases: u32,
+    pub passed: u32,
+    /// Steps checked, shrinking included.
+    pub steps: usize,
+    pub seed: u64,
+    /// The init's policy the model took, and how it was observed.
+    pub policy: String,
+    /// The reap deadline every adopted zombie had (the gate's patience).
+    pub reap_deadline_ms: u64,
+    pub failure: Option<RandomTreesFailure>,
+}
+
+/// The first failing random case, shrunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomTreesFailure {
+    /// Its number in case order (0-based).
+    pub case: u32,
+    pub shrunk: bool,
+    /// The explanation: a mismatch with the model, or the zombies the
+    /// init left past the reap deadline.
+    pub message: String,
+    /// Where the `.tree` file was written, or why it could not be.
+    pub file: Result<String, String>,
+    /// The exact command that fails again.
+    pub replay: Option<String>,
+}
+
+impl RandomTreesFailure {
+    /// Whether the failure is the init's for certain: it left a zombie
+    /// it adopted unreaped past the deadline (else the kernel, the model
+    /// and the init disagree about where a process went).
+    pub fn not_reaped(&self) -> bool {
+        self.message.contains("the init under test did not reap")
+    }
 }
 
 fn names(sigs: &[i32]) -> String {
@@ -653,6 +702,10 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
             }
         },
         "P2" => skipped("no pseudo-terminal is set up by this version of the gate"),
+        "RT" if !pid1 => {
+            skipped("PID 1 mode only: section 4's trees hang below the init as PID 1 (this run is --subreaper)")
+        }
+        "RT" => judge_random(o),
         "H1" => match main() {
             Err(e) => not_reached(e),
             Ok(r) => {
@@ -698,6 +751,47 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         },
         _ => skipped("unknown check"),
     }
+}
+
+/// RT: the random trees under the init, with the seed, and on a failure
+/// the shrunk file and the command that fails again.
+fn judge_random(o: &Observations) -> (Verdict, String) {
+    let rt = match &o.random {
+        None if o.not_run.is_some() => return not_reached(o.not_run.clone().unwrap_or_default()),
+        None => return skipped("no random trees were asked for (--cases 0)"),
+        Some(Err(e)) => return not_reached(format!("the random trees could not run: {e}")),
+        Some(Ok(rt)) => rt,
+    };
+    let Some(f) = &rt.failure else {
+        return pass(format!(
+            "{}/{} cases (seed {}), {} steps checked, every adopted zombie reaped within {} ms; {}",
+            rt.passed, rt.cases, rt.seed, rt.steps, rt.reap_deadline_ms, rt.policy
+        ));
+    };
+    let file = match &f.file {
+        Ok(p) => format!("shrunk{} to {p}", if f.shrunk { "" } else { " (shrinking lost it: as generated)" }),
+        Err(e) => format!("not written: {e}"),
+    };
+    let replay = f.replay.as_deref().map_or(String::new(), |r| format!("; it fails again with: {r}"));
+    let mut lines = f.message.lines();
+    let first = lines.next().unwrap_or("").to_string();
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let case = format!("case {} (seed {}; {} passed before it)", f.case + 1, rt.seed, rt.passed);
+    let (seen, expected, whose) = if f.not_reaped() {
+        (
+            format!("{case}: {first}"),
+            format!("every zombie the init adopts reaped within {} ms", rt.reap_deadline_ms),
+            "the init's failure",
+        )
+    } else {
+        (
+            format!("{case} does not match the model: {first}"),
+            "orphans where the kernel's rules put them, under the init's observed policy".to_string(),
+            "a mismatch: the kernel, the model or the init (one that moves its processes) is wrong; see the file",
+        )
+    };
+    let rest = if rest.is_empty() { String::new() } else { format!("; {}", rest.join(" | ")) };
+    fail(seen, expected, format!("{whose}; {file}{replay}{rest}"))
 }
 
 fn hygiene_signals(w: &Ready) -> (Verdict, String) {
@@ -844,4 +938,70 @@ fn phase_of(r: &TrialResult) -> Vec<u8> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(o: &Observations) -> (Verdict, String) {
+        judge_one("RT", o)
+    }
+
+    fn trees(failure: Option<RandomTreesFailure>) -> RandomTrees {
+        RandomTrees {
+            cases: 3,
+            passed: 2,
+            steps: 9,
+            seed: 7,
+            policy: "the model took its policy: p".into(),
+            reap_deadline_ms: 300,
+            failure,
+        }
+    }
+
+    #[test]
+    fn random_trees_pass_fail_and_say_why_not() {
+        let mut o = Observations { mode: Some(Mode::Pid1), ..Observations::default() };
+        assert!(matches!(rt(&o).0, Verdict::Skipped { .. }), "no cases asked for");
+        o.not_run = Some("never READY".into());
+        assert_eq!(rt(&o).0, Verdict::NotReached { why: "never READY".into() });
+        o.not_run = None;
+        o.random = Some(Err("no namespaces".into()));
+        assert!(rt(&o).0.to_string().contains("could not run: no namespaces"));
+        o.random = Some(Ok(RandomTrees { passed: 3, ..trees(None) }));
+        let (v, e) = rt(&o);
+        assert_eq!(v, Verdict::Pass);
+        assert!(e.starts_with("3/3 cases (seed 7), 9 steps checked"), "{e}");
+
+        // The init left a zombie: its failure, with the file and the replay.
+        let zombie = RandomTreesFailure {
+            case: 2,
+            shrunk: true,
+            message: "step 1 `kill p2`: the init under test did not reap 1 zombie(s) it adopted".into(),
+            file: Ok("f/seed-7-x.tree".into()),
+            replay: Some("reparent --init 'i --' run f/seed-7-x.tree".into()),
+        };
+        o.random = Some(Ok(trees(Some(zombie.clone()))));
+        let (v, e) = rt(&o);
+        let Verdict::Fail { seen, expected } = v else { panic!("RT must fail") };
+        assert!(seen.starts_with("case 3 (seed 7; 2 passed before it): step 1 `kill p2`"), "{seen}");
+        assert!(expected.contains("within 300 ms"), "{expected}");
+        assert!(e.starts_with("the init's failure; shrunk to f/seed-7-x.tree; it fails again with: reparent"), "{e}");
+
+        // A mismatch with the model is not charged to the init alone.
+        let mismatch = RandomTreesFailure {
+            message: "mismatch after step 1 `kill p2`\n  model  kernel\n".into(),
+            file: Err("read-only".into()),
+            replay: None,
+            ..zombie
+        };
+        o.random = Some(Ok(trees(Some(mismatch))));
+        let (v, e) = rt(&o);
+        assert!(v.to_string().contains("does not match the model"), "{v}");
+        assert!(e.starts_with("a mismatch: the kernel, the model or the init") && e.contains("not written: read-only"));
+
+        o.mode = Some(Mode::Subreaper);
+        assert!(matches!(rt(&o).0, Verdict::Skipped { .. }));
+    }
 }

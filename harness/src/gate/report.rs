@@ -201,7 +201,7 @@ impl Expectations {
             let id = parts.next().unwrap_or("");
             if def_of(id).is_none() {
                 return Err(format!(
-                    "{file}:{n}:{col}: `{}` is not a check of the gate (R1..R7, S1..S3, X1..X5, F1..F6, T1..T3, P1, P2, H1..H4)",
+                    "{file}:{n}:{col}: `{}` is not a check of the gate (R1..R7, S1..S3, X1..X5, F1..F6, T1..T3, P1, P2, H1..H4, RT)",
                     escape(id)
                 ));
             }
