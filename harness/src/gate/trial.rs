@@ -654,6 +654,13 @@ impl<'a> Trial<'a> {
             self.ping()?;
             self.r.alive_after_stop = Some(alive_stopped && self.init_alive()?);
         }
+        // The init's working directory, read again now that it has been
+        // in its main loop (it forwarded F1's signals): an init that
+        // changes it after forking its child (dumb-init: `chdir("/")`)
+        // may not have done so yet at READY.
+        if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", self.init_pid)) {
+            self.r.init_cwd = Some(cwd.to_string_lossy().into_owned());
+        }
         self.r.init_cpu_ticks = cpu_ticks(self.init_pid);
         self.r.init_wakeups = wakeups(self.init_pid);
         self.step = "the main child exits";
@@ -765,6 +772,11 @@ fn become_init(spec: &TrialSpec, chan: BorrowedFd<'_>, out: BorrowedFd<'_>, pre_
         }
     }
     if let Err(e) = os::redirect_stdio_to(out) {
+        return fail(e.to_string());
+    }
+    // The init starts with no signal ignored (H1 says so): the observer
+    // reset all it could; glibc's own two are reset here, just before exec.
+    if let Err(e) = os::default_glibc_signals() {
         return fail(e.to_string());
     }
     if let Plan::ChildBeforeExec { .. } = spec.plan {
