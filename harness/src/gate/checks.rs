@@ -137,14 +137,27 @@ pub struct Check {
 impl Check {
     /// Whether this check makes the gate fail: a hard check that did not
     /// pass (skipped only as not applicable to the mode), any `FAIL`, or a
-    /// pinned value that does not hold.
+    /// pinned value that does not hold — except a *known failure*: a `FAIL`
+    /// pinned as `FAIL` (see [`Check::known_failure`]).
     pub fn fails(&self) -> bool {
+        if self.known_failure() {
+            return false;
+        }
         let bad = match &self.verdict {
             Verdict::Fail { .. } => true,
             Verdict::NotReached { .. } => self.kind == Kind::Hard,
             Verdict::Pass | Verdict::Value { .. } | Verdict::Skipped { .. } => false,
         };
         bad || !self.pin_holds()
+    }
+
+    /// A `FAIL` pinned with `--expect` as `ID FAIL`: a finding about the
+    /// init that its CI has recorded, so the gate fails only when it
+    /// changes — when the check passes (the pin no longer holds) or when
+    /// another check fails. Still a failure in the table ("known") and a
+    /// JUnit skip, never a pass.
+    pub fn known_failure(&self) -> bool {
+        matches!(self.verdict, Verdict::Fail { .. }) && self.pinned.as_deref() == Some("FAIL")
     }
 
     /// The value a pin is compared with: the policy value, or `pass`.
