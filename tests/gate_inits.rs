@@ -18,8 +18,9 @@
 //! one at a time, so that they do not load each other.
 //!
 //! An init that is not installed is a loud `SKIPPED` line on stderr, not
-//! a pass to trust: with `REPARENT_REQUIRE_INITS=1` (ci/test sets it, after
-//! installing them) a missing init fails its test. pid1-exe is found as
+//! a pass to trust: with `REPARENT_REQUIRE_INITS=1`, or a list that names
+//! it (`tini,dumb-init,catatonit`; ci/test sets it after installing them) a
+//! missing init fails its test. pid1-exe is found as
 //! `REPARENT_PID1` (a path), else `pid1` in `PATH`.
 
 use std::path::PathBuf;
@@ -48,6 +49,14 @@ fn locate(name: &str) -> Result<PathBuf, String> {
     } else {
         Err(format!("{} is not installed", p.display()))
     }
+}
+
+/// Whether a missing `name` fails its test: `REPARENT_REQUIRE_INITS` is
+/// `1` (every init) or a comma-separated list that names it (pid1-exe as
+/// `pid1-exe` or `pid1`).
+fn required(name: &str) -> bool {
+    let var = std::env::var("REPARENT_REQUIRE_INITS").unwrap_or_default();
+    var.trim() == "1" || var.split(',').map(str::trim).any(|n| n == name || (name == "pid1" && n == "pid1-exe"))
 }
 
 /// The verdicts of `report` as the snapshot keeps them: one line per
@@ -83,13 +92,17 @@ fn verdicts(report: &Report) -> String {
 fn snapshot(snap: &str, name: &str, args: &[&str], subreaper: bool) {
     let init = match locate(name) {
         Ok(p) => p,
-        Err(why) if std::env::var("REPARENT_REQUIRE_INITS").as_deref() == Ok("1") => {
+        Err(why) if required(name) => {
             let how =
                 if name == "pid1" { "cargo install pid1-exe".to_string() } else { format!("apt-get install {name}") };
-            panic!("{why}, and REPARENT_REQUIRE_INITS=1: ci/test installs it ({how})")
+            panic!("{why}, and REPARENT_REQUIRE_INITS requires it: ci/test installs it ({how})")
         }
         Err(why) => {
-            eprintln!(
+            // Straight to the process's stderr: libtest captures
+            // `eprintln!` of a passing test, and this must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED {snap}: {why} — this init's verdicts were NOT checked \
                  (set REPARENT_REQUIRE_INITS=1 to make this a failure) ***\n"
             );
