@@ -148,6 +148,24 @@ fn a_correct_init_passes_and_each_broken_one_fails_its_check() {
 }
 
 #[test]
+fn f5_tells_an_init_that_escalates_from_one_that_does_not() {
+    let inits = Inits::new();
+    // SIGKILL one second after SIGTERM; the gate's deadline here is 2 s.
+    let report = inits.gate("escalates").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5");
+    assert_eq!(f5.value(), "sigkill", "{}", report.table());
+    assert!(f5.evidence.contains("was killed") && f5.evidence.contains("exit 137"), "{}", f5.evidence);
+    let report = inits.gate("correct").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5");
+    assert_eq!(f5.value(), "no", "{}", report.table());
+    assert!(f5.evidence.contains("still ran 2000 ms") && f5.evidence.contains("time-based"), "{}", f5.evidence);
+    // One that forwards nothing has nothing to escalate.
+    let report = inits.gate("no-forward").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5").verdict.to_string();
+    assert!(f5.starts_with("not reached: SIGTERM did not reach it"), "{f5}");
+}
+
+#[test]
 fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
     let inits = Inits::new();
     let deadline = Duration::from_secs(1);

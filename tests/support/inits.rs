@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// The fixtures, by name (the C file without `.c`): a correct init, five
-/// that break one hard check each (and the seed's non-waiting PID 1), and
-/// four hostile ones the gate must survive.
-pub const FIXTURES: [&str; 11] = [
+/// The fixtures, by name (the C file without `.c`): a correct init (and
+/// one that also escalates SIGTERM to SIGKILL, F5), five that break one
+/// hard check each (and the seed's non-waiting PID 1), and four hostile
+/// ones the gate must survive.
+pub const FIXTURES: [&str; 12] = [
     "correct",
+    "escalates",
     "never-reaps",
     "reaps-main-only",
     "one-wait",

@@ -191,6 +191,7 @@ pub struct Observations {
     pub together: Vec<(i32, u8, Result<TrialResult, String>)>,
     pub teardown: Option<Result<TrialResult, String>>,
     pub kill: Option<Result<TrialResult, String>>,
+    pub escalation: Option<Result<TrialResult, String>>,
     pub prechild: Option<(i32, Result<TrialResult, String>)>,
     pub sigchld_ignored: Option<(i32, Result<TrialResult, String>)>,
     /// The main trial's exit code and burst size, and the signals the init
@@ -636,7 +637,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
             }
         }
         "F1" | "F2" | "F3" | "F4" => judge_forwarding(id, o),
-        "F5" => skipped("not measured by this version of the gate"),
+        "F5" => judge_escalation(o),
         "F6" => skipped("not measured by this version of the gate"),
         "T1" | "T2" | "T3" => {
             if id == "T3" && pid1 {
@@ -763,6 +764,43 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
             },
         },
         _ => skipped("unknown check"),
+    }
+}
+
+/// F5: after SIGTERM from outside, does the init SIGKILL a main child
+/// that ignores it, and after how long?
+fn judge_escalation(o: &Observations) -> (Verdict, String) {
+    let Some(r) = &o.escalation else {
+        return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
+    };
+    let r = match reached(r) {
+        Ok(r) => r,
+        Err(e) => return not_reached(e),
+    };
+    let Some(e) = &r.escalation else { return not_reached(ending(r)) };
+    let term = match e.term_reached_ms {
+        Some(t) => format!("SIGTERM reached it {t:.2} ms after it was sent"),
+        None => format!("SIGTERM did not reach it within {} ms (not forwarded)", o.patience_ms),
+    };
+    match e.child_died_ms {
+        Some(t) => value(
+            "sigkill",
+            format!(
+                "the main child, which ignores SIGTERM, was killed {t:.2} ms after SIGTERM was sent to the init; {term}; \
+                 then {}",
+                ending(r)
+            ),
+        ),
+        None if e.term_reached_ms.is_none() => {
+            not_reached(format!("{term}: nothing to escalate; the main child lived on for {} ms", e.bound_ms))
+        }
+        None => value(
+            "no",
+            format!(
+                "the main child, which ignores SIGTERM, still ran {} ms after it was sent (time-based: --deadline); {term}",
+                e.bound_ms
+            ),
+        ),
     }
 }
 

@@ -298,6 +298,7 @@ impl Gate {
             jobs.extend(DEATHS.iter().map(|&s| (Slot::Death(s), Plan::Die(s), w.clone())));
             jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
             jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
+            jobs.push((Slot::Escalation, Plan::Escalation, w.clone()));
             if pid1 {
                 for i in 0..self.together {
                     let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
@@ -326,6 +327,7 @@ impl Gate {
                 Slot::Death(s) => o.deaths.push((s, r)),
                 Slot::Teardown => o.teardown = Some(r),
                 Slot::Kill => o.kill = Some(r),
+                Slot::Escalation => o.escalation = Some(r),
                 Slot::Together(code, order) => o.together.push((code, order, r)),
                 Slot::PreChild(code) => o.prechild = Some((code, r)),
                 Slot::SigchldIgnored(code) => o.sigchld_ignored = Some((code, r)),
@@ -389,6 +391,7 @@ enum Slot {
     Death(i32),
     Teardown,
     Kill,
+    Escalation,
     Together(i32, u8),
     PreChild(i32),
     SigchldIgnored(i32),
