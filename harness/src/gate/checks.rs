@@ -1012,6 +1012,37 @@ mod tests {
     }
 
     #[test]
+    fn escalation_is_sigkill_no_or_not_reached() {
+        use crate::gate::wire::{Escalation, Ready};
+        let trial = |e: Escalation, status: Option<Status>| -> Observations {
+            let r = TrialResult {
+                ready: Some(Ready::default()),
+                escalation: Some(e),
+                init_status: status,
+                ..TrialResult::default()
+            };
+            Observations {
+                mode: Some(Mode::Pid1),
+                escalation: Some(Ok(r)),
+                patience_ms: 500,
+                ..Observations::default()
+            }
+        };
+        let f5 = |o: &Observations| judge_one("F5", o);
+        let killed = Escalation { term_reached_ms: Some(0.2), child_died_ms: Some(1000.5), bound_ms: 3000 };
+        let (v, e) = f5(&trial(killed, Some(Status::Exited(137))));
+        assert_eq!(v, Verdict::Value { value: "sigkill".into() });
+        assert!(e.contains("was killed 1000.50 ms after SIGTERM") && e.contains("exit 137"), "{e}");
+        let stays = Escalation { term_reached_ms: Some(0.2), child_died_ms: None, bound_ms: 3000 };
+        let (v, e) = f5(&trial(stays, Some(Status::Exited(0))));
+        assert_eq!(v, Verdict::Value { value: "no".into() });
+        assert!(e.contains("still ran 3000 ms") && e.contains("time-based"), "{e}");
+        let unforwarded = Escalation { term_reached_ms: None, child_died_ms: None, bound_ms: 3000 };
+        let (v, _) = f5(&trial(unforwarded, Some(Status::Exited(0))));
+        assert!(v.to_string().starts_with("not reached: SIGTERM did not reach it within 500 ms"), "{v}");
+    }
+
+    #[test]
     fn random_trees_pass_fail_and_say_why_not() {
         let mut o = Observations { mode: Some(Mode::Pid1), ..Observations::default() };
         assert!(matches!(rt(&o).0, Verdict::Skipped { .. }), "no cases asked for");
