@@ -178,6 +178,18 @@ enum Cmd {
         /// Also write the report as JUnit XML to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// RT: random trees to run under the init (init-gate.md section 4);
+        /// 0 skips RT.
+        #[arg(long, value_name = "N", default_value_t = gate::DEFAULT_CASES)]
+        cases: u32,
+        /// RT: the seed of its random trees (fixed by default, so that a
+        /// red gate runs again the same way).
+        #[arg(long, default_value_t = gate::DEFAULT_SEED)]
+        seed: u64,
+        /// RT: where a failing random case is written, shrunk, as a
+        /// `.tree` file.
+        #[arg(long, value_name = "DIR", env = "REPARENT_FAILURES", default_value = "reparent-failures")]
+        failures_dir: PathBuf,
         /// Pinned policy values, one `ID value` per line (e.g. `T1
         /// immediate`, `P1 own-group`, `X3 127/126`): a value that differs
         /// fails the gate.
@@ -328,8 +340,15 @@ fn main() -> ExitCode {
     if let Cmd::Diff { old, new } = &cli.cmd {
         return cmd_diff(old, new);
     }
-    if let Cmd::Gate { subreaper, deadline, patience, json, junit, expect, init } = &cli.cmd {
-        return cmd_gate(*subreaper, *deadline, *patience, *json, junit.as_deref(), expect.as_deref(), init);
+    if let Cmd::Gate { subreaper, deadline, patience, cases, seed, failures_dir, json, junit, expect, init } = &cli.cmd
+    {
+        let g = gate::Gate::new(init.iter().cloned())
+            .subreaper(*subreaper)
+            .deadline(Duration::from_millis(*deadline))
+            .patience(Duration::from_millis(*patience))
+            .random_trees(*cases, *seed)
+            .failures_dir(failures_dir);
+        return cmd_gate(g, *json, junit.as_deref(), expect.as_deref());
     }
     if let Cmd::Kernel { self_test: true, scenarios, .. } = &cli.cmd {
         // The model of the kernel the rules were checked against, unless
@@ -969,15 +988,7 @@ fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64, n
 
 /// `reparent gate`: runs every trial of the gate on INIT and prints the
 /// verdicts.
-fn cmd_gate(
-    subreaper: bool,
-    deadline: u64,
-    patience: u64,
-    json: bool,
-    junit: Option<&Path>,
-    expect: Option<&Path>,
-    init: &[String],
-) -> ExitCode {
+fn cmd_gate(g: gate::Gate, json: bool, junit: Option<&Path>, expect: Option<&Path>) -> ExitCode {
     let expect = match expect.map(gate::Expectations::load).transpose() {
         Ok(e) => e,
         Err(e) => {
@@ -985,10 +996,6 @@ fn cmd_gate(
             return ExitCode::from(2);
         }
     };
-    let g = gate::Gate::new(init.iter().cloned())
-        .subreaper(subreaper)
-        .deadline(Duration::from_millis(deadline))
-        .patience(Duration::from_millis(patience));
     let mut report = match g.run() {
         Ok(r) => r,
         Err(e) => {

@@ -52,6 +52,12 @@ fn the_correct_init_passes_run_init() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 scenario(s): 2 passed, 0 failed, 0 skipped"), "{out}");
     assert!(out.contains("stays in its process group and session; it exited once its main child had exited"), "{out}");
+    // `{}` marks the place of the node agent's command, as in `reparent
+    // gate`; a `{}` left unreplaced would be executed and fail (127).
+    let placed = format!("{} -- {{}}", init.display());
+    let (code, out) = run(&["run", "-q", "--init", &placed, &files[0]]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 scenario(s): 1 passed"), "{out}");
 }
 
 #[test]

@@ -1,9 +1,15 @@
 //! The init gate against real and made-up inits: tini (installed here),
-//! a correct minimal init and controls that break one thing each,
-//! compiled with `cc` at test time, and hostile inits (hang, ignore every
-//! signal, exit at once, never start the child, fork without end) that
-//! must still get a full report within the deadline and leave nothing
-//! behind — also when the gate itself is killed.
+//! the fixture inits of `tests/fixtures/inits/` (a correct minimal init,
+//! controls that break one thing each, and hostile inits — hang, ignore
+//! every signal, exit at once, never start the child, fork without end —
+//! that must still get a full report within the deadline and leave
+//! nothing behind, also when the gate itself is killed), and the command
+//! line's outputs. `tests/gate_fixtures.rs` holds each broken fixture to
+//! its exact set of failing hard checks; `tests/gate_inits.rs` snapshots
+//! the real inits' tables.
+
+#[path = "support/inits.rs"]
+mod fixtures;
 
 use std::path::Path;
 use std::process::Command;
@@ -14,107 +20,37 @@ use reparent_harness::sys::os;
 
 const EXE: &str = env!("CARGO_BIN_EXE_reparent");
 
-/// One C source, several inits: `-D` flags break one thing each.
-const INIT_C: &str = r#"
-#include <errno.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-int main(int argc, char **argv) {
-    if (argc < 2) return 2;
-#ifdef EXIT_AT_ONCE
-    return 0;
-#endif
-#ifdef HANG
-    for (;;) pause();
-#endif
-#ifdef FORK_FOREVER
-    for (;;) { pid_t p = fork(); if (p == 0) _exit(0); if (p > 0) waitpid(p, 0, 0); }
-#endif
-#ifdef IGNORE_ALL
-    for (int s = 1; s < 65; s++) signal(s, SIG_IGN);
-    if (fork() == 0) { execvp(argv[1], argv + 1); _exit(127); }
-    for (;;) pause();
-#endif
-    signal(SIGCHLD, SIG_DFL);
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    sigprocmask(SIG_BLOCK, &all, NULL);
-    pid_t child = fork();
-    if (child < 0) return 1;
-    if (child == 0) {
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(argv[1], argv + 1);
-        _exit(errno == ENOENT ? 127 : 126);
-    }
-#ifdef NOREAP
-    /* The seed's irresponsible PID 1: waits for its main child only. */
-    int st;
-    while (waitpid(child, &st, 0) < 0) {}
-    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-#endif
-    for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
-        if (sig < 0) continue;
-        if (sig != SIGCHLD) { kill(child, sig); continue; }
-        for (;;) {
-            int st;
-            pid_t p = waitpid(-1, &st, WNOHANG);
-            if (p <= 0) break;
-#ifdef WRONG_EXIT
-            if (p == child) return WIFSIGNALED(st) ? 1 : WEXITSTATUS(st) ^ 1;
-#else
-            if (p == child) return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-#endif
-        }
-    }
-}
-"#;
-
-/// The compiled inits, in a directory whose path marks every process
-/// they start (see [`leftovers`]).
+/// Fixture inits copied into a directory of this test's own, whose path
+/// marks every process they start (see [`leftovers`]): tests run at once,
+/// and each must see only its own.
 struct Inits {
     dir: tempfile::TempDir,
 }
 
 impl Inits {
-    fn build() -> Inits {
+    fn new() -> Inits {
         let dir = tempfile::Builder::new().prefix("reparent-gate-inits").tempdir().unwrap();
         // Readable by an unprivileged user running the tests as well.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = dir.path().join("init.c");
-        std::fs::write(&src, INIT_C).unwrap();
-        for (name, define) in [
-            ("correct", None),
-            ("noreap", Some("NOREAP")),
-            ("wrongexit", Some("WRONG_EXIT")),
-            ("exitnow", Some("EXIT_AT_ONCE")),
-            ("hang", Some("HANG")),
-            ("forker", Some("FORK_FOREVER")),
-            ("ignoreall", Some("IGNORE_ALL")),
-        ] {
-            let mut cc = Command::new("cc");
-            cc.arg("-O1").arg("-o").arg(dir.path().join(name)).arg(&src);
-            if let Some(d) = define {
-                cc.arg(format!("-D{d}"));
-            }
-            let out = cc.output().expect("`cc` must be installed to build the test inits (apt-get install gcc)");
-            assert!(out.status.success(), "cc {name}: {}", String::from_utf8_lossy(&out.stderr));
-        }
         Inits { dir }
     }
 
+    /// The fixture `name`, compiled, in this directory.
     fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
+        let to = self.dir.path().join(name);
+        if !to.exists() {
+            std::fs::copy(fixtures::fixture_init(name), &to).unwrap();
+        }
+        to.to_string_lossy().into_owned()
     }
 
     fn gate(&self, name: &str) -> Gate {
-        Gate::new([self.path(name)]).workload(EXE).deadline(Duration::from_secs(2)).patience(Duration::from_millis(300))
+        Gate::new([self.path(name), "--".into()])
+            .workload(EXE)
+            .deadline(Duration::from_secs(2))
+            .patience(Duration::from_millis(300))
+            .failures_dir(self.dir.path().join("failures"))
     }
 }
 
@@ -151,7 +87,13 @@ fn tini_passes_every_hard_check_but_r7() {
         Path::new("/usr/bin/tini").exists(),
         "/usr/bin/tini is missing: install it (apt-get install tini) — this test gates a real init"
     );
-    let report = Gate::new(["/usr/bin/tini", "--"]).workload(EXE).patience(Duration::from_millis(300)).run().unwrap();
+    let failures = tempfile::tempdir().unwrap();
+    let report = Gate::new(["/usr/bin/tini", "--"])
+        .workload(EXE)
+        .patience(Duration::from_millis(300))
+        .failures_dir(failures.path())
+        .run()
+        .unwrap();
     let table = report.table();
     // A finding about tini 0.19: started with SIGCHLD ignored it never
     // learns its child's status (waitpid gives ECHILD) and hangs.
@@ -172,60 +114,83 @@ fn tini_passes_every_hard_check_but_r7() {
 
 #[test]
 fn a_correct_init_passes_and_each_broken_one_fails_its_check() {
-    let inits = Inits::build();
+    let inits = Inits::new();
     let report = inits.gate("correct").run().unwrap();
     report.assert_hard_checks_pass();
     assert_eq!(verdict(&report, "P1").value(), "inherited", "{}", report.table());
     assert_eq!(verdict(&report, "F2").value(), "all", "{}", report.table());
+    assert_eq!(verdict(&report, "RT").verdict, Verdict::Pass, "{}", report.table());
 
     // Waits for its main child only: the orphans stay zombies.
-    let report = inits.gate("noreap").run().unwrap();
+    let report = inits.gate("reaps-main-only").run().unwrap();
     let table = report.table();
     for id in ["R1", "R2"] {
         let c = verdict(&report, id);
         assert!(is_fail(c) && c.evidence.contains("zombie pids"), "{id}:\n{table}");
     }
     assert_eq!(verdict(&report, "R4").value(), "never", "{table}");
-    // It forwards nothing: as PID 1 at SIG_DFL, the kernel drops them.
-    assert!(is_fail(verdict(&report, "F1")), "{table}");
     assert_eq!(verdict(&report, "X1").verdict, Verdict::Pass, "{table}");
 
-    // Passes on the wrong status.
-    let report = inits.gate("wrongexit").run().unwrap();
+    // Never waits at all: as PID 1 at SIG_DFL it also forwards nothing
+    // (the kernel drops the signals) and never learns the exit status.
+    let report = inits.gate("never-reaps").run().unwrap();
     let table = report.table();
-    for id in ["X1", "X2", "R3"] {
+    for id in ["R1", "R2", "F1", "X1"] {
         assert!(is_fail(verdict(&report, id)), "{id}:\n{table}");
     }
+
+    // Passes on the wrong status when its child is killed.
+    let report = inits.gate("wrong-status").run().unwrap();
+    let table = report.table();
+    assert!(is_fail(verdict(&report, "X2")), "X2:\n{table}");
     assert_eq!(verdict(&report, "R1").verdict, Verdict::Pass, "{table}");
     assert!(leftovers(inits.dir.path()).is_empty(), "{:?}", leftovers(inits.dir.path()));
 }
 
 #[test]
+fn f5_tells_an_init_that_escalates_from_one_that_does_not() {
+    let inits = Inits::new();
+    // SIGKILL one second after SIGTERM; the gate's deadline here is 2 s.
+    let report = inits.gate("escalates").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5");
+    assert_eq!(f5.value(), "sigkill", "{}", report.table());
+    assert!(f5.evidence.contains("was killed") && f5.evidence.contains("exit 137"), "{}", f5.evidence);
+    let report = inits.gate("correct").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5");
+    assert_eq!(f5.value(), "no", "{}", report.table());
+    assert!(f5.evidence.contains("still ran 2000 ms") && f5.evidence.contains("time-based"), "{}", f5.evidence);
+    // One that forwards nothing has nothing to escalate.
+    let report = inits.gate("no-forward").random_trees(0, 1).run().unwrap();
+    let f5 = verdict(&report, "F5").verdict.to_string();
+    assert!(f5.starts_with("not reached: SIGTERM did not reach it"), "{f5}");
+}
+
+#[test]
 fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
-    let inits = Inits::build();
+    let inits = Inits::new();
     let deadline = Duration::from_secs(1);
-    for name in ["hang", "ignoreall", "exitnow", "forker"] {
+    for name in ["hang", "ignore-all", "exit-at-once", "fork-forever"] {
         let t = Instant::now();
         let report = inits.gate(name).deadline(deadline).run().unwrap();
         let took = t.elapsed();
         let table = report.table();
         // Without READY only X3's two trials follow the main one; with it
-        // (ignoreall), the main trial waits out five patiences and a
+        // (ignore-all), the main trial waits out five patiences and a
         // deadline, then the other 27 trials run 12 at a time, one
-        // deadline per round at most.
+        // deadline per round at most, with RT's random trees beside them.
         assert!(took < deadline * 8, "{name}: the gate took {took:?}:\n{table}");
-        assert_eq!(report.checks.len(), 30, "{name}: every check has a verdict");
+        assert_eq!(report.checks.len(), 31, "{name}: every check has a verdict");
         assert!(!report.passed(), "{name} must fail:\n{table}");
         let left = leftovers(inits.dir.path());
         assert!(left.is_empty(), "{name} left processes behind: {left:?}");
         match name {
-            "exitnow" => {
+            "exit-at-once" => {
                 assert!(verdict(&report, "R1").verdict.to_string().contains("never reported READY"), "{table}");
                 assert!(verdict(&report, "X1").verdict.to_string().starts_with("not reached"), "{table}");
                 // exit 0 although the command could not run.
                 assert!(is_fail(verdict(&report, "X3")), "{table}");
             }
-            "ignoreall" => {
+            "ignore-all" => {
                 // It runs its child and never exits; its SIGCHLD is
                 // ignored, so the kernel reaps its orphans for it (R3.3).
                 assert_eq!(verdict(&report, "R1").verdict, Verdict::Pass, "{table}");
@@ -242,9 +207,11 @@ fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
 /// `reparent gate` killed by `sig` while the init under test runs: the
 /// init and everything it started die with it.
 fn gate_killed_leaves_nothing(sig: i32) {
-    let inits = Inits::build();
+    let inits = Inits::new();
     let mut child = Command::new(EXE)
-        .args(["gate", "--deadline", "20000", "--", &inits.path("ignoreall")])
+        .args(["gate", "--deadline", "20000", "--failures-dir"])
+        .arg(inits.dir.path().join("failures"))
+        .args(["--", &inits.path("ignore-all"), "--"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -277,8 +244,11 @@ fn ctrl_c_of_the_gate_leaves_nothing() {
     gate_killed_leaves_nothing(libc::SIGINT);
 }
 
+/// `reparent gate ARGS` run in a directory of its own (a failing RT
+/// case is written below it).
 fn gate_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(EXE).arg("gate").args(args).output().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(EXE).arg("gate").args(args).current_dir(cwd.path()).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -288,7 +258,7 @@ fn gate_cli(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn the_cli_writes_junit_json_and_holds_pins() {
-    let inits = Inits::build();
+    let inits = Inits::new();
     let correct = inits.path("correct");
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("gate.xml");
@@ -305,20 +275,35 @@ fn the_cli_writes_junit_json_and_holds_pins() {
         &correct,
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("PASS: 11/11 hard checks passed") && out.contains("gate time"), "{out}");
+    assert!(out.contains("PASS: 12/12 hard checks passed") && out.contains("gate time"), "{out}");
+    assert!(out.contains("RT  hard   pass") && out.contains("20/20 cases (seed 1)"), "{out}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     let back = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
-    assert_eq!(back.test_suites[0].test_cases.len(), 30);
+    assert_eq!(back.test_suites[0].test_cases.len(), 31);
     assert_eq!(back.test_suites[0].failures, 0);
 
-    // A pin that does not hold fails the gate.
+    // A pin that does not hold fails the gate. `--cases 0`: no RT.
     std::fs::write(&pins, "T1 waits\n").unwrap();
-    let (code, out, _) = gate_cli(&["--json", "--expect", pins.to_str().unwrap(), "--patience", "300", "--", &correct]);
+    let (code, out, _) =
+        gate_cli(&["--json", "--expect", pins.to_str().unwrap(), "--patience", "300", "--cases", "0", "--", &correct]);
     assert_eq!(code, 1, "{out}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let t1 = json["checks"].as_array().unwrap().iter().find(|c| c["id"] == "T1").unwrap();
     assert_eq!(t1["pinned"], "waits");
     assert_eq!(t1["value"], "immediate");
+    let rt = json["checks"].as_array().unwrap().iter().find(|c| c["id"] == "RT").unwrap();
+    assert_eq!(rt["verdict"], "skipped", "{rt}");
+
+    // A known failure pinned as `FAIL` passes the gate while it fails as
+    // pinned; unpinned, the same init fails it.
+    let wrong = inits.path("wrong-status");
+    std::fs::write(&pins, "X2 FAIL # known\n").unwrap();
+    let pinned = ["--expect", pins.to_str().unwrap(), "--patience", "300", "--cases", "0", "--", &wrong];
+    let (code, out, _) = gate_cli(&pinned);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(known: PINNED FAIL)") && out.contains("known failures (pinned FAIL): X2"), "{out}");
+    let (code, out, _) = gate_cli(&pinned[2..]);
+    assert_eq!(code, 1, "{out}");
 
     // A bad pin file: file:line:column, exit 2, nothing run.
     std::fs::write(&pins, "T1 immediate\nZ9 x\n").unwrap();

@@ -16,9 +16,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// The fixtures, by name (the C file without `.c`).
-pub const FIXTURES: [&str; 7] =
-    ["correct", "never-reaps", "reaps-main-only", "one-wait", "no-forward", "wrong-status", "sigchld-ignored-hangs"];
+/// The fixtures, by name (the C file without `.c`): a correct init (and
+/// one that also escalates SIGTERM to SIGKILL, F5), five that break one
+/// hard check each (and the seed's non-waiting PID 1), and four hostile
+/// ones the gate must survive.
+pub const FIXTURES: [&str; 12] = [
+    "correct",
+    "escalates",
+    "never-reaps",
+    "reaps-main-only",
+    "one-wait",
+    "no-forward",
+    "wrong-status",
+    "sigchld-ignored-hangs",
+    "hang",
+    "ignore-all",
+    "exit-at-once",
+    "fork-forever",
+];
 
 /// The compiled fixture `name` (one of [`FIXTURES`]). Panics, naming the
 /// compiler's complaint, if it cannot be built.

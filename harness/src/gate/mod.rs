@@ -92,7 +92,17 @@ pub struct Gate {
     together: usize,
     forward_hard: Vec<i32>,
     jobs: usize,
+    cases: u32,
+    seed: u64,
+    failures_dir: PathBuf,
 }
+
+/// Random trees the gate runs under the init by default (RT): few and
+/// small, so that one init's whole gate stays within seconds.
+pub const DEFAULT_CASES: u32 = 20;
+/// The default seed of RT's random trees: fixed, so that a red gate is a
+/// change in the init (or the kernel), and runs again the same way.
+pub const DEFAULT_SEED: u64 = 1;
 
 impl Gate {
     /// The init's command and arguments. The workload's command is put at
@@ -113,7 +123,26 @@ impl Gate {
             together: 9,
             jobs: 12,
             forward_hard: FORWARDED.iter().copied().filter(|&s| s != libc::SIGCONT).collect(),
+            cases: DEFAULT_CASES,
+            seed: DEFAULT_SEED,
+            failures_dir: PathBuf::from("reparent-failures"),
         }
+    }
+
+    /// RT (init-gate.md section 4): `cases` random trees below the init's
+    /// main child, drawn from `seed` (default 20 cases, seed 1; 0 cases
+    /// skips RT).
+    pub fn random_trees(mut self, cases: u32, seed: u64) -> Gate {
+        self.cases = cases;
+        self.seed = seed;
+        self
+    }
+
+    /// Where RT writes a failing random case, shrunk, as a `.tree` file
+    /// (default `reparent-failures`, created when needed).
+    pub fn failures_dir(mut self, dir: impl AsRef<Path>) -> Gate {
+        self.failures_dir = dir.as_ref().to_path_buf();
+        self
     }
 
     /// Runs the init as an ordinary child of the gate (a subreaper), not as
@@ -269,6 +298,7 @@ impl Gate {
             jobs.extend(DEATHS.iter().map(|&s| (Slot::Death(s), Plan::Die(s), w.clone())));
             jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
             jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
+            jobs.push((Slot::Escalation, Plan::Escalation, w.clone()));
             if pid1 {
                 for i in 0..self.together {
                     let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
@@ -278,7 +308,17 @@ impl Gate {
                 jobs.push((Slot::SigchldIgnored(4), Plan::SigchldIgnored { code: 4 }, w.clone()));
             }
         }
-        let results = run_parallel(jobs, self.jobs, &run)?;
+        // RT's random trees run beside the trials, in sandboxes of their
+        // own (PID 1 mode only: the trees hang below the init as PID 1).
+        let random_trees = pid1 && o.not_run.is_none() && self.cases > 0;
+        let (results, random) = std::thread::scope(|s| {
+            let rt = random_trees.then(|| s.spawn(|| self.run_random_trees(&exe)));
+            let results = run_parallel(jobs, self.jobs, &run);
+            let random = rt.map(|h| h.join().unwrap_or_else(|_| Err("the random trees' thread panicked".into())));
+            (results, random)
+        });
+        let results = results?;
+        o.random = random;
         drop(noexec);
         for (slot, r) in results {
             match slot {
@@ -287,6 +327,7 @@ impl Gate {
                 Slot::Death(s) => o.deaths.push((s, r)),
                 Slot::Teardown => o.teardown = Some(r),
                 Slot::Kill => o.kill = Some(r),
+                Slot::Escalation => o.escalation = Some(r),
                 Slot::Together(code, order) => o.together.push((code, order, r)),
                 Slot::PreChild(code) => o.prechild = Some((code, r)),
                 Slot::SigchldIgnored(code) => o.sigchld_ignored = Some((code, r)),
@@ -300,6 +341,37 @@ impl Gate {
             uid: os::uid(),
             elapsed_ms: started.elapsed().as_millis() as u64,
             checks,
+        })
+    }
+}
+
+impl Gate {
+    /// RT: the random trees of init-gate.md section 4 under the init
+    /// (`driver::under_init`, as `reparent check --init` runs them), with
+    /// the gate's deadline, and its patience as the reap deadline.
+    fn run_random_trees(&self, exe: &Path) -> Result<checks::RandomTrees, String> {
+        use crate::driver::under_init::{self, UnderInitParams};
+        let mut opts = crate::sys::SandboxOptions::new(exe).map_err(|e| e.to_string())?;
+        opts.init = Some(self.init.clone());
+        opts.deadline = self.deadline;
+        opts.reap_deadline = self.patience;
+        let mut params = UnderInitParams::new(self.cases, self.seed, &self.failures_dir);
+        params.exe = exe.to_string_lossy().into_owned();
+        let out = under_init::random_trees(&opts, &params).map_err(|e| e.to_string())?;
+        Ok(checks::RandomTrees {
+            cases: out.cases,
+            passed: out.passed,
+            steps: out.steps,
+            seed: self.seed,
+            policy: format!("the model took its policy: {} ({})", out.policy.policy.text(), out.policy.evidence),
+            reap_deadline_ms: self.patience.as_millis() as u64,
+            failure: out.failure.map(|f| checks::RandomTreesFailure {
+                case: f.case,
+                shrunk: f.shrunk,
+                message: f.message,
+                file: f.path.map(|p| p.display().to_string()).map_err(|e| e.to_string()),
+                replay: out.replay.clone(),
+            }),
         })
     }
 }
@@ -319,6 +391,7 @@ enum Slot {
     Death(i32),
     Teardown,
     Kill,
+    Escalation,
     Together(i32, u8),
     PreChild(i32),
     SigchldIgnored(i32),

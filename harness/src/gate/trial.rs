@@ -39,7 +39,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::wire::{
-    Got, Mode, Order, Plan, Ready, Reaping, Report, Status, Teardown, TrialResult, TrialSpec, GATE_FD_ENV,
+    Escalation, Got, Mode, Order, Plan, Ready, Reaping, Report, Status, Teardown, TrialResult, TrialSpec, GATE_FD_ENV,
 };
 use super::workload::{recv, send, Msg};
 use crate::sys::{os, SysError};
@@ -549,6 +549,7 @@ impl<'a> Trial<'a> {
                 self.final_exit()
             }
             Plan::Main { code, burst, forward } => self.main_plan(code, burst, &forward),
+            Plan::Escalation => self.escalation(),
             Plan::Teardown => self.teardown(),
             Plan::KillInit => {
                 let ready = self.ready()?;
@@ -654,6 +655,13 @@ impl<'a> Trial<'a> {
             self.ping()?;
             self.r.alive_after_stop = Some(alive_stopped && self.init_alive()?);
         }
+        // The init's working directory, read again now that it has been
+        // in its main loop (it forwarded F1's signals): an init that
+        // changes it after forking its child (dumb-init: `chdir("/")`)
+        // may not have done so yet at READY.
+        if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", self.init_pid)) {
+            self.r.init_cwd = Some(cwd.to_string_lossy().into_owned());
+        }
         self.r.init_cpu_ticks = cpu_ticks(self.init_pid);
         self.r.init_wakeups = wakeups(self.init_pid);
         self.step = "the main child exits";
@@ -677,6 +685,59 @@ impl<'a> Trial<'a> {
                 return Err(Stop::Timeout("the main child to stop (SIGSTOP)".into()));
             }
             std::thread::yield_now();
+        }
+    }
+
+    /// F5: SIGTERM to the init from outside; the main child records it
+    /// and lives on (it blocks every catchable signal). Its death, if the
+    /// init escalates, is an event (its pidfd readable), waited for until
+    /// the deadline — the bound, which the verdict names.
+    fn escalation(&mut self) -> Result<(), Stop> {
+        let ready = self.ready()?;
+        let Some(w) =
+            self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?
+        else {
+            return Err(Stop::Error("no pidfd of the main child".into()));
+        };
+        self.step = "F5: SIGTERM to the init";
+        let from = self.r.signals.len();
+        let sent = Instant::now();
+        os::pidfd_send_signal(self.init.as_fd(), libc::SIGTERM).map_err(|e| Stop::Error(e.to_string()))?;
+        let bound = sent + Duration::from_millis(self.spec.deadline_ms);
+        let mut e = Escalation { bound_ms: self.spec.deadline_ms, ..Escalation::default() };
+        // Its record of SIGTERM (within the patience), then its death
+        // (within the deadline), whichever comes; the init may exit on
+        // the way, as it does when its main child dies.
+        let reached = !self.await_signals_upto(from, ready.pid, libc::SIGTERM, sent)?;
+        if reached {
+            e.term_reached_ms = Some(ms(sent.elapsed()));
+        }
+        if os::pidfd_wait(w.as_fd(), os::PidfdState::Exited, bound)? {
+            e.child_died_ms = Some(ms(sent.elapsed()));
+            self.r.escalation = Some(e);
+            self.step = "F5: the init after its main child was killed";
+            return self.final_exit();
+        }
+        self.r.escalation = Some(e);
+        self.step = "F5: the main child exits";
+        self.order(&Order::Exit(0))?;
+        self.final_exit()
+    }
+
+    /// Like [`Trial::await_signals`] for one signal, bounded by the
+    /// patience from `since`; returns whether it ran out. The init's exit
+    /// on the way is no error here.
+    fn await_signals_upto(&mut self, from: usize, by: i32, sig: i32, since: Instant) -> Result<bool, Stop> {
+        let until = since + Duration::from_millis(self.spec.patience_ms);
+        loop {
+            if self.r.signals[from..].iter().any(|g| g.by == by && g.signo == sig) {
+                return Ok(false);
+            }
+            match self.next(until)? {
+                Event::Timeout | Event::InitExited => return Ok(true),
+                Event::Msg(Report::Failed(e), _) => return Err(Stop::Error(format!("the workload failed: {e}"))),
+                Event::Msg(..) | Event::Signal => {}
+            }
         }
     }
 
@@ -765,6 +826,11 @@ fn become_init(spec: &TrialSpec, chan: BorrowedFd<'_>, out: BorrowedFd<'_>, pre_
         }
     }
     if let Err(e) = os::redirect_stdio_to(out) {
+        return fail(e.to_string());
+    }
+    // The init starts with no signal ignored (H1 says so): the observer
+    // reset all it could; glibc's own two are reset here, just before exec.
+    if let Err(e) = os::default_glibc_signals() {
         return fail(e.to_string());
     }
     if let Plan::ChildBeforeExec { .. } = spec.plan {

@@ -46,6 +46,9 @@ pub enum Plan {
     ChildBeforeExec { code: i32 },
     /// The init is started with SIGCHLD ignored (R7).
     SigchldIgnored { code: i32 },
+    /// SIGTERM to the init from outside while the main child ignores it
+    /// (blocks it, as always): does the init SIGKILL it, and when (F5)?
+    Escalation,
 }
 
 /// One trial: one run of INIT with one plan.
@@ -207,6 +210,8 @@ pub struct TrialResult {
     /// was reaped.
     pub prechild_reaped: Option<bool>,
     pub alive_after_prechild: Option<bool>,
+    /// F5: what SIGTERM from outside led to while the main child ignored it.
+    pub escalation: Option<Escalation>,
     /// The init's working directory (`/proc/<pid>/cwd`).
     pub init_cwd: Option<String>,
     /// The init's CPU time (user + system clock ticks) and voluntary
@@ -219,6 +224,19 @@ pub struct TrialResult {
     /// The init's standard output and error (the first 4 KiB).
     pub output: String,
     pub elapsed_ms: f64,
+}
+
+/// F5: SIGTERM sent to the init from outside, the main child ignoring it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// ms from the sending to the main child's record of SIGTERM (it was
+    /// forwarded), if it came within the patience.
+    pub term_reached_ms: Option<f64>,
+    /// ms from the sending to the main child's death (its pidfd readable),
+    /// if it died within the bound.
+    pub child_died_ms: Option<f64>,
+    /// How long the gate waited for the death (its deadline).
+    pub bound_ms: u64,
 }
 
 /// How the init ended its run when the main child exited with survivors.

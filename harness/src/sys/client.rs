@@ -43,7 +43,8 @@ pub struct SandboxOptions {
     /// How long any single wait may take before it is a failure.
     pub deadline: Duration,
     /// An init under test to run as PID 1 instead of the built-in one: its
-    /// command and arguments, to which `<exe> __node` is appended.
+    /// command and arguments, to which `<exe> __node` is appended (or
+    /// which it replaces a `{}` argument of).
     pub init: Option<Vec<String>>,
     /// How long an init under test may leave a zombie it adopted unreaped,
     /// from the zombie's exit (its pidfd readable) to its reap, before the

@@ -1579,9 +1579,20 @@ fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, att
     std::env::set_var(node::NODE_FD_ENV, std::os::fd::AsRawFd::as_raw_fd(&chan).to_string());
     let env = node::NodeEnv { attrs: attrs.clone(), exec: false };
     std::env::set_var(node::NODE_ATTRS_ENV, serde_json::to_string(&env).unwrap_or_default());
-    let mut args: Vec<std::ffi::OsString> = cmd[1..].iter().map(Into::into).collect();
-    args.push(exe.into());
-    args.push(node::NODE_ARG.into());
+    // The node agent's command goes at the place of a `{}` argument, as
+    // `reparent gate` puts its workload, or at the end.
+    let agent: [std::ffi::OsString; 2] = [exe.into(), node::NODE_ARG.into()];
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    for a in &cmd[1..] {
+        if a == "{}" {
+            args.extend(agent.iter().cloned());
+        } else {
+            args.push(a.into());
+        }
+    }
+    if !cmd[1..].iter().any(|a| a == "{}") {
+        args.extend(agent);
+    }
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&cmd[0]).args(args));
     fail(SysError::Syscall { call: format!("execvp({:?})", cmd[0]), source: err, hint: None })
 }

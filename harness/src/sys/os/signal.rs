@@ -65,6 +65,28 @@ pub fn default_all_signals() -> Result<(), SysError> {
     Ok(())
 }
 
+/// Puts glibc's own signals (32 and 33, below `SIGRTMIN()`, which glibc's
+/// `sigaction()` refuses) back to `SIG_DFL` with the raw system call, so
+/// that a program about to exec starts with no signal ignored that its
+/// parent happened to ignore. Only for a single-threaded process that
+/// execs next: glibc's threads need these signals' handlers.
+pub fn default_glibc_signals() -> Result<(), SysError> {
+    for sig in 32..libc::SIGRTMIN() {
+        // The kernel's `struct sigaction` all zero is SIG_DFL, no flags,
+        // empty mask, whatever the architecture's field order.
+        let act = [0u64; 4];
+        // SAFETY: rt_sigaction reads `act` (32 bytes, at least the
+        // kernel's struct sigaction here) and writes nothing (old = NULL);
+        // the set size is the kernel's (8 bytes).
+        let rc =
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, act.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) };
+        if rc < 0 {
+            return Err(last(format!("rt_sigaction({sig}, SIG_DFL)")));
+        }
+    }
+    Ok(())
+}
+
 /// `sigaction(sig, {handler, flags, empty mask})`.
 fn sigaction(sig: i32, handler: libc::sighandler_t, flags: i32) -> Result<(), SysError> {
     // SAFETY: `sa` is plain data, fully initialised below; the handler is
