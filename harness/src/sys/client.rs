@@ -214,13 +214,12 @@ impl Sandbox {
 
     /// Reads the answer to the `name` request.
     fn answer(&mut self, name: &str) -> Result<Observation, SysError> {
-        let gone = helper_gone;
         let what =
             format!("the sandbox helper to answer the {name} request (it has sent nothing for twice the deadline)");
         loop {
             let line = match self.stdout.line(Instant::now() + 2 * self.deadline, &what) {
                 Ok(line) => line,
-                Err(SysError::Protocol(_)) => return Err(gone()),
+                Err(SysError::Protocol(_)) => return Err(helper_gone()),
                 Err(e) => return Err(e),
             };
             let resp = serde_json::from_str::<Response>(&line).map_err(|e| {
@@ -397,9 +396,7 @@ fn make_spare(opts: &SandboxOptions) {
 /// (their parent-death signal), but not synchronously.
 pub fn finish_thread() {
     if let Some(spare) = SPARE.with_borrow_mut(Option::take) {
-        let mut sb = spare.sb;
-        sb.pipeline = true;
-        sb.close();
+        spare.sb.close();
     }
     settle_teardowns(0);
 }

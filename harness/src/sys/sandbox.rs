@@ -257,6 +257,7 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
         Request::Build { tree, deadline_ms, init, reap_deadline_ms } => {
             let h = match helper {
                 None => {
+                    check_room(&tree)?;
                     let mut h = Helper::start(&tree, Duration::from_millis(deadline_ms), init.as_deref())?;
                     h.reap_deadline = Duration::from_millis(reap_deadline_ms);
                     helper.insert(h)
@@ -392,7 +393,8 @@ impl Helper {
                 Some(&tree.children[0])
             }
         };
-        check_room(tree)?;
+        // (The tree's room on this machine is checked by the Build that
+        // brings it: a spare's `Setup` has no tree yet.)
         let userns = os::enter_sandbox_namespaces()?;
 
         let (helper_end, node_end) = channel::pair()?;
@@ -1467,7 +1469,8 @@ fn check_room(tree: &Node) -> Result<(), SysError> {
         );
     }
     let tasks = n + threads;
-    if let (Some(pid_max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/pid_max"), os::threads_in_use()) {
+    let in_use = os::threads_in_use();
+    if let (Some(pid_max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/pid_max"), in_use) {
         if tasks > pid_max.saturating_sub(in_use) {
             return refuse(
                 format!("a tree of {n} processes and {threads} extra threads needs {tasks} pids"),
@@ -1475,7 +1478,7 @@ fn check_room(tree: &Node) -> Result<(), SysError> {
             );
         }
     }
-    if let (Some(max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/threads-max"), os::threads_in_use()) {
+    if let (Some(max), Some(in_use)) = (os::sysctl("/proc/sys/kernel/threads-max"), in_use) {
         if tasks > max.saturating_sub(in_use) {
             return refuse(
                 format!("a tree of {n} processes and {threads} extra threads needs {tasks} tasks"),
