@@ -115,7 +115,7 @@ impl Sandbox {
         // names exactly it. Without one there is no signal: EOF on its
         // stdin makes the helper, which has built nothing yet, exit by
         // itself.
-        let (mut child, pidfd) = os::spawn_linked(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
+        let (mut child, pidfd) = os::spawn_linked_self(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
         let stdin: Option<OwnedFd> = child.stdin.take().map(Into::into);
         if let Some(fd) = &stdin {
             os::set_nonblocking(fd.as_fd())?;

@@ -218,6 +218,7 @@ struct SpawnJob<'a> {
 
 /// Entry point of `reparent __sandbox`. Never returns.
 pub fn main() -> ! {
+    os::link_to_spawner();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     let mut helper: Option<Helper> = None;
@@ -1122,15 +1123,15 @@ impl Helper {
                     }
                 }
             }
-            // A node that was not pinged (stopped) but was killed also counts.
-            for (i, r) in self.nodes.iter().enumerate() {
-                if r.chan.is_some()
-                    && !pinged.contains(&i)
-                    && !dead.contains(&i)
-                    && os::pidfd_state(r.pidfd.as_fd())? != os::PidfdState::Alive
-                {
-                    dead.push(i);
-                }
+            // A node that was not pinged (stopped, or not in this round)
+            // but was killed also counts: one poll() over their pidfds.
+            let unpinged: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].chan.is_some() && !pinged.contains(&i) && !dead.contains(&i))
+                .collect();
+            if !unpinged.is_empty() {
+                let fds: Vec<_> = unpinged.iter().map(|&i| (self.nodes[i].pidfd.as_fd(), libc::POLLIN)).collect();
+                let ready = os::poll_each(&fds, 0)?;
+                dead.extend(unpinged.iter().zip(ready).filter(|(_, ev)| *ev != 0).map(|(&i, _)| i));
             }
             if dead.is_empty() {
                 break;

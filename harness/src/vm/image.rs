@@ -78,19 +78,31 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, ImageError> {
 }
 
 /// Where the static build is looked for when `--static-binary` is not
-/// given: the running binary itself if it is static; next to it
-/// (`reparent-static`); the musl target directory beside its own target
-/// directory (`target/release/reparent` → `target/x86_64-unknown-linux-musl/release/reparent`);
-/// the same under the current directory.
+/// given, smallest first: next to the running binary (`reparent-static`);
+/// the musl build in the target directory the running binary is in
+/// (`target/release/reparent` or `target/x86_64-unknown-linux-gnu/release/reparent`
+/// → `target/x86_64-unknown-linux-musl/release/reparent`), whose debug
+/// info `.cargo/config.toml` strips; the same under the current directory;
+/// and last the running binary itself, which on Linux with glibc is static
+/// too (`.cargo/config.toml`) but carries its debug info: ten times the
+/// size in every guest's initramfs.
 pub fn static_candidates(running: &Path) -> Vec<PathBuf> {
-    let mut c = vec![running.to_path_buf()];
+    const MUSL: &str = "x86_64-unknown-linux-musl/release/reparent";
+    let mut c = Vec::new();
     if let Some(dir) = running.parent() {
         c.push(dir.join("reparent-static"));
-        if let Some(target) = dir.parent() {
-            c.push(target.join("x86_64-unknown-linux-musl/release/reparent"));
+        // target/release → target; target/<triple>/release → target.
+        for target in dir.ancestors().skip(1).take(2) {
+            if target.file_name().is_some_and(|n| n == "target") {
+                c.push(target.join(MUSL));
+            }
         }
     }
-    c.push(PathBuf::from("target/x86_64-unknown-linux-musl/release/reparent"));
+    let here = PathBuf::from("target").join(MUSL);
+    if !c.contains(&here) {
+        c.push(here);
+    }
+    c.push(running.to_path_buf());
     c
 }
 
@@ -136,11 +148,21 @@ mod tests {
     fn this_test_binary_is_judged_by_how_it_was_linked() {
         let exe = std::env::current_exe().unwrap();
         let r = check_static(&exe);
-        if cfg!(target_env = "musl") {
+        if cfg!(target_feature = "crt-static") {
             assert!(r.is_ok(), "{r:?}");
         } else {
             let e = r.unwrap_err().to_string();
             assert!(e.contains("dynamically linked") && e.contains("x86_64-unknown-linux-musl"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_small_musl_build_comes_before_the_running_binary() {
+        for running in ["/w/target/release/reparent", "/w/target/x86_64-unknown-linux-gnu/release/reparent"] {
+            let c = static_candidates(Path::new(running));
+            let musl = c.iter().position(|p| p == Path::new("/w/target/x86_64-unknown-linux-musl/release/reparent"));
+            let me = c.iter().position(|p| p == Path::new(running));
+            assert!(musl.is_some() && musl < me && me == Some(c.len() - 1), "{running}: {c:?}");
         }
     }
 

@@ -368,6 +368,46 @@ pub fn die_with_spawner(cmd: &mut Command) {
     }
 }
 
+/// The environment variable through which [`spawn_linked_self`] names the
+/// spawner's pid to the child ([`link_to_spawner`]).
+pub const SPAWNER_ENV: &str = "REPARENT_SPAWNER";
+
+/// [`spawn_linked`] for this binary in a helper role that calls
+/// [`link_to_spawner`] first thing: the child sets its own parent-death
+/// signal, so `cmd` needs no `pre_exec` closure and the standard library
+/// spawns it with `posix_spawn()` (`clone(CLONE_VM | CLONE_VFORK)`), which
+/// does not copy the spawner's page tables only for `execve()` to drop
+/// them — with a large runner, the copy cost more than the exec.
+pub fn spawn_linked_self(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), SysError> {
+    cmd.env(SPAWNER_ENV, getpid().to_string());
+    let mut child = cmd.spawn().map_err(|e| super::syscall_error(format!("spawn {what}"), e, true))?;
+    match pidfd_open(child.id() as i32) {
+        Ok(fd) => Ok((child, fd)),
+        Err(e) => {
+            drop(child.stdin.take());
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+/// The other half of [`spawn_linked_self`], called by the child before
+/// anything else: SIGKILL when the thread that spawned it dies, and exit
+/// at once (status 112) if that spawner is already gone — its parent is no
+/// longer the pid it was given. Without [`SPAWNER_ENV`] (started by hand)
+/// nothing is linked.
+pub fn link_to_spawner() {
+    let Some(spawner) = std::env::var_os(SPAWNER_ENV) else { return };
+    std::env::remove_var(SPAWNER_ENV);
+    let spawner: i32 = spawner.to_str().and_then(|s| s.parse().ok()).unwrap_or(-1);
+    // SAFETY: prctl with integer arguments; getppid cannot fail.
+    let linked = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } == 0;
+    // SAFETY: as above.
+    if !linked || unsafe { libc::getppid() } != spawner {
+        exit_now(112);
+    }
+}
+
 /// Spawns a helper binary (`cmd`: the sandbox helper or a probe's) that
 /// dies with the calling thread ([`die_with_spawner`]), and opens a pidfd
 /// of it: our own unreaped child, so the pid names exactly it. `what` names
