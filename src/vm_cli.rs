@@ -32,9 +32,11 @@ pub struct GuestArgs {
     /// Keep each guest's initramfs and console log (their directory is printed).
     #[arg(long)]
     pub keep: bool,
-    /// The static (musl) build of reparent to pack (default: this binary if
-    /// static, else reparent-static next to it, else
-    /// target/x86_64-unknown-linux-musl/release/reparent).
+    /// The static build of reparent to pack (default: reparent-static next
+    /// to this binary, else the `guest` profile's build
+    /// (target/<target>/guest/reparent, `cargo build --profile guest`), else
+    /// target/x86_64-unknown-linux-musl/release/reparent, else this binary
+    /// if it is static).
     #[arg(long, value_name = "PATH")]
     pub static_binary: Option<PathBuf>,
     /// How QEMU runs guests: `kvm`, `tcg` (emulation), or `auto`: KVM when

@@ -180,3 +180,53 @@ fn a_helper_that_never_answers_is_a_timeout() {
     assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `client::build_ahead`: the next case's tree stands before that case
+/// starts (no build time on its path), a case that starts with another
+/// tree gets its own (the spare built ahead is dropped), and nothing of
+/// either outlives `finish_thread`.
+#[test]
+fn a_tree_built_ahead_is_the_next_case_s_and_only_its() {
+    use reparent_harness::sys::{client, os};
+    use std::os::fd::AsFd;
+    let opts = SandboxOptions { pipeline: true, ..opts() };
+    let first = node("init", Attrs::default(), vec![node("a", Attrs::default(), vec![])]);
+    let second = node("init", Attrs::default(), vec![node("b", sub(), vec![node("c", Attrs::default(), vec![])])]);
+    let other = node("init", Attrs::default(), vec![node("d", Attrs::default(), vec![])]);
+    let mut helpers = Vec::new();
+    let mut start = |tree: &Node| {
+        let (sb, obs) = Sandbox::start(&opts, tree).expect("start");
+        helpers.push(os::pidfd_open(sb.helper_pid()).expect("pidfd"));
+        (sb, obs)
+    };
+
+    client::build_ahead(&second);
+    let (sb, obs) = start(&first);
+    assert_eq!(render(&obs.forest), "  init\n    a\n");
+    sb.close();
+    let (sb, obs) = start(&second);
+    assert_eq!(render(&obs.forest), "  init\n    b subreaper\n      c\n");
+    assert_eq!(obs.timings.build_us, 0, "built ahead, off this case's path: {:?}", obs.timings);
+    // The tree stands and works like any other.
+    let mut sb = sb;
+    let obs = sb
+        .step(&Step::Kill { targets: vec!["b".into()], signal: Signal::KILL }, &SettleHints::default())
+        .expect("kill");
+    assert_eq!(render(&obs.forest), "  init\n    c\n");
+    sb.close();
+
+    // Named ahead, but the next case starts with another tree.
+    client::build_ahead(&second);
+    let (sb, obs) = start(&first);
+    sb.close();
+    let (sb, obs2) = start(&other);
+    assert_eq!(render(&obs.forest), "  init\n    a\n");
+    assert_eq!(render(&obs2.forest), "  init\n    d\n");
+    assert!(obs2.timings.build_us > 0, "built on its own path: {:?}", obs2.timings);
+    sb.close();
+
+    client::finish_thread();
+    for fd in &helpers {
+        assert_ne!(os::pidfd_state(fd.as_fd()).unwrap(), os::PidfdState::Alive, "a helper outlived finish_thread");
+    }
+}

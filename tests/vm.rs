@@ -94,7 +94,7 @@ fn what_cannot_boot_is_refused_with_the_fix() {
     let (code, err) = vm(&["--kernel", kernel, "--qemu", qemu, "--static-binary", "/bin/sh"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/bin/sh is dynamically linked"), "{err}");
-    assert!(err.contains("cargo build --release --target x86_64-unknown-linux-musl"), "{err}");
+    assert!(err.contains("cargo build --profile guest"), "{err}");
 
     let (code, err) = vm(&["--kernel", kernel, "--qemu", "/nonexistent/qemu", "--static-binary", EXE]);
     assert_eq!(code, 2, "{err}");

@@ -73,6 +73,22 @@ pub fn ordered<R: Send, O>(
     stops: impl Fn(&R) -> bool + Sync,
     consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
 ) -> O {
+    ordered_ahead(count, jobs, job, |_| {}, stops, consume)
+}
+
+/// [`ordered`], where each worker claims its next job before it runs the
+/// current one and calls `ahead` with that next job's index first, on the
+/// thread that will run it: a job can be prepared while the one before it
+/// runs (`sys::client::build_ahead`). Which worker runs which job changes;
+/// the results, and what is released, do not.
+pub fn ordered_ahead<R: Send, O>(
+    count: usize,
+    jobs: usize,
+    job: impl Fn(usize) -> R + Sync,
+    ahead: impl Fn(usize) + Sync,
+    stops: impl Fn(&R) -> bool + Sync,
+    consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
+) -> O {
     let next = AtomicUsize::new(0);
     // Jobs at or after this index do not start.
     let limit = AtomicUsize::new(count);
@@ -81,12 +97,19 @@ pub fn ordered<R: Send, O>(
         let (tx, rx) = mpsc::channel();
         for _ in 0..jobs.clamp(1, count.max(1)) {
             let tx = tx.clone();
-            let (next, limit, cancelled, job, stops) = (&next, &limit, &cancelled, &job, &stops);
+            let (next, limit, cancelled, job, ahead, stops) = (&next, &limit, &cancelled, &job, &ahead, &stops);
             scope.spawn(move || {
+                let open = |i: usize| i < limit.load(Ordering::SeqCst) && !cancelled.load(Ordering::SeqCst);
+                let mut i = next.fetch_add(1, Ordering::SeqCst);
                 loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= limit.load(Ordering::SeqCst) || cancelled.load(Ordering::SeqCst) {
+                    if !open(i) {
                         break;
+                    }
+                    // Claimed now, run after job `i`: a claimed job is run
+                    // unless the limit or a cancellation passes it by.
+                    let upcoming = next.fetch_add(1, Ordering::SeqCst);
+                    if open(upcoming) {
+                        ahead(upcoming);
                     }
                     let r = job(i);
                     if stops(&r) {
@@ -95,6 +118,7 @@ pub fn ordered<R: Send, O>(
                     if tx.send((i, r)).is_err() {
                         break;
                     }
+                    i = upcoming;
                 }
                 // The sandboxes this thread made ahead or closed in the
                 // background are gone before the pool returns.

@@ -686,6 +686,9 @@ fn clear_attr(n: &mut Node, name: &str, which: usize) -> bool {
 trait CaseRunner {
     /// A generated case, its choices resolved as it runs.
     fn generated(&self, spec: &CaseSpec) -> Executed;
+    /// The generated case this thread runs next, named while the one before
+    /// it runs (see [`pool::ordered_ahead`]).
+    fn ahead(&self, _spec: &CaseSpec) {}
     /// A concrete scenario (its `expect:` blocks are not checked).
     fn concrete(&self, s: &Scenario) -> Executed;
     /// The cases run under an init under test (`ModelConfig::init`).
@@ -714,6 +717,13 @@ struct Sandboxed<'a> {
 impl CaseRunner for Sandboxed<'_> {
     fn generated(&self, spec: &CaseSpec) -> Executed {
         execute_spec(self.opts, self.cfg, spec)
+    }
+
+    /// Under the built-in init, its tree is built ahead in the spare.
+    fn ahead(&self, spec: &CaseSpec) {
+        if self.opts.pipeline && self.cfg.init.is_none() {
+            crate::sys::client::build_ahead(&spec.tree);
+        }
     }
 
     fn concrete(&self, s: &Scenario) -> Executed {
@@ -881,7 +891,12 @@ fn run_with(runner: &(impl CaseRunner + Sync), params: &RandomParams, mut tick: 
         Ok(Outcome { steps, times, stats, failed: ex.error.is_some().then_some(ex) })
     };
     let stops = |o: &Result<Outcome, String>| o.as_ref().map_or(true, |o| o.failed.is_some());
-    let first = pool::ordered(params.cases as usize, params.jobs, job, stops, |results| {
+    let ahead = |i: usize| {
+        if let Ok(spec) = draw(params, i as u32) {
+            runner.ahead(&spec.current());
+        }
+    };
+    let first = pool::ordered_ahead(params.cases as usize, params.jobs, job, ahead, stops, |results| {
         for (i, outcome) in results {
             let o = match outcome {
                 Ok(o) => o,

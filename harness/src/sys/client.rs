@@ -139,28 +139,30 @@ impl Sandbox {
     pub fn start(opts: &SandboxOptions, tree: &Node) -> Result<(Sandbox, Observation), SysError> {
         let bare_init = opts.init.is_none() && tree.attrs == Attrs::default();
         let t = Instant::now();
-        let spare = if opts.pipeline && bare_init { take_spare(opts) } else { None };
-        let waited = t.elapsed();
-        let mut sb = match spare {
-            Some(sb) => sb,
-            None => Sandbox::spawn(opts)?,
+        let spare = if opts.pipeline && bare_init { take_spare(opts, tree) } else { None };
+        let (sb, obs) = match spare {
+            // Built ahead, while the case before ran: what this case waited
+            // for it is its set-up time; the build itself was off its path.
+            Some(Taken::Built(sb, built)) => {
+                let mut obs = built.map_err(build_error)?;
+                obs.timings = Timings { setup_us: t.elapsed().as_micros() as u64, ..Timings::default() };
+                (sb, obs)
+            }
+            spare => {
+                let waited = t.elapsed();
+                let mut sb = match spare {
+                    Some(Taken::Ready(sb)) => sb,
+                    _ => Sandbox::spawn(opts)?,
+                };
+                let mut obs = sb
+                    .send(&build_request(opts, tree), "Build")
+                    .and_then(|()| sb.answer("Build"))
+                    .map_err(build_error)?;
+                // Waiting for the spare to be ready is this case's set-up time.
+                obs.timings.setup_us += waited.as_micros() as u64;
+                (sb, obs)
+            }
         };
-        let deadline_ms = opts.deadline.as_millis() as u64;
-        // A node that fails, or a wait that times out, while the tree is
-        // built is that; any other failure means the sandbox itself could
-        // not be made.
-        let reap_deadline_ms = opts.reap_deadline.as_millis() as u64;
-        let build = RequestRef::Build { tree, deadline_ms, init: &opts.init, reap_deadline_ms };
-        let mut obs = sb.send(&build, "Build").and_then(|()| sb.answer("Build")).map_err(|e| match e {
-            SysError::Node { .. }
-            | SysError::Timeout(_)
-            | SysError::Setup(_)
-            | SysError::Resource { .. }
-            | SysError::NotReaped { .. } => e,
-            other => SysError::Setup(other.to_string()),
-        })?;
-        // Waiting for the spare to be ready is this case's set-up time.
-        obs.timings.setup_us += waited.as_micros() as u64;
         if opts.pipeline && opts.init.is_none() {
             make_spare(opts);
         }
@@ -290,6 +292,30 @@ impl Drop for Sandbox {
     }
 }
 
+/// The request that builds `tree` under `opts`.
+fn build_request<'a>(opts: &'a SandboxOptions, tree: &'a Node) -> RequestRef<'a> {
+    RequestRef::Build {
+        tree,
+        deadline_ms: opts.deadline.as_millis() as u64,
+        init: &opts.init,
+        reap_deadline_ms: opts.reap_deadline.as_millis() as u64,
+    }
+}
+
+/// A failure to build the starting tree as the caller sees it: a node that
+/// fails, or a wait that times out, while the tree is built is that; any
+/// other failure means the sandbox itself could not be made.
+fn build_error(e: SysError) -> SysError {
+    match e {
+        SysError::Node { .. }
+        | SysError::Timeout(_)
+        | SysError::Setup(_)
+        | SysError::Resource { .. }
+        | SysError::NotReaped { .. } => e,
+        other => SysError::Setup(other.to_string()),
+    }
+}
+
 fn helper_gone() -> SysError {
     SysError::Protocol("the sandbox helper exited unexpectedly (see its stderr above)".into())
 }
@@ -315,12 +341,28 @@ struct Spare {
     exe: std::path::PathBuf,
     deadline: Duration,
     reap_deadline: Duration,
+    /// The tree it was also asked to build ([`build_ahead`]), whose answer
+    /// follows `Setup`'s.
+    built: Option<Node>,
 }
+
+/// What a case takes from the spare: a sandbox ready for its tree, or one
+/// that has built it already, with the answer to that `Build`.
+enum Taken {
+    Ready(Sandbox),
+    Built(Sandbox, Result<Observation, SysError>),
+}
+
+/// Trees of at most this many processes are built ahead: the next case's
+/// tree lives beside the running case's for a while, and a large one
+/// would double what a case needs of the machine's pid and process limits.
+pub const BUILD_AHEAD_MAX: usize = 256;
 
 thread_local! {
     // Sandboxes belong to the thread that started them: a helper dies with
     // its spawning thread (`os::spawn_linked`).
     static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
+    static NEXT: std::cell::RefCell<Option<Node>> = const { std::cell::RefCell::new(None) };
     static TEARDOWNS: std::cell::RefCell<Vec<Teardown>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -350,30 +392,51 @@ fn settle_teardowns(keep: usize) {
     TEARDOWNS.with_borrow_mut(|v| v.append(&mut waiting));
 }
 
-/// This thread's spare, if it was made with the same options and its
-/// set-up succeeded; otherwise it is closed and `None` returned, and the
-/// caller starts a sandbox the ordinary way (which reports any set-up
-/// failure as it should).
-fn take_spare(opts: &SandboxOptions) -> Option<Sandbox> {
+/// This thread's spare, if it was made with the same options, its set-up
+/// succeeded and, if it built a tree ahead, that tree is `tree`; otherwise
+/// it is closed and `None` returned, and the caller starts a sandbox the
+/// ordinary way (which reports any set-up failure as it should).
+fn take_spare(opts: &SandboxOptions, tree: &Node) -> Option<Taken> {
     let spare = SPARE.with_borrow_mut(Option::take)?;
-    if spare.exe != opts.exe || spare.deadline != opts.deadline || spare.reap_deadline != opts.reap_deadline {
+    if spare.exe != opts.exe
+        || spare.deadline != opts.deadline
+        || spare.reap_deadline != opts.reap_deadline
+        || spare.built.as_ref().is_some_and(|b| b != tree)
+    {
         spare.sb.close();
         return None;
     }
     let mut sb = spare.sb;
-    match sb.answer("Setup") {
-        Ok(_) => Some(sb),
-        Err(_) => {
-            sb.close();
-            None
-        }
+    if sb.answer("Setup").is_err() {
+        sb.close();
+        return None;
+    }
+    if spare.built.is_none() {
+        return Some(Taken::Ready(sb));
+    }
+    let built = sb.answer("Build");
+    Some(Taken::Built(sb, built))
+}
+
+/// Names the tree of this thread's next [`Sandbox::start`] ahead of the
+/// current one, with [`SandboxOptions::pipeline`]: the spare made when the
+/// current case starts builds it too, while the current case runs, so the
+/// next case finds its tree standing (if it starts with that very tree;
+/// any other tree, and the spare is dropped). Only for the built-in init
+/// with no attributes and trees of at most [`BUILD_AHEAD_MAX`] processes;
+/// otherwise ignored.
+pub fn build_ahead(tree: &Node) {
+    if tree.attrs == Attrs::default() && tree.preorder().len() <= BUILD_AHEAD_MAX {
+        NEXT.with_borrow_mut(|n| *n = Some(tree.clone()));
     }
 }
 
 /// Makes this thread's next spare, unless it has one: starts a helper and
-/// sends it `Setup`, without waiting for the answer. A failure here is
-/// not reported: the next case starts its sandbox the ordinary way.
+/// sends it `Setup` — and `Build` for the tree named by [`build_ahead`], if
+/// any — without waiting for the answers. A failure here is not reported:
+/// the next case starts its sandbox the ordinary way.
 fn make_spare(opts: &SandboxOptions) {
+    let next = NEXT.with_borrow_mut(Option::take);
     if SPARE.with_borrow(Option::is_some) {
         return;
     }
@@ -382,10 +445,12 @@ fn make_spare(opts: &SandboxOptions) {
         deadline_ms: opts.deadline.as_millis() as u64,
         reap_deadline_ms: opts.reap_deadline.as_millis() as u64,
     };
-    if sb.send(&setup, "Setup").is_ok() {
-        let spare = Spare { sb, exe: opts.exe.clone(), deadline: opts.deadline, reap_deadline: opts.reap_deadline };
-        SPARE.with_borrow_mut(|s| *s = Some(spare));
+    if sb.send(&setup, "Setup").is_err() {
+        return;
     }
+    let built = next.filter(|t| sb.send(&build_request(opts, t), "Build").is_ok());
+    let spare = Spare { sb, exe: opts.exe.clone(), deadline: opts.deadline, reap_deadline: opts.reap_deadline, built };
+    SPARE.with_borrow_mut(|s| *s = Some(spare));
 }
 
 /// Ends this thread's pipelined sandboxes ([`SandboxOptions::pipeline`]):
@@ -395,6 +460,7 @@ fn make_spare(opts: &SandboxOptions) {
 /// over; a thread that exits without it still takes its helpers with it
 /// (their parent-death signal), but not synchronously.
 pub fn finish_thread() {
+    NEXT.with_borrow_mut(|n| *n = None);
     if let Some(spare) = SPARE.with_borrow_mut(Option::take) {
         spare.sb.close();
     }
