@@ -192,6 +192,14 @@ pub struct Observations {
     pub teardown: Option<Result<TrialResult, String>>,
     pub kill: Option<Result<TrialResult, String>>,
     pub escalation: Option<Result<TrialResult, String>>,
+    /// F6: the fresh starts, the signal and its witness, or why none ran.
+    pub startup: Vec<Result<TrialResult, String>>,
+    pub startup_sigs: Option<(i32, Option<i32>)>,
+    pub startup_not_run: Option<String>,
+    /// P2: the run on a pseudo-terminal.
+    pub terminal: Option<Result<TrialResult, String>>,
+    /// T2 as PID 1: the run whose survivor SIGTERM kills.
+    pub teardown_term: Option<Result<TrialResult, String>>,
     pub prechild: Option<(i32, Result<TrialResult, String>)>,
     pub sigchld_ignored: Option<(i32, Result<TrialResult, String>)>,
     /// The main trial's exit code and burst size, and the signals the init
@@ -638,7 +646,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         }
         "F1" | "F2" | "F3" | "F4" => judge_forwarding(id, o),
         "F5" => judge_escalation(o),
-        "F6" => skipped("not measured by this version of the gate"),
+        "F6" => judge_startup(o),
         "T1" | "T2" | "T3" => {
             if id == "T3" && pid1 {
                 return only_sub();
@@ -681,14 +689,21 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                         .iter()
                         .filter(|g| g.by != ready.pid && g.from == ready.ppid && g.signo == libc::SIGTERM)
                         .collect();
+                    if pid1 {
+                        if let Some(v) = judge_survivor(o) {
+                            return v;
+                        }
+                    }
                     match term.first() {
                         Some(g) => value(
                             "sigterm",
                             format!("a survivor got SIGTERM from the init at {:.2} ms into the run", g.at_ms),
                         ),
-                        None if pid1 => {
-                            value("no", "no signal from the init to survivors: the kernel's SIGKILL ends them")
-                        }
+                        None if pid1 => value(
+                            "no",
+                            "no signal from the init to survivors seen: the kernel's SIGKILL ends them (racy: \
+                             without PIDFD_INFO_EXIT, a SIGTERM the survivor had no time to report is not seen)",
+                        ),
                         None => value("no", "no signal from the init to survivors"),
                     }
                 }
@@ -715,7 +730,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                 value(v, format!("main child pid {}, pgrp {}, session {}", w.pid, w.pgrp, w.sid))
             }
         },
-        "P2" => skipped("no pseudo-terminal is set up by this version of the gate"),
+        "P2" => judge_terminal(o),
         "RT" if !pid1 => {
             skipped("PID 1 mode only: section 4's trees hang below the init as PID 1 (this run is --subreaper)")
         }
@@ -802,6 +817,169 @@ fn judge_escalation(o: &Observations) -> (Verdict, String) {
             ),
         ),
     }
+}
+
+/// F6's signal and its witness, from the main trial's F1: the signal is
+/// SIGUSR1 when the init forwarded it (else the lowest it forwarded), the
+/// witness the lowest forwarded signal above it (CONT is neither: it is
+/// not one F1 requires).
+pub fn startup_signals(main: &TrialResult) -> Result<(i32, Option<i32>), String> {
+    let Some(w) = &main.ready else { return Err("the main trial never got to READY".into()) };
+    let phase = phase_of(main);
+    let once = |s: i32| {
+        main.signals
+            .iter()
+            .zip(&phase)
+            .filter(|(g, p)| **p == 1 && g.by == w.pid && g.signo == s && g.code <= 0 && g.from == w.ppid)
+            .count()
+            == 1
+    };
+    let mut forwarded: Vec<i32> =
+        main.sent_outside.iter().copied().filter(|&s| s != libc::SIGCONT && once(s)).collect();
+    forwarded.sort();
+    let sig = if forwarded.contains(&libc::SIGUSR1) {
+        libc::SIGUSR1
+    } else {
+        *forwarded.first().ok_or("the init forwarded none of F1's signals (CONT aside) from outside")?
+    };
+    Ok((sig, forwarded.iter().copied().find(|&s| s > sig)))
+}
+
+/// F6: how often the early signal was lost, over the fresh starts.
+fn judge_startup(o: &Observations) -> (Verdict, String) {
+    if let Some(why) = &o.startup_not_run {
+        if let Some(why) = why.strip_prefix("skipped: ") {
+            return skipped(why.to_string());
+        }
+        return not_reached(why.clone());
+    }
+    if o.startup.is_empty() {
+        return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
+    }
+    let Some((sig, witness)) = o.startup_sigs else { return not_reached("no signal was chosen") };
+    let (mut reached, mut lost, mut child_died, mut init_died) = (0, 0, 0, 0);
+    let mut other = Vec::new();
+    for r in &o.startup {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                other.push(format!("the trial broke: {e}"));
+                continue;
+            }
+        };
+        if let Some(e) = r.startup.as_ref().and_then(|s| s.send_error.as_ref()) {
+            other.push(format!("pidfd_send_signal failed: {e}"));
+            continue;
+        }
+        let pid = r.ready.as_ref().map(|w| w.pid);
+        let got = pid.is_some_and(|p| r.signals.iter().any(|g| g.by == p && g.signo == sig));
+        match r.init_status {
+            _ if got => reached += 1,
+            Some(Status::Killed(s)) if s == sig && !r.init_killed_by_gate => init_died += 1,
+            Some(Status::Exited(c)) if c == 128 + sig && !got => child_died += 1,
+            _ if r.ready.is_some() && r.startup.as_ref().is_some_and(|s| !s.waited_out) && witness.is_some() => {
+                lost += 1
+            }
+            _ if r.ready.is_some() && witness.is_none() && r.startup.as_ref().is_some_and(|s| s.waited_out) => {
+                lost += 1
+            }
+            _ => other.push(ending(r)),
+        }
+    }
+    let n = o.startup.len();
+    let name = Signal(sig).name();
+    let how = match witness {
+        Some(w) => format!(
+            "lost: the main child had {} (sent after READY, forwarded, taken after {name}) but not {name}",
+            Signal(w).name()
+        ),
+        None => format!(
+            "lost: not reported within {} ms of READY (time-based: no higher signal is forwarded)",
+            o.patience_ms
+        ),
+    };
+    let mut parts = Vec::new();
+    if lost > 0 {
+        parts.push(format!("lost-{lost}/{n}"));
+    }
+    if init_died > 0 {
+        parts.push(format!("init-died-{init_died}/{n}"));
+    }
+    let ev = format!(
+        "{name} through the init's pidfd as soon as the gate held it (the init started with it blocked, so that \
+         none is dropped before its first instruction), {n} fresh starts: {reached} reached the main child, \
+         {child_died} killed it before it blocked the signal (the init exited 128+{sig}), {init_died} killed the \
+         init, {lost} lost ({how}){}",
+        if other.is_empty() { String::new() } else { format!("; not judged: {}", other.join("; ")) }
+    );
+    if !other.is_empty() && reached + lost + child_died + init_died == 0 {
+        return not_reached(ev);
+    }
+    if parts.is_empty() {
+        value("never-lost", ev)
+    } else {
+        value(parts.join(","), ev)
+    }
+}
+
+/// P2: on a pseudo-terminal, is the main child the foreground group?
+fn judge_terminal(o: &Observations) -> (Verdict, String) {
+    let Some(r) = &o.terminal else { return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into())) };
+    let r = match reached(r) {
+        Ok(r) => r,
+        Err(e) => return not_reached(e),
+    };
+    let w = r.ready.clone().unwrap_or_default();
+    let ids = format!("main child pid {}, pgrp {}, session {}", w.pid, w.pgrp, w.sid);
+    let setup =
+        "the init ran with a pseudo-terminal as its standard streams and the controlling terminal of its own session";
+    match w.tty_fg {
+        _ if !w.stdin_tty => value("no-tty", format!("{setup}; the main child's stdin is not a terminal ({ids})")),
+        None => value(
+            "no-ctty",
+            format!(
+                "{setup}; the main child's stdin is the terminal, but not its controlling terminal \
+                 (tcgetpgrp: ENOTTY; {ids})"
+            ),
+        ),
+        Some(fg) if fg == w.pgrp => {
+            value("foreground", format!("{setup}; tcgetpgrp(0) is the main child's group ({ids})"))
+        }
+        Some(fg) => {
+            value("not-foreground", format!("{setup}; tcgetpgrp(0) is pgrp {fg}, not the main child's ({ids})"))
+        }
+    }
+}
+
+/// T2 as PID 1, from the run whose survivor SIGTERM kills: which signal
+/// ended it, as the kernel kept it. None when the kernel could not say
+/// (the caller then falls back on the survivor's own reports).
+fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
+    let r = match reached(o.teardown_term.as_ref()?) {
+        Ok(r) => r,
+        Err(e) => return Some(not_reached(e)),
+    };
+    let Some(sv) = &r.survivor else { return Some(not_reached(ending(r))) };
+    let when = sv.died_ms.map_or(String::new(), |t| format!(", {t:.2} ms after the main child exited"));
+    let how = "a survivor with SIGTERM at its default action; its status as the kernel kept it (PIDFD_INFO_EXIT)";
+    Some(match sv.status {
+        None => return None,
+        Some(Status::Killed(s)) if s == libc::SIGTERM => {
+            value("sigterm", format!("{how}: killed by SIGTERM{when} — the init's, before the kernel's SIGKILL"))
+        }
+        Some(Status::Killed(s)) if s == libc::SIGKILL => value(
+            "no",
+            format!("{how}: killed by SIGKILL{when} — the kernel's, when the init exited; no SIGTERM came first"),
+        ),
+        Some(Status::Killed(s)) => value(
+            format!("other:{}", Signal(s).name().trim_start_matches("SIG")),
+            format!("{how}: killed by {}{when}", Signal(s).name()),
+        ),
+        Some(st) if sv.released => {
+            value("no", format!("{how}: {st} once the gate released it; the init waited for it"))
+        }
+        Some(st) => value("no", format!("{how}: {st}{when}")),
+    })
 }
 
 /// RT: the random trees under the init, with the seed, and on a failure

@@ -90,12 +90,16 @@ pub struct Gate {
     workload: Option<PathBuf>,
     burst: usize,
     together: usize,
+    startups: usize,
     forward_hard: Vec<i32>,
     jobs: usize,
     cases: u32,
     seed: u64,
     failures_dir: PathBuf,
 }
+
+/// Fresh starts of the init F6 sends its early signal to.
+pub const DEFAULT_STARTUPS: usize = 10;
 
 /// Random trees the gate runs under the init by default (RT): few and
 /// small, so that one init's whole gate stays within seconds.
@@ -121,6 +125,7 @@ impl Gate {
             workload: None,
             burst: 200,
             together: 9,
+            startups: DEFAULT_STARTUPS,
             jobs: 12,
             forward_hard: FORWARDED.iter().copied().filter(|&s| s != libc::SIGCONT).collect(),
             cases: DEFAULT_CASES,
@@ -175,6 +180,13 @@ impl Gate {
     /// repository (`cargo install --path .`).
     pub fn workload(mut self, exe: impl AsRef<Path>) -> Gate {
         self.workload = Some(exe.as_ref().to_path_buf());
+        self
+    }
+
+    /// Fresh starts of the init for F6, the startup window (default 10;
+    /// 0 skips F6).
+    pub fn startups(mut self, n: usize) -> Gate {
+        self.startups = n;
         self
     }
 
@@ -299,7 +311,23 @@ impl Gate {
             jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
             jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
             jobs.push((Slot::Escalation, Plan::Escalation, w.clone()));
+            jobs.push((Slot::Terminal, Plan::Terminal, w.clone()));
+            // F6: fresh starts with a signal the main trial showed the init
+            // forwards, sent as soon as the gate holds the init's pidfd.
+            let startup = o.main.as_ref().and_then(|m| m.as_ref().ok()).map(checks::startup_signals);
+            match startup {
+                _ if self.startups == 0 => o.startup_not_run = Some("skipped: no fresh starts asked for".into()),
+                Some(Ok((sig, witness))) => {
+                    o.startup_sigs = Some((sig, witness));
+                    for _ in 0..self.startups {
+                        jobs.push((Slot::Startup, Plan::Startup { sig, witness }, w.clone()));
+                    }
+                }
+                Some(Err(why)) => o.startup_not_run = Some(why),
+                None => o.startup_not_run = Some("no main trial".into()),
+            }
             if pid1 {
+                jobs.push((Slot::TeardownTerm, Plan::TeardownTerm, w.clone()));
                 for i in 0..self.together {
                     let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
                     jobs.push((Slot::Together(code, order), Plan::ExitWithOrphan { code, order }, w.clone()));
@@ -328,6 +356,9 @@ impl Gate {
                 Slot::Teardown => o.teardown = Some(r),
                 Slot::Kill => o.kill = Some(r),
                 Slot::Escalation => o.escalation = Some(r),
+                Slot::Startup => o.startup.push(r),
+                Slot::Terminal => o.terminal = Some(r),
+                Slot::TeardownTerm => o.teardown_term = Some(r),
                 Slot::Together(code, order) => o.together.push((code, order, r)),
                 Slot::PreChild(code) => o.prechild = Some((code, r)),
                 Slot::SigchldIgnored(code) => o.sigchld_ignored = Some((code, r)),
@@ -392,6 +423,9 @@ enum Slot {
     Teardown,
     Kill,
     Escalation,
+    Startup,
+    Terminal,
+    TeardownTerm,
     Together(i32, u8),
     PreChild(i32),
     SigchldIgnored(i32),
