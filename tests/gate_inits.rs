@@ -153,7 +153,7 @@ fn snapshot(snap: &str, name: &str, args: &[&str], subreaper: bool) {
             // of the ten starts lost the signal varies; whether any did
             // is the value kept.
             (r"(?m)^(F6  policy lost)-\d+/(\d+)$", "${1}-[n]/$2"),
-            (r"\d+ (reached the main child|killed it before|killed the init|lost \()", "[n] $1"),
+            (r"\d+ (reached the main child|killed it before|killed the init|held \(|lost \()", "[n] $1"),
         ],
     }, {
         insta::assert_snapshot!(snap, text);

@@ -857,7 +857,7 @@ fn judge_startup(o: &Observations) -> (Verdict, String) {
         return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
     }
     let Some((sig, witness)) = o.startup_sigs else { return not_reached("no signal was chosen") };
-    let (mut reached, mut lost, mut child_died, mut init_died) = (0, 0, 0, 0);
+    let (mut reached, mut lost, mut child_died, mut init_died, mut held) = (0, 0, 0, 0, 0);
     let mut other = Vec::new();
     for r in &o.startup {
         let r = match r {
@@ -873,8 +873,10 @@ fn judge_startup(o: &Observations) -> (Verdict, String) {
         }
         let pid = r.ready.as_ref().map(|w| w.pid);
         let got = pid.is_some_and(|p| r.signals.iter().any(|g| g.by == p && g.signo == sig));
+        let is_held = r.startup.as_ref().is_some_and(|s| s.held_by_init);
         match r.init_status {
             _ if got => reached += 1,
+            _ if is_held => held += 1,
             Some(Status::Killed(s)) if s == sig && !r.init_killed_by_gate => init_died += 1,
             Some(Status::Exited(c)) if c == 128 + sig && !got => child_died += 1,
             _ if r.ready.is_some() && r.startup.as_ref().is_some_and(|s| !s.waited_out) && witness.is_some() => {
@@ -902,6 +904,9 @@ fn judge_startup(o: &Observations) -> (Verdict, String) {
     if lost > 0 {
         parts.push(format!("lost-{lost}/{n}"));
     }
+    if held > 0 {
+        parts.push(format!("held-{held}/{n}"));
+    }
     if init_died > 0 {
         parts.push(format!("init-died-{init_died}/{n}"));
     }
@@ -909,10 +914,11 @@ fn judge_startup(o: &Observations) -> (Verdict, String) {
         "{name} through the init's pidfd as soon as the gate held it (the init started with it blocked, so that \
          none is dropped before its first instruction), {n} fresh starts: {reached} reached the main child, \
          {child_died} killed it before it blocked the signal (the init exited 128+{sig}), {init_died} killed the \
-         init, {lost} lost ({how}){}",
+         init, {held} held (still pending for the init after the wait: it kept blocked what it was started with), \
+         {lost} lost ({how}){}",
         if other.is_empty() { String::new() } else { format!("; not judged: {}", other.join("; ")) }
     );
-    if !other.is_empty() && reached + lost + child_died + init_died == 0 {
+    if !other.is_empty() && reached + lost + child_died + init_died + held == 0 {
         return not_reached(ev);
     }
     if parts.is_empty() {

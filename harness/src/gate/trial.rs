@@ -791,7 +791,7 @@ impl<'a> Trial<'a> {
     fn startup(&mut self, sig: i32, witness: Option<i32>) -> Result<(), Stop> {
         self.step = "F6: a signal as soon as the gate holds the init's pidfd";
         let send_error = os::pidfd_send_signal(self.init.as_fd(), sig).err().map(|e| e.to_string());
-        self.r.startup = Some(Startup { sig, witness, send_error, waited_out: false });
+        self.r.startup = Some(Startup { sig, witness, send_error, waited_out: false, held_by_init: false });
         let ready = self.ready()?;
         self.step = "F6: the witness after READY";
         let waited_out = match witness {
@@ -805,8 +805,10 @@ impl<'a> Trial<'a> {
                 self.await_signal_until(ready.pid, sig, until)?
             }
         };
+        let held = pending_signals(self.init_pid) & (1u64 << (sig - 1)) != 0;
         if let Some(st) = &mut self.r.startup {
             st.waited_out = waited_out;
+            st.held_by_init = held;
         }
         self.step = "F6: the main child exits";
         self.order(&Order::Exit(0))?;
@@ -941,6 +943,17 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The signals pending for a process, `ShdPnd | SigPnd` of
+/// `/proc/<pid>/status` (0 when unreadable).
+fn pending_signals(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    ["ShdPnd:", "SigPnd:"]
+        .iter()
+        .filter_map(|f| status.lines().find_map(|l| l.strip_prefix(f)))
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .fold(0, |a, b| a | b)
 }
 
 /// `voluntary_ctxt_switches` of `/proc/<pid>/status`: how often it slept

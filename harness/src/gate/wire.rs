@@ -279,6 +279,11 @@ pub struct Startup {
     /// The wait after READY ran out: the witness never came (within the
     /// deadline), or, without a witness, `sig` did not within the patience.
     pub waited_out: bool,
+    /// `sig` was still pending for the init after the wait (`ShdPnd` or
+    /// `SigPnd` of /proc/<init>/status): it never took it — it keeps the
+    /// mask it was started with — rather than dropped it.
+    #[serde(default)]
+    pub held_by_init: bool,
 }
 
 /// T2 as PID 1: the survivor, whose SIGTERM is at its default action.
