@@ -1227,6 +1227,106 @@ mod tests {
     }
 
     #[test]
+    fn startup_window_counts_reached_lost_held_and_deaths() {
+        use crate::gate::wire::{Ready, Startup};
+        let ready = Ready { pid: 2, ppid: 1, ..Ready::default() };
+        let start = |got: bool, waited_out: bool, held: bool, status: Status, ready_seen: bool| -> TrialResult {
+            TrialResult {
+                ready: ready_seen.then(|| ready.clone()),
+                signals: if got {
+                    vec![Got { by: 2, signo: libc::SIGUSR1, from: 1, code: 0, at_ms: 1.0 }]
+                } else {
+                    Vec::new()
+                },
+                startup: Some(Startup {
+                    sig: libc::SIGUSR1,
+                    witness: Some(libc::SIGUSR2),
+                    send_error: None,
+                    waited_out,
+                    held_by_init: held,
+                }),
+                init_status: Some(status),
+                ..TrialResult::default()
+            }
+        };
+        let f6 = |runs: Vec<TrialResult>| {
+            let o = Observations {
+                mode: Some(Mode::Pid1),
+                startup: runs.into_iter().map(Ok).collect(),
+                startup_sigs: Some((libc::SIGUSR1, Some(libc::SIGUSR2))),
+                patience_ms: 500,
+                ..Observations::default()
+            };
+            judge_one("F6", &o)
+        };
+        let ok = || start(true, false, false, Status::Exited(0), true);
+        let (v, e) = f6(vec![ok(), ok()]);
+        assert_eq!(v, Verdict::Value { value: "never-lost".into() });
+        assert!(e.contains("2 fresh starts: 2 reached the main child"), "{e}");
+        // The main child dying of it (the init exits 128+10) is no loss.
+        let (v, _) = f6(vec![ok(), start(false, false, false, Status::Exited(138), false)]);
+        assert_eq!(v, Verdict::Value { value: "never-lost".into() });
+        let lost = start(false, false, false, Status::Exited(0), true);
+        let held = start(false, false, true, Status::Exited(0), true);
+        let died = start(false, false, false, Status::Killed(libc::SIGUSR1), false);
+        let (v, e) = f6(vec![ok(), lost, held, died]);
+        assert_eq!(v, Verdict::Value { value: "lost-1/4,held-1/4,init-died-1/4".into() });
+        assert!(e.contains("had SIGUSR2") && e.contains("but not SIGUSR1"), "{e}");
+        // A witness that never came judges nothing.
+        let (v, _) = f6(vec![start(false, true, false, Status::Exited(0), true)]);
+        assert!(matches!(v, Verdict::NotReached { .. }), "{v}");
+        // Nothing forwarded: nothing to send.
+        let o = Observations { startup_not_run: Some("the init forwarded none".into()), ..Observations::default() };
+        assert!(matches!(judge_one("F6", &o).0, Verdict::NotReached { .. }));
+    }
+
+    #[test]
+    fn terminal_foreground_or_not_and_survivor_signal() {
+        use crate::gate::wire::{Ready, Survivor};
+        let p2 = |stdin_tty: bool, tty_fg: Option<i32>| {
+            let w = Ready { pid: 2, pgrp: 2, sid: 1, stdin_tty, tty_fg, ..Ready::default() };
+            let r = TrialResult { ready: Some(w), ..TrialResult::default() };
+            let o = Observations { terminal: Some(Ok(r)), ..Observations::default() };
+            judge_one("P2", &o).0.to_string()
+        };
+        assert_eq!(p2(true, Some(2)), "foreground");
+        assert_eq!(p2(true, Some(1)), "not-foreground");
+        assert_eq!(p2(true, None), "no-ctty");
+        assert_eq!(p2(false, None), "no-tty");
+
+        let t2 = |status: Option<Status>| {
+            let ready = Ready { pid: 2, ppid: 1, ..Ready::default() };
+            let td = TrialResult {
+                ready: Some(ready.clone()),
+                teardown: Some(crate::gate::wire::Teardown::default()),
+                ..TrialResult::default()
+            };
+            let term = TrialResult {
+                ready: Some(ready),
+                survivor: Some(Survivor { status, died_ms: Some(0.5), ..Survivor::default() }),
+                ..TrialResult::default()
+            };
+            let o = Observations {
+                mode: Some(Mode::Pid1),
+                teardown: Some(Ok(td)),
+                teardown_term: Some(Ok(term)),
+                ..Observations::default()
+            };
+            judge_one("T2", &o)
+        };
+        let (v, e) = t2(Some(Status::Killed(libc::SIGTERM)));
+        assert_eq!(v.to_string(), "sigterm");
+        assert!(e.contains("PIDFD_INFO_EXIT"), "{e}");
+        assert_eq!(t2(Some(Status::Killed(libc::SIGKILL))).0.to_string(), "no");
+        assert_eq!(t2(Some(Status::Killed(libc::SIGHUP))).0.to_string(), "other:HUP");
+        // No exit information (before 6.15): the survivor's own reports,
+        // and the verdict says it races.
+        let (v, e) = t2(None);
+        assert_eq!(v.to_string(), "no");
+        assert!(e.contains("racy"), "{e}");
+    }
+
+    #[test]
     fn random_trees_pass_fail_and_say_why_not() {
         let mut o = Observations { mode: Some(Mode::Pid1), ..Observations::default() };
         assert!(matches!(rt(&o).0, Verdict::Skipped { .. }), "no cases asked for");
