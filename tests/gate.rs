@@ -50,6 +50,7 @@ impl Inits {
             .workload(EXE)
             .deadline(Duration::from_secs(2))
             .patience(Duration::from_millis(300))
+            .escalation(Duration::from_secs(2))
             .failures_dir(self.dir.path().join("failures"))
     }
 }
@@ -150,7 +151,7 @@ fn a_correct_init_passes_and_each_broken_one_fails_its_check() {
 #[test]
 fn f5_tells_an_init_that_escalates_from_one_that_does_not() {
     let inits = Inits::new();
-    // SIGKILL one second after SIGTERM; the gate's deadline here is 2 s.
+    // SIGKILL one second after SIGTERM; F5's window here is 2 s.
     let report = inits.gate("escalates").random_trees(0, 1).run().unwrap();
     let f5 = verdict(&report, "F5");
     assert_eq!(f5.value(), "sigkill", "{}", report.table());

@@ -812,7 +812,7 @@ fn judge_escalation(o: &Observations) -> (Verdict, String) {
         None => value(
             "no",
             format!(
-                "the main child, which ignores SIGTERM, still ran {} ms after it was sent (time-based: --deadline); {term}",
+                "the main child, which ignores SIGTERM, still ran {} ms after it was sent (time-based: --escalation); {term}",
                 e.bound_ms
             ),
         ),

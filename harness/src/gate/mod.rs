@@ -87,6 +87,7 @@ pub struct Gate {
     mode: Mode,
     deadline: Duration,
     patience: Duration,
+    escalation: Duration,
     workload: Option<PathBuf>,
     burst: usize,
     together: usize,
@@ -97,6 +98,12 @@ pub struct Gate {
     seed: u64,
     failures_dir: PathBuf,
 }
+
+/// F5's window: how long a main child that ignores SIGTERM is watched for
+/// the init's SIGKILL. Inits that escalate do so after seconds (pid1-exe:
+/// 2 s); the window covers that with room for a loaded machine, and is
+/// the gate's floor when the init does not escalate (a time-based `no`).
+pub const DEFAULT_ESCALATION: Duration = Duration::from_millis(2500);
 
 /// Fresh starts of the init F6 sends its early signal to.
 pub const DEFAULT_STARTUPS: usize = 10;
@@ -122,6 +129,7 @@ impl Gate {
             mode: Mode::Pid1,
             deadline: Duration::from_secs(3),
             patience: Duration::from_millis(500),
+            escalation: DEFAULT_ESCALATION,
             workload: None,
             burst: 200,
             together: 9,
@@ -170,6 +178,13 @@ impl Gate {
     /// 500 ms. The only time-based bound; a verdict that rests on it says so.
     pub fn patience(mut self, d: Duration) -> Gate {
         self.patience = d;
+        self
+    }
+
+    /// F5's window (default 2.5 s): how long a main child that ignores
+    /// SIGTERM is watched for the init's SIGKILL; `no` rests on it.
+    pub fn escalation(mut self, d: Duration) -> Gate {
+        self.escalation = d;
         self
     }
 
@@ -277,10 +292,24 @@ impl Gate {
         };
         let run = |plan: Plan, argv: Vec<String>| -> TrialOutcome { run_trial(&exe, self, plan, argv) };
         // The main trial first: if the init cannot run at all, say so once.
-        let main = run(
-            Plan::Main { code: o.main_code, burst: self.burst, forward: FORWARDED.to_vec() },
-            self.argv(&workload),
-        )?;
+        // F5 waits out its window (`--escalation`) whenever the init does
+        // not escalate, the longest wait of a gate that passes: it starts
+        // beside the main trial, and its result counts only if the main
+        // trial got to READY.
+        let escalation = {
+            let (exe, gate, argv) = (exe.clone(), self.clone(), self.argv(&workload));
+            std::thread::spawn(move || run_trial(&exe, &gate, Plan::Escalation, argv))
+        };
+        let join_escalation = || escalation.join().unwrap_or_else(|_| Ok(Err("the F5 trial's thread panicked".into())));
+        let main =
+            run(Plan::Main { code: o.main_code, burst: self.burst, forward: FORWARDED.to_vec() }, self.argv(&workload));
+        let main = match main {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = join_escalation();
+                return Err(e);
+            }
+        };
         let reached = match &main {
             Ok(r) if r.ready.is_some() => None,
             Ok(r) if r.exec_error.is_some() => {
@@ -310,7 +339,6 @@ impl Gate {
             jobs.extend(DEATHS.iter().map(|&s| (Slot::Death(s), Plan::Die(s), w.clone())));
             jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
             jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
-            jobs.push((Slot::Escalation, Plan::Escalation, w.clone()));
             jobs.push((Slot::Terminal, Plan::Terminal, w.clone()));
             // F6: fresh starts with a signal the main trial showed the init
             // forwards, sent as soon as the gate holds the init's pidfd.
@@ -345,7 +373,11 @@ impl Gate {
             let random = rt.map(|h| h.join().unwrap_or_else(|_| Err("the random trees' thread panicked".into())));
             (results, random)
         });
+        let escalation = join_escalation();
         let results = results?;
+        if o.not_run.is_none() {
+            o.escalation = Some(escalation?);
+        }
         o.random = random;
         drop(noexec);
         for (slot, r) in results {
@@ -355,7 +387,6 @@ impl Gate {
                 Slot::Death(s) => o.deaths.push((s, r)),
                 Slot::Teardown => o.teardown = Some(r),
                 Slot::Kill => o.kill = Some(r),
-                Slot::Escalation => o.escalation = Some(r),
                 Slot::Startup => o.startup.push(r),
                 Slot::Terminal => o.terminal = Some(r),
                 Slot::TeardownTerm => o.teardown_term = Some(r),
@@ -422,7 +453,6 @@ enum Slot {
     Death(i32),
     Teardown,
     Kill,
-    Escalation,
     Startup,
     Terminal,
     TeardownTerm,
@@ -489,6 +519,7 @@ fn run_trial(exe: &Path, gate: &Gate, plan: Plan, argv: Vec<String>) -> Result<R
         mode: gate.mode,
         plan,
         deadline_ms: gate.deadline.as_millis() as u64,
+        escalation_ms: gate.escalation.as_millis() as u64,
         patience_ms: gate.patience.as_millis() as u64,
     };
     let text = serde_json::to_string(&spec).map_err(|e| GateError::Setup(e.to_string()))?;
@@ -502,7 +533,7 @@ fn run_trial(exe: &Path, gate: &Gate, plan: Plan, argv: Vec<String>) -> Result<R
     let mut lines = os::Lines::new(stdout.into());
     // The helper bounds its own waits; this bound only catches a helper
     // that hangs itself.
-    let bound = Instant::now() + gate.deadline * 10 + gate.patience * 10;
+    let bound = Instant::now() + gate.deadline * 10 + gate.patience * 10 + gate.escalation;
     let line = lines.line(bound, "the gate's trial helper to report");
     if line.is_err() {
         let _ = os::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);

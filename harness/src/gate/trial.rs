@@ -98,7 +98,8 @@ fn helper(spec: &TrialSpec) -> Outcome {
     };
     // The observer's result, read until EOF (its exit), bounded by a
     // deadline that covers every wait of a trial.
-    let bound = Instant::now() + Duration::from_millis(spec.deadline_ms * 8 + spec.patience_ms * 8);
+    let bound =
+        Instant::now() + Duration::from_millis(spec.deadline_ms * 8 + spec.patience_ms * 8 + spec.escalation_ms);
     let mut lines = os::Lines::new(res_r);
     let line = lines.line(bound, "the trial's observer to report");
     if line.is_err() {
@@ -549,6 +550,29 @@ impl<'a> Trial<'a> {
         Ok(())
     }
 
+    /// R7's end: once the main child is reaped — by the init, or by the
+    /// kernel itself when SIGCHLD stays ignored (R3.3) — the init has
+    /// nothing left to wait for, and its exit is what may never happen:
+    /// awaited for the patience, not the deadline. Without POLLHUP on a
+    /// reap (before 6.9), [`Trial::final_exit`].
+    fn exit_after_reap(&mut self) -> Result<(), Stop> {
+        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
+        let Some(w) = w.filter(|_| self.hup_on_reap) else { return self.final_exit() };
+        self.step = "waiting for the main child to be reaped";
+        if !os::pidfd_wait(w.as_fd(), os::PidfdState::Reaped, self.deadline())? {
+            // Not reaped at all: the init is still to wait for it.
+            return self.final_exit();
+        }
+        self.step = "waiting for the init to exit after its main child was reaped";
+        if !self.await_init_exit(self.patience())? {
+            return Err(Stop::Timeout(format!(
+                "the init to exit after its main child was reaped (time-based: {} ms, --patience)",
+                self.spec.patience_ms
+            )));
+        }
+        Ok(())
+    }
+
     fn plan(&mut self) -> Result<(), Stop> {
         match self.spec.plan.clone() {
             Plan::BadCommand => {
@@ -558,10 +582,15 @@ impl<'a> Trial<'a> {
                 }
                 Ok(())
             }
-            Plan::Exit(code) | Plan::SigchldIgnored { code } => {
+            Plan::Exit(code) => {
                 self.ready()?;
                 self.order(&Order::Exit(code))?;
                 self.final_exit()
+            }
+            Plan::SigchldIgnored { code } => {
+                self.ready()?;
+                self.order(&Order::Exit(code))?;
+                self.exit_after_reap()
             }
             Plan::Die(sig) => {
                 self.ready()?;
@@ -733,7 +762,8 @@ impl<'a> Trial<'a> {
     /// F5: SIGTERM to the init from outside; the main child records it
     /// and lives on (it blocks every catchable signal). Its death, if the
     /// init escalates, is an event (its pidfd readable), waited for until
-    /// the deadline — the bound, which the verdict names.
+    /// the escalation window (`--escalation`) — the bound, which the
+    /// verdict names.
     fn escalation(&mut self) -> Result<(), Stop> {
         let ready = self.ready()?;
         let Some(w) =
@@ -745,8 +775,8 @@ impl<'a> Trial<'a> {
         let from = self.r.signals.len();
         let sent = Instant::now();
         os::pidfd_send_signal(self.init.as_fd(), libc::SIGTERM).map_err(|e| Stop::Error(e.to_string()))?;
-        let bound = sent + Duration::from_millis(self.spec.deadline_ms);
-        let mut e = Escalation { bound_ms: self.spec.deadline_ms, ..Escalation::default() };
+        let bound = sent + Duration::from_millis(self.spec.escalation_ms);
+        let mut e = Escalation { bound_ms: self.spec.escalation_ms, ..Escalation::default() };
         // Its record of SIGTERM (within the patience), then its death
         // (within the deadline), whichever comes; the init may exit on
         // the way, as it does when its main child dies.

@@ -76,6 +76,9 @@ pub struct TrialSpec {
     pub plan: Plan,
     pub deadline_ms: u64,
     pub patience_ms: u64,
+    /// F5's window: how long the main child, which ignores SIGTERM, is
+    /// watched for the init's SIGKILL.
+    pub escalation_ms: u64,
 }
 
 /// How a process ended, as `waitid()` said.
