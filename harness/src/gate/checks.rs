@@ -198,7 +198,7 @@ pub struct Observations {
     pub startup_not_run: Option<String>,
     /// P2: the run on a pseudo-terminal.
     pub terminal: Option<Result<TrialResult, String>>,
-    /// T2 as PID 1: the run whose survivor SIGTERM kills.
+    /// T2: the run whose survivor SIGTERM kills.
     pub teardown_term: Option<Result<TrialResult, String>>,
     pub prechild: Option<(i32, Result<TrialResult, String>)>,
     pub sigchld_ignored: Option<(i32, Result<TrialResult, String>)>,
@@ -689,10 +689,8 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                         .iter()
                         .filter(|g| g.by != ready.pid && g.from == ready.ppid && g.signo == libc::SIGTERM)
                         .collect();
-                    if pid1 {
-                        if let Some(v) = judge_survivor(o) {
-                            return v;
-                        }
+                    if let Some(v) = judge_survivor(o) {
+                        return v;
                     }
                     match term.first() {
                         Some(g) => value(
@@ -957,9 +955,10 @@ fn judge_terminal(o: &Observations) -> (Verdict, String) {
     }
 }
 
-/// T2 as PID 1, from the run whose survivor SIGTERM kills: which signal
-/// ended it, as the kernel kept it. None when the kernel could not say
-/// (the caller then falls back on the survivor's own reports).
+/// T2, from the run whose survivor SIGTERM kills: which signal ended it,
+/// as the kernel kept it (or waitid() gave it, where it came to the
+/// gate). None when the kernel could not say (the caller then falls back
+/// on the survivor's own reports).
 fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
     let r = match reached(o.teardown_term.as_ref()?) {
         Ok(r) => r,
@@ -967,7 +966,11 @@ fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
     };
     let Some(sv) = &r.survivor else { return Some(not_reached(ending(r))) };
     let when = sv.died_ms.map_or(String::new(), |t| format!(", {t:.2} ms after the main child exited"));
-    let how = "a survivor with SIGTERM at its default action; its status as the kernel kept it (PIDFD_INFO_EXIT)";
+    let how = if sv.reaped_by_gate {
+        "a survivor with SIGTERM at its default action; its status from waitid() (it had come to the gate, which reaped it)"
+    } else {
+        "a survivor with SIGTERM at its default action; its status as the kernel kept it (PIDFD_INFO_EXIT)"
+    };
     Some(match sv.status {
         None => return None,
         Some(Status::Killed(s)) if s == libc::SIGTERM => {

@@ -354,8 +354,8 @@ impl Gate {
                 Some(Err(why)) => o.startup_not_run = Some(why),
                 None => o.startup_not_run = Some("no main trial".into()),
             }
+            jobs.push((Slot::TeardownTerm, Plan::TeardownTerm, w.clone()));
             if pid1 {
-                jobs.push((Slot::TeardownTerm, Plan::TeardownTerm, w.clone()));
                 for i in 0..self.together {
                     let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
                     jobs.push((Slot::Together(code, order), Plan::ExitWithOrphan { code, order }, w.clone()));

@@ -861,7 +861,7 @@ impl<'a> Trial<'a> {
         }
     }
 
-    /// T2 as PID 1: a survivor that SIGTERM kills. The kernel decides in
+    /// T2: a survivor that SIGTERM kills. The kernel decides in
     /// the sender's own call which signal ends it (a fatal signal to a
     /// process that neither blocks nor catches it marks the whole process
     /// exiting at once, and a later SIGKILL changes nothing), and keeps
@@ -895,17 +895,39 @@ impl<'a> Trial<'a> {
             self.r.survivor = Some(sv);
             return Err(Stop::Timeout("the init to exit after its main child and the survivor did".into()));
         }
-        // The init's wait has returned, so the namespace is empty (R6.4):
-        // the survivor is reaped, and its status kept.
+        // As PID 1, the init's wait has returned, so the namespace is
+        // empty (R6.4): the survivor is reaped, and its status kept. Not
+        // PID 1, the survivor may have come to the observer (a subreaper):
+        // then the observer reaps it, and waitid() says how it ended.
         self.step = "T2: how the survivor ended";
-        if !os::pidfd_wait(survivor.as_fd(), os::PidfdState::Reaped, self.deadline())? && self.hup_on_reap {
-            sv.info_error = Some("the survivor was not reaped when the init's wait returned".into());
-        } else {
-            match os::pidfd_exit_info(survivor.as_fd()) {
-                Ok(Some(os::Exit::Exited(c))) => sv.status = Some(Status::Exited(c)),
-                Ok(Some(os::Exit::Killed(s))) => sv.status = Some(Status::Killed(s)),
-                Ok(None) => sv.info_error = Some("PIDFD_INFO_EXIT gave no exit information".into()),
-                Err(e) => sv.info_error = Some(e.to_string()),
+        let fd = survivor.as_fd();
+        let until = self.deadline();
+        loop {
+            let state = os::pidfd_state(fd)?;
+            let pid1 = self.spec.mode == Mode::Pid1;
+            if state == os::PidfdState::Reaped || (pid1 && !self.hup_on_reap && state == os::PidfdState::Exited) {
+                match os::pidfd_exit_info(fd) {
+                    Ok(Some(os::Exit::Exited(c))) => sv.status = Some(Status::Exited(c)),
+                    Ok(Some(os::Exit::Killed(s))) => sv.status = Some(Status::Killed(s)),
+                    Ok(None) => sv.info_error = Some("PIDFD_INFO_EXIT gave no exit information".into()),
+                    Err(e) => sv.info_error = Some(e.to_string()),
+                }
+                break;
+            }
+            if state == os::PidfdState::Exited && !pid1 {
+                if let Ok(st) = os::waitid_pidfd(fd, libc::WNOHANG) {
+                    sv.status = Some(match st {
+                        os::Exit::Exited(c) => Status::Exited(c),
+                        os::Exit::Killed(s) => Status::Killed(s),
+                    });
+                    sv.reaped_by_gate = true;
+                    break;
+                }
+            }
+            let want = if state == os::PidfdState::Alive { os::PidfdState::Exited } else { os::PidfdState::Reaped };
+            if !os::pidfd_wait(fd, want, until)? {
+                sv.info_error = Some(format!("the survivor was not {want:?} within the deadline").to_lowercase());
+                break;
             }
         }
         self.r.survivor = Some(sv);

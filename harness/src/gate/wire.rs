@@ -60,10 +60,10 @@ pub enum Plan {
     /// the controlling terminal of its own session — and the workload
     /// reports the terminal's foreground group against its own.
     Terminal,
-    /// T2 as PID 1: the main child exits while a survivor lives whose
-    /// SIGTERM is at its default action, so that the kernel records which
-    /// signal killed it (PIDFD_INFO_EXIT) — the init's SIGTERM or the
-    /// kernel's SIGKILL when the init exits.
+    /// T2: the main child exits while a survivor lives whose SIGTERM is
+    /// at its default action, so that its status says which signal killed
+    /// it (PIDFD_INFO_EXIT, or waitid() where it came to the gate) — the
+    /// init's SIGTERM, or as PID 1 the kernel's SIGKILL when the init exits.
     TeardownTerm,
 }
 
@@ -243,7 +243,7 @@ pub struct TrialResult {
     pub escalation: Option<Escalation>,
     /// F6: the signal sent at the start, and how the wait after READY ended.
     pub startup: Option<Startup>,
-    /// T2 as PID 1: how the survivor ended.
+    /// T2: how the survivor ended.
     pub survivor: Option<Survivor>,
     /// The init's working directory (`/proc/<pid>/cwd`).
     pub init_cwd: Option<String>,
@@ -289,7 +289,7 @@ pub struct Startup {
     pub held_by_init: bool,
 }
 
-/// T2 as PID 1: the survivor, whose SIGTERM is at its default action.
+/// T2: the survivor, whose SIGTERM is at its default action.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Survivor {
     /// How it ended, as `PIDFD_INFO_EXIT` says once it is reaped.
@@ -301,6 +301,10 @@ pub struct Survivor {
     pub died_ms: Option<f64>,
     /// It lived on until the gate released it.
     pub released: bool,
+    /// It had come to the gate (subreaper mode), which reaped it: the
+    /// status is waitid()'s.
+    #[serde(default)]
+    pub reaped_by_gate: bool,
 }
 
 /// How the init ended its run when the main child exited with survivors.
