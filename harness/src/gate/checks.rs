@@ -965,6 +965,7 @@ fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
         Err(e) => return Some(not_reached(e)),
     };
     let Some(sv) = &r.survivor else { return Some(not_reached(ending(r))) };
+    let pid1 = o.mode != Some(Mode::Subreaper);
     let when = sv.died_ms.map_or(String::new(), |t| format!(", {t:.2} ms after the main child exited"));
     let how = if sv.reaped_by_gate {
         "a survivor with SIGTERM at its default action; its status from waitid() (it had come to the gate, which reaped it)"
@@ -973,9 +974,13 @@ fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
     };
     Some(match sv.status {
         None => return None,
-        Some(Status::Killed(s)) if s == libc::SIGTERM => {
-            value("sigterm", format!("{how}: killed by SIGTERM{when} — the init's, before the kernel's SIGKILL"))
-        }
+        Some(Status::Killed(s)) if s == libc::SIGTERM => value(
+            "sigterm",
+            format!(
+                "{how}: killed by SIGTERM{when} — the init's{}",
+                if pid1 { ", before the kernel's SIGKILL" } else { "" }
+            ),
+        ),
         Some(Status::Killed(s)) if s == libc::SIGKILL => value(
             "no",
             format!("{how}: killed by SIGKILL{when} — the kernel's, when the init exited; no SIGTERM came first"),
@@ -984,9 +989,7 @@ fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
             format!("other:{}", Signal(s).name().trim_start_matches("SIG")),
             format!("{how}: killed by {}{when}", Signal(s).name()),
         ),
-        Some(st) if sv.released => {
-            value("no", format!("{how}: {st} once the gate released it; the init waited for it"))
-        }
+        Some(st) if sv.released => value("no", format!("{how}: {st} once the gate released it: no signal ended it")),
         Some(st) => value("no", format!("{how}: {st}{when}")),
     })
 }
