@@ -174,8 +174,10 @@ impl Gate {
 
     /// How long to wait for what may never happen — the reap of an orphan
     /// (R1, R2, R4's bound for `never`), a signal the init may not forward
-    /// (F1, F2), the init's exit while a descendant lives (T1) — default
-    /// 500 ms. The only time-based bound; a verdict that rests on it says so.
+    /// (F1, F2; F6 without a witness), the init's exit while a descendant
+    /// lives (T1) or once its main child is reaped (R7), a survivor's
+    /// signal (T2) — default 500 ms. With F5's window the only time-based
+    /// bounds; a verdict that rests on one says so.
     pub fn patience(mut self, d: Duration) -> Gate {
         self.patience = d;
         self

@@ -28,9 +28,10 @@
 //! Every wait blocks on an event — a message, pidfd POLLIN (exited),
 //! pidfd POLLHUP (reaped, 6.9+; before that the pidfd's fdinfo is re-read)
 //! — bounded by the trial's deadline, which names what it waited for. The
-//! one time-based bound is the patience: how long to wait for what may
+//! time-based bounds are the patience: how long to wait for what may
 //! never happen (a reap by an init that never reaps, a signal it never
-//! forwards, its exit while survivors live).
+//! forwards, its exit while survivors live or once its main child is
+//! reaped, its SIGTERM to a survivor) — and F5's escalation window.
 
 #![forbid(unsafe_code)]
 
