@@ -217,9 +217,10 @@ fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
         let table = report.table();
         // Without READY only X3's two trials follow the main one; with it
         // (ignore-all), the main trial waits out five patiences and a
-        // deadline, then the other 30 trials (F6's fresh starts only
-        // where a signal is forwarded: not here) run 12 at a time, one
-        // deadline per round at most, with RT's random trees beside them.
+        // deadline (F5's trial beside it), then the other 29 trials (F6's
+        // fresh starts only where a signal is forwarded: not here) run 12
+        // at a time, one deadline per round at most, with RT's random
+        // trees beside them.
         assert!(took < deadline * 8, "{name}: the gate took {took:?}:\n{table}");
         assert_eq!(report.checks.len(), 31, "{name}: every check has a verdict");
         assert!(!report.passed(), "{name} must fail:\n{table}");

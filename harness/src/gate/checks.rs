@@ -929,6 +929,13 @@ fn judge_startup(o: &Observations) -> (Verdict, String) {
 /// P2: on a pseudo-terminal, is the main child the foreground group?
 fn judge_terminal(o: &Observations) -> (Verdict, String) {
     let Some(r) = &o.terminal else { return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into())) };
+    // No pseudo-terminal to be had here (no /dev/ptmx, no devpts): said
+    // so, never a verdict about the init.
+    if let Ok(TrialResult { error: Some(e), ready: None, .. }) = r {
+        if e.contains("openpty") {
+            return skipped(format!("no pseudo-terminal could be opened: {e}"));
+        }
+    }
     let r = match reached(r) {
         Ok(r) => r,
         Err(e) => return not_reached(e),
