@@ -172,6 +172,10 @@ enum Cmd {
         /// (milliseconds; also R4's bound for `never`).
         #[arg(long, value_name = "MS", default_value_t = 500)]
         patience: u64,
+        /// F5's window: how long a main child that ignores SIGTERM is
+        /// watched for the init's SIGKILL (milliseconds; `no` rests on it).
+        #[arg(long, value_name = "MS", default_value_t = gate::DEFAULT_ESCALATION.as_millis() as u64)]
+        escalation: u64,
         /// Print the report as JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -340,12 +344,25 @@ fn main() -> ExitCode {
     if let Cmd::Diff { old, new } = &cli.cmd {
         return cmd_diff(old, new);
     }
-    if let Cmd::Gate { subreaper, deadline, patience, cases, seed, failures_dir, json, junit, expect, init } = &cli.cmd
+    if let Cmd::Gate {
+        subreaper,
+        deadline,
+        patience,
+        escalation,
+        cases,
+        seed,
+        failures_dir,
+        json,
+        junit,
+        expect,
+        init,
+    } = &cli.cmd
     {
         let g = gate::Gate::new(init.iter().cloned())
             .subreaper(*subreaper)
             .deadline(Duration::from_millis(*deadline))
             .patience(Duration::from_millis(*patience))
+            .escalation(Duration::from_millis(*escalation))
             .random_trees(*cases, *seed)
             .failures_dir(failures_dir);
         return cmd_gate(g, *json, junit.as_deref(), expect.as_deref());

@@ -50,6 +50,7 @@ impl Inits {
             .workload(EXE)
             .deadline(Duration::from_secs(2))
             .patience(Duration::from_millis(300))
+            .escalation(Duration::from_secs(2))
             .failures_dir(self.dir.path().join("failures"))
     }
 }
@@ -150,7 +151,7 @@ fn a_correct_init_passes_and_each_broken_one_fails_its_check() {
 #[test]
 fn f5_tells_an_init_that_escalates_from_one_that_does_not() {
     let inits = Inits::new();
-    // SIGKILL one second after SIGTERM; the gate's deadline here is 2 s.
+    // SIGKILL one second after SIGTERM; F5's window here is 2 s.
     let report = inits.gate("escalates").random_trees(0, 1).run().unwrap();
     let f5 = verdict(&report, "F5");
     assert_eq!(f5.value(), "sigkill", "{}", report.table());
@@ -166,6 +167,46 @@ fn f5_tells_an_init_that_escalates_from_one_that_does_not() {
 }
 
 #[test]
+fn f6_p2_t2_tell_a_correct_init_from_ones_that_differ() {
+    let inits = Inits::new();
+    let correct = inits.gate("correct").random_trees(0, 1).run().unwrap();
+    let table = correct.table();
+    assert_eq!(verdict(&correct, "F6").value(), "never-lost", "{table}");
+    assert!(verdict(&correct, "F6").evidence.contains("SIGUSR1 through the init's pidfd"), "{table}");
+    assert_eq!(verdict(&correct, "P2").value(), "foreground", "{table}");
+    let t2 = verdict(&correct, "T2");
+    assert_eq!(t2.value(), "no", "{table}");
+    // The kernel keeps a reaped process's status for its pidfd since 6.15;
+    // before, T2 falls back on the survivor's reports (and says it races).
+    if os::kernel_version() >= (6, 15) {
+        assert!(t2.evidence.contains("killed by SIGKILL") && t2.evidence.contains("PIDFD_INFO_EXIT"), "{table}");
+    }
+
+    // Unblocks everything first and sets up after its fork: the signal
+    // sent as soon as the gate holds its pidfd is dropped (R6.6); F1,
+    // after READY, still passes.
+    let late = inits.gate("late-signals").random_trees(0, 1).run().unwrap();
+    let table = late.table();
+    assert!(verdict(&late, "F6").value().starts_with("lost-"), "{table}");
+    assert_eq!(verdict(&late, "F1").verdict, Verdict::Pass, "{table}");
+
+    // Its child in a group of its own, not given the terminal; survivors
+    // get its SIGTERM before it exits.
+    let bg = inits.gate("background-child").random_trees(0, 1).run().unwrap();
+    let table = bg.table();
+    let p2 = verdict(&bg, "P2");
+    assert_eq!(p2.value(), "not-foreground", "{table}");
+    assert!(p2.evidence.contains("not the main child's"), "{table}");
+    let t2 = verdict(&bg, "T2");
+    if os::kernel_version() >= (6, 15) {
+        assert_eq!(t2.value(), "sigterm", "{table}");
+        assert!(t2.evidence.contains("killed by SIGTERM"), "{table}");
+    }
+    bg.assert_hard_checks_pass();
+    assert!(leftovers(inits.dir.path()).is_empty(), "{:?}", leftovers(inits.dir.path()));
+}
+
+#[test]
 fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
     let inits = Inits::new();
     let deadline = Duration::from_secs(1);
@@ -176,8 +217,10 @@ fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
         let table = report.table();
         // Without READY only X3's two trials follow the main one; with it
         // (ignore-all), the main trial waits out five patiences and a
-        // deadline, then the other 27 trials run 12 at a time, one
-        // deadline per round at most, with RT's random trees beside them.
+        // deadline (F5's trial beside it), then the other 29 trials (F6's
+        // fresh starts only where a signal is forwarded: not here) run 12
+        // at a time, one deadline per round at most, with RT's random
+        // trees beside them.
         assert!(took < deadline * 8, "{name}: the gate took {took:?}:\n{table}");
         assert_eq!(report.checks.len(), 31, "{name}: every check has a verdict");
         assert!(!report.passed(), "{name} must fail:\n{table}");

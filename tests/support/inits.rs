@@ -17,12 +17,16 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 /// The fixtures, by name (the C file without `.c`): a correct init (and
-/// one that also escalates SIGTERM to SIGKILL, F5), five that break one
-/// hard check each (and the seed's non-waiting PID 1), and four hostile
-/// ones the gate must survive.
-pub const FIXTURES: [&str; 12] = [
+/// ones that differ from it only in policy: escalates SIGTERM to SIGKILL,
+/// F5; loses a signal sent before it is set up, F6; leaves its child out
+/// of the terminal's foreground and SIGTERMs survivors, P2 and T2), five
+/// that break one hard check each (and the seed's non-waiting PID 1), and
+/// four hostile ones the gate must survive.
+pub const FIXTURES: [&str; 14] = [
     "correct",
     "escalates",
+    "late-signals",
+    "background-child",
     "never-reaps",
     "reaps-main-only",
     "one-wait",

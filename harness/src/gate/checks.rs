@@ -192,6 +192,14 @@ pub struct Observations {
     pub teardown: Option<Result<TrialResult, String>>,
     pub kill: Option<Result<TrialResult, String>>,
     pub escalation: Option<Result<TrialResult, String>>,
+    /// F6: the fresh starts, the signal and its witness, or why none ran.
+    pub startup: Vec<Result<TrialResult, String>>,
+    pub startup_sigs: Option<(i32, Option<i32>)>,
+    pub startup_not_run: Option<String>,
+    /// P2: the run on a pseudo-terminal.
+    pub terminal: Option<Result<TrialResult, String>>,
+    /// T2: the run whose survivor SIGTERM kills.
+    pub teardown_term: Option<Result<TrialResult, String>>,
     pub prechild: Option<(i32, Result<TrialResult, String>)>,
     pub sigchld_ignored: Option<(i32, Result<TrialResult, String>)>,
     /// The main trial's exit code and burst size, and the signals the init
@@ -638,7 +646,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
         }
         "F1" | "F2" | "F3" | "F4" => judge_forwarding(id, o),
         "F5" => judge_escalation(o),
-        "F6" => skipped("not measured by this version of the gate"),
+        "F6" => judge_startup(o),
         "T1" | "T2" | "T3" => {
             if id == "T3" && pid1 {
                 return only_sub();
@@ -681,14 +689,19 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                         .iter()
                         .filter(|g| g.by != ready.pid && g.from == ready.ppid && g.signo == libc::SIGTERM)
                         .collect();
+                    if let Some(v) = judge_survivor(o) {
+                        return v;
+                    }
                     match term.first() {
                         Some(g) => value(
                             "sigterm",
                             format!("a survivor got SIGTERM from the init at {:.2} ms into the run", g.at_ms),
                         ),
-                        None if pid1 => {
-                            value("no", "no signal from the init to survivors: the kernel's SIGKILL ends them")
-                        }
+                        None if pid1 => value(
+                            "no",
+                            "no signal from the init to survivors seen: the kernel's SIGKILL ends them (racy: \
+                             without PIDFD_INFO_EXIT, a SIGTERM the survivor had no time to report is not seen)",
+                        ),
                         None => value("no", "no signal from the init to survivors"),
                     }
                 }
@@ -715,7 +728,7 @@ fn judge_one(id: &str, o: &Observations) -> (Verdict, String) {
                 value(v, format!("main child pid {}, pgrp {}, session {}", w.pid, w.pgrp, w.sid))
             }
         },
-        "P2" => skipped("no pseudo-terminal is set up by this version of the gate"),
+        "P2" => judge_terminal(o),
         "RT" if !pid1 => {
             skipped("PID 1 mode only: section 4's trees hang below the init as PID 1 (this run is --subreaper)")
         }
@@ -797,11 +810,195 @@ fn judge_escalation(o: &Observations) -> (Verdict, String) {
         None => value(
             "no",
             format!(
-                "the main child, which ignores SIGTERM, still ran {} ms after it was sent (time-based: --deadline); {term}",
+                "the main child, which ignores SIGTERM, still ran {} ms after it was sent (time-based: --escalation); {term}",
                 e.bound_ms
             ),
         ),
     }
+}
+
+/// F6's signal and its witness, from the main trial's F1: the signal is
+/// SIGUSR1 when the init forwarded it (else the lowest it forwarded), the
+/// witness the lowest forwarded signal above it (CONT is neither: it is
+/// not one F1 requires).
+pub fn startup_signals(main: &TrialResult) -> Result<(i32, Option<i32>), String> {
+    let Some(w) = &main.ready else { return Err("the main trial never got to READY".into()) };
+    let phase = phase_of(main);
+    let once = |s: i32| {
+        main.signals
+            .iter()
+            .zip(&phase)
+            .filter(|(g, p)| **p == 1 && g.by == w.pid && g.signo == s && g.code <= 0 && g.from == w.ppid)
+            .count()
+            == 1
+    };
+    let mut forwarded: Vec<i32> =
+        main.sent_outside.iter().copied().filter(|&s| s != libc::SIGCONT && once(s)).collect();
+    forwarded.sort();
+    let sig = if forwarded.contains(&libc::SIGUSR1) {
+        libc::SIGUSR1
+    } else {
+        *forwarded.first().ok_or("the init forwarded none of F1's signals (CONT aside) from outside")?
+    };
+    Ok((sig, forwarded.iter().copied().find(|&s| s > sig)))
+}
+
+/// F6: how often the early signal was lost, over the fresh starts.
+fn judge_startup(o: &Observations) -> (Verdict, String) {
+    if let Some(why) = &o.startup_not_run {
+        if let Some(why) = why.strip_prefix("skipped: ") {
+            return skipped(why.to_string());
+        }
+        return not_reached(why.clone());
+    }
+    if o.startup.is_empty() {
+        return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into()));
+    }
+    let Some((sig, witness)) = o.startup_sigs else { return not_reached("no signal was chosen") };
+    let (mut reached, mut lost, mut child_died, mut init_died, mut held) = (0, 0, 0, 0, 0);
+    let mut other = Vec::new();
+    for r in &o.startup {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                other.push(format!("the trial broke: {e}"));
+                continue;
+            }
+        };
+        if let Some(e) = r.startup.as_ref().and_then(|s| s.send_error.as_ref()) {
+            other.push(format!("pidfd_send_signal failed: {e}"));
+            continue;
+        }
+        let pid = r.ready.as_ref().map(|w| w.pid);
+        let got = pid.is_some_and(|p| r.signals.iter().any(|g| g.by == p && g.signo == sig));
+        let is_held = r.startup.as_ref().is_some_and(|s| s.held_by_init);
+        match r.init_status {
+            _ if got => reached += 1,
+            _ if is_held => held += 1,
+            Some(Status::Killed(s)) if s == sig && !r.init_killed_by_gate => init_died += 1,
+            Some(Status::Exited(c)) if c == 128 + sig && !got => child_died += 1,
+            _ if r.ready.is_some() && r.startup.as_ref().is_some_and(|s| !s.waited_out) && witness.is_some() => {
+                lost += 1
+            }
+            _ if r.ready.is_some() && witness.is_none() && r.startup.as_ref().is_some_and(|s| s.waited_out) => {
+                lost += 1
+            }
+            _ => other.push(ending(r)),
+        }
+    }
+    let n = o.startup.len();
+    let name = Signal(sig).name();
+    let how = match witness {
+        Some(w) => format!(
+            "lost: the main child had {} (sent after READY, forwarded, taken after {name}) but not {name}",
+            Signal(w).name()
+        ),
+        None => format!(
+            "lost: not reported within {} ms of READY (time-based: no higher signal is forwarded)",
+            o.patience_ms
+        ),
+    };
+    let mut parts = Vec::new();
+    if lost > 0 {
+        parts.push(format!("lost-{lost}/{n}"));
+    }
+    if held > 0 {
+        parts.push(format!("held-{held}/{n}"));
+    }
+    if init_died > 0 {
+        parts.push(format!("init-died-{init_died}/{n}"));
+    }
+    let ev = format!(
+        "{name} through the init's pidfd as soon as the gate held it (the init started with it blocked, so that \
+         none is dropped before its first instruction), {n} fresh starts: {reached} reached the main child, \
+         {child_died} killed it before it blocked the signal (the init exited 128+{sig}), {init_died} killed the \
+         init, {held} held (still pending for the init after the wait: it kept blocked what it was started with), \
+         {lost} lost ({how}){}",
+        if other.is_empty() { String::new() } else { format!("; not judged: {}", other.join("; ")) }
+    );
+    if !other.is_empty() && reached + lost + child_died + init_died + held == 0 {
+        return not_reached(ev);
+    }
+    if parts.is_empty() {
+        value("never-lost", ev)
+    } else {
+        value(parts.join(","), ev)
+    }
+}
+
+/// P2: on a pseudo-terminal, is the main child the foreground group?
+fn judge_terminal(o: &Observations) -> (Verdict, String) {
+    let Some(r) = &o.terminal else { return not_reached(o.not_run.clone().unwrap_or_else(|| "no run".into())) };
+    // No pseudo-terminal to be had here (no /dev/ptmx, no devpts): said
+    // so, never a verdict about the init.
+    if let Ok(TrialResult { error: Some(e), ready: None, .. }) = r {
+        if e.contains("openpty") {
+            return skipped(format!("no pseudo-terminal could be opened: {e}"));
+        }
+    }
+    let r = match reached(r) {
+        Ok(r) => r,
+        Err(e) => return not_reached(e),
+    };
+    let w = r.ready.clone().unwrap_or_default();
+    let ids = format!("main child pid {}, pgrp {}, session {}", w.pid, w.pgrp, w.sid);
+    let setup =
+        "the init ran with a pseudo-terminal as its standard streams and the controlling terminal of its own session";
+    match w.tty_fg {
+        _ if !w.stdin_tty => value("no-tty", format!("{setup}; the main child's stdin is not a terminal ({ids})")),
+        None => value(
+            "no-ctty",
+            format!(
+                "{setup}; the main child's stdin is the terminal, but not its controlling terminal \
+                 (tcgetpgrp: ENOTTY; {ids})"
+            ),
+        ),
+        Some(fg) if fg == w.pgrp => {
+            value("foreground", format!("{setup}; tcgetpgrp(0) is the main child's group ({ids})"))
+        }
+        Some(fg) => {
+            value("not-foreground", format!("{setup}; tcgetpgrp(0) is pgrp {fg}, not the main child's ({ids})"))
+        }
+    }
+}
+
+/// T2, from the run whose survivor SIGTERM kills: which signal ended it,
+/// as the kernel kept it (or waitid() gave it, where it came to the
+/// gate). None when the kernel could not say (the caller then falls back
+/// on the survivor's own reports).
+fn judge_survivor(o: &Observations) -> Option<(Verdict, String)> {
+    let r = match reached(o.teardown_term.as_ref()?) {
+        Ok(r) => r,
+        Err(e) => return Some(not_reached(e)),
+    };
+    let Some(sv) = &r.survivor else { return Some(not_reached(ending(r))) };
+    let pid1 = o.mode != Some(Mode::Subreaper);
+    let when = sv.died_ms.map_or(String::new(), |t| format!(", {t:.2} ms after the main child exited"));
+    let how = if sv.reaped_by_gate {
+        "a survivor with SIGTERM at its default action; its status from waitid() (it had come to the gate, which reaped it)"
+    } else {
+        "a survivor with SIGTERM at its default action; its status as the kernel kept it (PIDFD_INFO_EXIT)"
+    };
+    Some(match sv.status {
+        None => return None,
+        Some(Status::Killed(s)) if s == libc::SIGTERM => value(
+            "sigterm",
+            format!(
+                "{how}: killed by SIGTERM{when} — the init's{}",
+                if pid1 { ", before the kernel's SIGKILL" } else { "" }
+            ),
+        ),
+        Some(Status::Killed(s)) if s == libc::SIGKILL => value(
+            "no",
+            format!("{how}: killed by SIGKILL{when} — the kernel's, when the init exited; no SIGTERM came first"),
+        ),
+        Some(Status::Killed(s)) => value(
+            format!("other:{}", Signal(s).name().trim_start_matches("SIG")),
+            format!("{how}: killed by {}{when}", Signal(s).name()),
+        ),
+        Some(st) if sv.released => value("no", format!("{how}: {st} once the gate released it: no signal ended it")),
+        Some(st) => value("no", format!("{how}: {st}{when}")),
+    })
 }
 
 /// RT: the random trees under the init, with the seed, and on a failure
@@ -1040,6 +1237,106 @@ mod tests {
         let unforwarded = Escalation { term_reached_ms: None, child_died_ms: None, bound_ms: 3000 };
         let (v, _) = f5(&trial(unforwarded, Some(Status::Exited(0))));
         assert!(v.to_string().starts_with("not reached: SIGTERM did not reach it within 500 ms"), "{v}");
+    }
+
+    #[test]
+    fn startup_window_counts_reached_lost_held_and_deaths() {
+        use crate::gate::wire::{Ready, Startup};
+        let ready = Ready { pid: 2, ppid: 1, ..Ready::default() };
+        let start = |got: bool, waited_out: bool, held: bool, status: Status, ready_seen: bool| -> TrialResult {
+            TrialResult {
+                ready: ready_seen.then(|| ready.clone()),
+                signals: if got {
+                    vec![Got { by: 2, signo: libc::SIGUSR1, from: 1, code: 0, at_ms: 1.0 }]
+                } else {
+                    Vec::new()
+                },
+                startup: Some(Startup {
+                    sig: libc::SIGUSR1,
+                    witness: Some(libc::SIGUSR2),
+                    send_error: None,
+                    waited_out,
+                    held_by_init: held,
+                }),
+                init_status: Some(status),
+                ..TrialResult::default()
+            }
+        };
+        let f6 = |runs: Vec<TrialResult>| {
+            let o = Observations {
+                mode: Some(Mode::Pid1),
+                startup: runs.into_iter().map(Ok).collect(),
+                startup_sigs: Some((libc::SIGUSR1, Some(libc::SIGUSR2))),
+                patience_ms: 500,
+                ..Observations::default()
+            };
+            judge_one("F6", &o)
+        };
+        let ok = || start(true, false, false, Status::Exited(0), true);
+        let (v, e) = f6(vec![ok(), ok()]);
+        assert_eq!(v, Verdict::Value { value: "never-lost".into() });
+        assert!(e.contains("2 fresh starts: 2 reached the main child"), "{e}");
+        // The main child dying of it (the init exits 128+10) is no loss.
+        let (v, _) = f6(vec![ok(), start(false, false, false, Status::Exited(138), false)]);
+        assert_eq!(v, Verdict::Value { value: "never-lost".into() });
+        let lost = start(false, false, false, Status::Exited(0), true);
+        let held = start(false, false, true, Status::Exited(0), true);
+        let died = start(false, false, false, Status::Killed(libc::SIGUSR1), false);
+        let (v, e) = f6(vec![ok(), lost, held, died]);
+        assert_eq!(v, Verdict::Value { value: "lost-1/4,held-1/4,init-died-1/4".into() });
+        assert!(e.contains("had SIGUSR2") && e.contains("but not SIGUSR1"), "{e}");
+        // A witness that never came judges nothing.
+        let (v, _) = f6(vec![start(false, true, false, Status::Exited(0), true)]);
+        assert!(matches!(v, Verdict::NotReached { .. }), "{v}");
+        // Nothing forwarded: nothing to send.
+        let o = Observations { startup_not_run: Some("the init forwarded none".into()), ..Observations::default() };
+        assert!(matches!(judge_one("F6", &o).0, Verdict::NotReached { .. }));
+    }
+
+    #[test]
+    fn terminal_foreground_or_not_and_survivor_signal() {
+        use crate::gate::wire::{Ready, Survivor};
+        let p2 = |stdin_tty: bool, tty_fg: Option<i32>| {
+            let w = Ready { pid: 2, pgrp: 2, sid: 1, stdin_tty, tty_fg, ..Ready::default() };
+            let r = TrialResult { ready: Some(w), ..TrialResult::default() };
+            let o = Observations { terminal: Some(Ok(r)), ..Observations::default() };
+            judge_one("P2", &o).0.to_string()
+        };
+        assert_eq!(p2(true, Some(2)), "foreground");
+        assert_eq!(p2(true, Some(1)), "not-foreground");
+        assert_eq!(p2(true, None), "no-ctty");
+        assert_eq!(p2(false, None), "no-tty");
+
+        let t2 = |status: Option<Status>| {
+            let ready = Ready { pid: 2, ppid: 1, ..Ready::default() };
+            let td = TrialResult {
+                ready: Some(ready.clone()),
+                teardown: Some(crate::gate::wire::Teardown::default()),
+                ..TrialResult::default()
+            };
+            let term = TrialResult {
+                ready: Some(ready),
+                survivor: Some(Survivor { status, died_ms: Some(0.5), ..Survivor::default() }),
+                ..TrialResult::default()
+            };
+            let o = Observations {
+                mode: Some(Mode::Pid1),
+                teardown: Some(Ok(td)),
+                teardown_term: Some(Ok(term)),
+                ..Observations::default()
+            };
+            judge_one("T2", &o)
+        };
+        let (v, e) = t2(Some(Status::Killed(libc::SIGTERM)));
+        assert_eq!(v.to_string(), "sigterm");
+        assert!(e.contains("PIDFD_INFO_EXIT"), "{e}");
+        assert_eq!(t2(Some(Status::Killed(libc::SIGKILL))).0.to_string(), "no");
+        assert_eq!(t2(Some(Status::Killed(libc::SIGHUP))).0.to_string(), "other:HUP");
+        // No exit information (before 6.15): the survivor's own reports,
+        // and the verdict says it races.
+        let (v, e) = t2(None);
+        assert_eq!(v.to_string(), "no");
+        assert!(e.contains("racy"), "{e}");
     }
 
     #[test]

@@ -87,15 +87,26 @@ pub struct Gate {
     mode: Mode,
     deadline: Duration,
     patience: Duration,
+    escalation: Duration,
     workload: Option<PathBuf>,
     burst: usize,
     together: usize,
+    startups: usize,
     forward_hard: Vec<i32>,
     jobs: usize,
     cases: u32,
     seed: u64,
     failures_dir: PathBuf,
 }
+
+/// F5's window: how long a main child that ignores SIGTERM is watched for
+/// the init's SIGKILL. Inits that escalate do so after seconds (pid1-exe:
+/// 2 s); the window covers that with room for a loaded machine, and is
+/// the gate's floor when the init does not escalate (a time-based `no`).
+pub const DEFAULT_ESCALATION: Duration = Duration::from_millis(2500);
+
+/// Fresh starts of the init F6 sends its early signal to.
+pub const DEFAULT_STARTUPS: usize = 10;
 
 /// Random trees the gate runs under the init by default (RT): few and
 /// small, so that one init's whole gate stays within seconds.
@@ -118,9 +129,11 @@ impl Gate {
             mode: Mode::Pid1,
             deadline: Duration::from_secs(3),
             patience: Duration::from_millis(500),
+            escalation: DEFAULT_ESCALATION,
             workload: None,
             burst: 200,
             together: 9,
+            startups: DEFAULT_STARTUPS,
             jobs: 12,
             forward_hard: FORWARDED.iter().copied().filter(|&s| s != libc::SIGCONT).collect(),
             cases: DEFAULT_CASES,
@@ -161,10 +174,19 @@ impl Gate {
 
     /// How long to wait for what may never happen — the reap of an orphan
     /// (R1, R2, R4's bound for `never`), a signal the init may not forward
-    /// (F1, F2), the init's exit while a descendant lives (T1) — default
-    /// 500 ms. The only time-based bound; a verdict that rests on it says so.
+    /// (F1, F2; F6 without a witness), the init's exit while a descendant
+    /// lives (T1) or once its main child is reaped (R7), a survivor's
+    /// signal (T2) — default 500 ms. With F5's window the only time-based
+    /// bounds; a verdict that rests on one says so.
     pub fn patience(mut self, d: Duration) -> Gate {
         self.patience = d;
+        self
+    }
+
+    /// F5's window (default 2.5 s): how long a main child that ignores
+    /// SIGTERM is watched for the init's SIGKILL; `no` rests on it.
+    pub fn escalation(mut self, d: Duration) -> Gate {
+        self.escalation = d;
         self
     }
 
@@ -175,6 +197,13 @@ impl Gate {
     /// repository (`cargo install --path .`).
     pub fn workload(mut self, exe: impl AsRef<Path>) -> Gate {
         self.workload = Some(exe.as_ref().to_path_buf());
+        self
+    }
+
+    /// Fresh starts of the init for F6, the startup window (default 10;
+    /// 0 skips F6).
+    pub fn startups(mut self, n: usize) -> Gate {
+        self.startups = n;
         self
     }
 
@@ -265,10 +294,24 @@ impl Gate {
         };
         let run = |plan: Plan, argv: Vec<String>| -> TrialOutcome { run_trial(&exe, self, plan, argv) };
         // The main trial first: if the init cannot run at all, say so once.
-        let main = run(
-            Plan::Main { code: o.main_code, burst: self.burst, forward: FORWARDED.to_vec() },
-            self.argv(&workload),
-        )?;
+        // F5 waits out its window (`--escalation`) whenever the init does
+        // not escalate, the longest wait of a gate that passes: it starts
+        // beside the main trial, and its result counts only if the main
+        // trial got to READY.
+        let escalation = {
+            let (exe, gate, argv) = (exe.clone(), self.clone(), self.argv(&workload));
+            std::thread::spawn(move || run_trial(&exe, &gate, Plan::Escalation, argv))
+        };
+        let join_escalation = || escalation.join().unwrap_or_else(|_| Ok(Err("the F5 trial's thread panicked".into())));
+        let main =
+            run(Plan::Main { code: o.main_code, burst: self.burst, forward: FORWARDED.to_vec() }, self.argv(&workload));
+        let main = match main {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = join_escalation();
+                return Err(e);
+            }
+        };
         let reached = match &main {
             Ok(r) if r.ready.is_some() => None,
             Ok(r) if r.exec_error.is_some() => {
@@ -298,7 +341,22 @@ impl Gate {
             jobs.extend(DEATHS.iter().map(|&s| (Slot::Death(s), Plan::Die(s), w.clone())));
             jobs.push((Slot::Teardown, Plan::Teardown, w.clone()));
             jobs.push((Slot::Kill, Plan::KillInit, w.clone()));
-            jobs.push((Slot::Escalation, Plan::Escalation, w.clone()));
+            jobs.push((Slot::Terminal, Plan::Terminal, w.clone()));
+            // F6: fresh starts with a signal the main trial showed the init
+            // forwards, sent as soon as the gate holds the init's pidfd.
+            let startup = o.main.as_ref().and_then(|m| m.as_ref().ok()).map(checks::startup_signals);
+            match startup {
+                _ if self.startups == 0 => o.startup_not_run = Some("skipped: no fresh starts asked for".into()),
+                Some(Ok((sig, witness))) => {
+                    o.startup_sigs = Some((sig, witness));
+                    for _ in 0..self.startups {
+                        jobs.push((Slot::Startup, Plan::Startup { sig, witness }, w.clone()));
+                    }
+                }
+                Some(Err(why)) => o.startup_not_run = Some(why),
+                None => o.startup_not_run = Some("no main trial".into()),
+            }
+            jobs.push((Slot::TeardownTerm, Plan::TeardownTerm, w.clone()));
             if pid1 {
                 for i in 0..self.together {
                     let (code, order) = (3 + (i / 3) as i32, (i % 3) as u8);
@@ -317,7 +375,11 @@ impl Gate {
             let random = rt.map(|h| h.join().unwrap_or_else(|_| Err("the random trees' thread panicked".into())));
             (results, random)
         });
+        let escalation = join_escalation();
         let results = results?;
+        if o.not_run.is_none() {
+            o.escalation = Some(escalation?);
+        }
         o.random = random;
         drop(noexec);
         for (slot, r) in results {
@@ -327,7 +389,9 @@ impl Gate {
                 Slot::Death(s) => o.deaths.push((s, r)),
                 Slot::Teardown => o.teardown = Some(r),
                 Slot::Kill => o.kill = Some(r),
-                Slot::Escalation => o.escalation = Some(r),
+                Slot::Startup => o.startup.push(r),
+                Slot::Terminal => o.terminal = Some(r),
+                Slot::TeardownTerm => o.teardown_term = Some(r),
                 Slot::Together(code, order) => o.together.push((code, order, r)),
                 Slot::PreChild(code) => o.prechild = Some((code, r)),
                 Slot::SigchldIgnored(code) => o.sigchld_ignored = Some((code, r)),
@@ -391,7 +455,9 @@ enum Slot {
     Death(i32),
     Teardown,
     Kill,
-    Escalation,
+    Startup,
+    Terminal,
+    TeardownTerm,
     Together(i32, u8),
     PreChild(i32),
     SigchldIgnored(i32),
@@ -455,6 +521,7 @@ fn run_trial(exe: &Path, gate: &Gate, plan: Plan, argv: Vec<String>) -> Result<R
         mode: gate.mode,
         plan,
         deadline_ms: gate.deadline.as_millis() as u64,
+        escalation_ms: gate.escalation.as_millis() as u64,
         patience_ms: gate.patience.as_millis() as u64,
     };
     let text = serde_json::to_string(&spec).map_err(|e| GateError::Setup(e.to_string()))?;
@@ -468,7 +535,7 @@ fn run_trial(exe: &Path, gate: &Gate, plan: Plan, argv: Vec<String>) -> Result<R
     let mut lines = os::Lines::new(stdout.into());
     // The helper bounds its own waits; this bound only catches a helper
     // that hangs itself.
-    let bound = Instant::now() + gate.deadline * 10 + gate.patience * 10;
+    let bound = Instant::now() + gate.deadline * 10 + gate.patience * 10 + gate.escalation;
     let line = lines.line(bound, "the gate's trial helper to report");
     if line.is_err() {
         let _ = os::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);

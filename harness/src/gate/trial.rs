@@ -28,9 +28,10 @@
 //! Every wait blocks on an event — a message, pidfd POLLIN (exited),
 //! pidfd POLLHUP (reaped, 6.9+; before that the pidfd's fdinfo is re-read)
 //! — bounded by the trial's deadline, which names what it waited for. The
-//! one time-based bound is the patience: how long to wait for what may
+//! time-based bounds are the patience: how long to wait for what may
 //! never happen (a reap by an init that never reaps, a signal it never
-//! forwards, its exit while survivors live).
+//! forwards, its exit while survivors live or once its main child is
+//! reaped, its SIGTERM to a survivor) — and F5's escalation window.
 
 #![forbid(unsafe_code)]
 
@@ -39,7 +40,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::wire::{
-    Escalation, Got, Mode, Order, Plan, Ready, Reaping, Report, Status, Teardown, TrialResult, TrialSpec, GATE_FD_ENV,
+    Escalation, Got, Mode, Order, Plan, Ready, Reaping, Report, Startup, Status, Survivor, Teardown, TrialResult,
+    TrialSpec, GATE_FD_ENV,
 };
 use super::workload::{recv, send, Msg};
 use crate::sys::{os, SysError};
@@ -97,7 +99,8 @@ fn helper(spec: &TrialSpec) -> Outcome {
     };
     // The observer's result, read until EOF (its exit), bounded by a
     // deadline that covers every wait of a trial.
-    let bound = Instant::now() + Duration::from_millis(spec.deadline_ms * 8 + spec.patience_ms * 8);
+    let bound =
+        Instant::now() + Duration::from_millis(spec.deadline_ms * 8 + spec.patience_ms * 8 + spec.escalation_ms);
     let mut lines = os::Lines::new(res_r);
     let line = lines.line(bound, "the trial's observer to report");
     if line.is_err() {
@@ -176,6 +179,9 @@ struct Trial<'a> {
     /// The write end that releases the child made before the init's exec (R6).
     pre_release: Option<OwnedFd>,
     out: OwnedFd,
+    /// P2: the master side of the init's terminal, held (never read) while
+    /// the trial runs: closing it would hang the terminal up.
+    _tty_master: Option<OwnedFd>,
     hup_on_reap: bool,
     step: &'static str,
     r: TrialResult,
@@ -213,12 +219,36 @@ impl<'a> Trial<'a> {
             Mode::Pid1 => (libc::CLONE_NEWPID | libc::CLONE_NEWNS, "CLONE_NEWPID|CLONE_NEWNS"),
             Mode::Subreaper => (0, "SIGCHLD"),
         };
+        // P2: the init's terminal; the observer keeps the master side open
+        // while the trial runs (closing it would hang the terminal up).
+        let tty = match spec.plan {
+            Plan::Terminal => Some(os::openpty()?),
+            _ => None,
+        };
+        // F6: the init's process is born with the signal blocked (the
+        // mask is inherited by clone and kept across exec), so that the
+        // signal sent as soon as the observer holds its pidfd is queued
+        // for the init, whenever it comes — also before the exec, where as
+        // a namespace's PID 1 at SIG_DFL it would be dropped (R6.6) in the
+        // gate's own code, and charged to the init.
+        let startup = match spec.plan {
+            Plan::Startup { sig, .. } => Some(sig),
+            _ => None,
+        };
+        if let Some(sig) = startup {
+            os::block_signals(&[sig])?;
+        }
         let chan_raw = chan.as_raw_fd();
         let pre_w_raw = pre_w.as_raw_fd();
+        let slave = tty.as_ref().map(|(_, s)| s.as_fd());
         let pid = os::clone_run(flags, libc::SIGCHLD, what, false, || {
             os::close_inherited(chan_raw);
-            become_init(spec, wl_end.as_fd(), out.as_fd(), pre_r.as_fd(), pre_w_raw)
-        })?;
+            become_init(spec, wl_end.as_fd(), out.as_fd(), pre_r.as_fd(), pre_w_raw, slave)
+        });
+        if let Some(sig) = startup {
+            os::unblock_signals(&[sig])?;
+        }
+        let pid = pid?;
         let init = os::pidfd_open(pid)?;
         drop(wl_end);
         drop(pre_r);
@@ -233,6 +263,7 @@ impl<'a> Trial<'a> {
             workload: None,
             pre_release: Some(pre_w),
             out,
+            _tty_master: tty.map(|(m, _)| m),
             hup_on_reap: os::kernel_version() >= (6, 9),
             step: "start",
             r: TrialResult::default(),
@@ -367,7 +398,12 @@ impl<'a> Trial<'a> {
     /// Asks for `n` orphans and waits until their parent has exited, i.e.
     /// until they have been reparented (its pidfd is readable only then).
     fn orphans(&mut self, n: usize, tie: bool) -> Result<Orphans, Stop> {
-        self.order(&Order::Orphans { n, tie })?;
+        self.orphans_with(n, tie, false)
+    }
+
+    /// [`Trial::orphans`]; with `term_default`, SIGTERM kills them.
+    fn orphans_with(&mut self, n: usize, tie: bool, term_default: bool) -> Result<Orphans, Stop> {
+        self.order(&Order::Orphans { n, tie, term_default })?;
         let (pids, mut fds) = self.expect("the workload's orphans to be forked", |m, fds| match m {
             Report::Orphans { pids } => Some((pids, fds)),
             _ => None,
@@ -515,6 +551,29 @@ impl<'a> Trial<'a> {
         Ok(())
     }
 
+    /// R7's end: once the main child is reaped — by the init, or by the
+    /// kernel itself when SIGCHLD stays ignored (R3.3) — the init has
+    /// nothing left to wait for, and its exit is what may never happen:
+    /// awaited for the patience, not the deadline. Without POLLHUP on a
+    /// reap (before 6.9), [`Trial::final_exit`].
+    fn exit_after_reap(&mut self) -> Result<(), Stop> {
+        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
+        let Some(w) = w.filter(|_| self.hup_on_reap) else { return self.final_exit() };
+        self.step = "waiting for the main child to be reaped";
+        if !os::pidfd_wait(w.as_fd(), os::PidfdState::Reaped, self.deadline())? {
+            // Not reaped at all: the init is still to wait for it.
+            return self.final_exit();
+        }
+        self.step = "waiting for the init to exit after its main child was reaped";
+        if !self.await_init_exit(self.patience())? {
+            return Err(Stop::Timeout(format!(
+                "the init to exit after its main child was reaped (time-based: {} ms, --patience)",
+                self.spec.patience_ms
+            )));
+        }
+        Ok(())
+    }
+
     fn plan(&mut self) -> Result<(), Stop> {
         match self.spec.plan.clone() {
             Plan::BadCommand => {
@@ -524,10 +583,15 @@ impl<'a> Trial<'a> {
                 }
                 Ok(())
             }
-            Plan::Exit(code) | Plan::SigchldIgnored { code } => {
+            Plan::Exit(code) => {
                 self.ready()?;
                 self.order(&Order::Exit(code))?;
                 self.final_exit()
+            }
+            Plan::SigchldIgnored { code } => {
+                self.ready()?;
+                self.order(&Order::Exit(code))?;
+                self.exit_after_reap()
             }
             Plan::Die(sig) => {
                 self.ready()?;
@@ -550,7 +614,15 @@ impl<'a> Trial<'a> {
             }
             Plan::Main { code, burst, forward } => self.main_plan(code, burst, &forward),
             Plan::Escalation => self.escalation(),
+            Plan::Startup { sig, witness } => self.startup(sig, witness),
+            Plan::Terminal => {
+                self.ready()?;
+                self.step = "P2: the main child exits";
+                self.order(&Order::Exit(0))?;
+                self.final_exit()
+            }
             Plan::Teardown => self.teardown(),
+            Plan::TeardownTerm => self.teardown_term(),
             Plan::KillInit => {
                 let ready = self.ready()?;
                 self.step = "making orphans";
@@ -691,7 +763,8 @@ impl<'a> Trial<'a> {
     /// F5: SIGTERM to the init from outside; the main child records it
     /// and lives on (it blocks every catchable signal). Its death, if the
     /// init escalates, is an event (its pidfd readable), waited for until
-    /// the deadline — the bound, which the verdict names.
+    /// the escalation window (`--escalation`) — the bound, which the
+    /// verdict names.
     fn escalation(&mut self) -> Result<(), Stop> {
         let ready = self.ready()?;
         let Some(w) =
@@ -703,8 +776,8 @@ impl<'a> Trial<'a> {
         let from = self.r.signals.len();
         let sent = Instant::now();
         os::pidfd_send_signal(self.init.as_fd(), libc::SIGTERM).map_err(|e| Stop::Error(e.to_string()))?;
-        let bound = sent + Duration::from_millis(self.spec.deadline_ms);
-        let mut e = Escalation { bound_ms: self.spec.deadline_ms, ..Escalation::default() };
+        let bound = sent + Duration::from_millis(self.spec.escalation_ms);
+        let mut e = Escalation { bound_ms: self.spec.escalation_ms, ..Escalation::default() };
         // Its record of SIGTERM (within the patience), then its death
         // (within the deadline), whichever comes; the init may exit on
         // the way, as it does when its main child dies.
@@ -739,6 +812,127 @@ impl<'a> Trial<'a> {
                 Event::Msg(..) | Event::Signal => {}
             }
         }
+    }
+
+    /// F6: `sig` through the init's pidfd at once, then READY (or the
+    /// init's end: it died of `sig`, or its main child did); after READY
+    /// the witness, which the init forwards: standard signals are taken
+    /// lowest number first, so once the main child has the witness, the
+    /// init has dealt with `sig`, which was pending before it.
+    fn startup(&mut self, sig: i32, witness: Option<i32>) -> Result<(), Stop> {
+        self.step = "F6: a signal as soon as the gate holds the init's pidfd";
+        let send_error = os::pidfd_send_signal(self.init.as_fd(), sig).err().map(|e| e.to_string());
+        self.r.startup = Some(Startup { sig, witness, send_error, waited_out: false, held_by_init: false });
+        let ready = self.ready()?;
+        self.step = "F6: the witness after READY";
+        let waited_out = match witness {
+            Some(w) => {
+                os::pidfd_send_signal(self.init.as_fd(), w).map_err(|e| Stop::Error(e.to_string()))?;
+                let until = self.deadline();
+                self.await_signal_until(ready.pid, w, until)?
+            }
+            None => {
+                let until = self.patience();
+                self.await_signal_until(ready.pid, sig, until)?
+            }
+        };
+        let held = pending_signals(self.init_pid) & (1u64 << (sig - 1)) != 0;
+        if let Some(st) = &mut self.r.startup {
+            st.waited_out = waited_out;
+            st.held_by_init = held;
+        }
+        self.step = "F6: the main child exits";
+        self.order(&Order::Exit(0))?;
+        self.final_exit()
+    }
+
+    /// Waits until the workload's process `by` has reported `sig` (since
+    /// the trial's start), or `until`; returns whether it ran out.
+    fn await_signal_until(&mut self, by: i32, sig: i32, until: Instant) -> Result<bool, Stop> {
+        loop {
+            if self.r.signals.iter().any(|g| g.by == by && g.signo == sig) {
+                return Ok(false);
+            }
+            match self.next(until)? {
+                Event::Timeout => return Ok(true),
+                Event::InitExited => return Err(Stop::InitExited),
+                Event::Msg(Report::Failed(e), _) => return Err(Stop::Error(format!("the workload failed: {e}"))),
+                Event::Msg(..) | Event::Signal => {}
+            }
+        }
+    }
+
+    /// T2: a survivor that SIGTERM kills. The kernel decides in
+    /// the sender's own call which signal ends it (a fatal signal to a
+    /// process that neither blocks nor catches it marks the whole process
+    /// exiting at once, and a later SIGKILL changes nothing), and keeps
+    /// that status for its pidfd when it is reaped (PIDFD_INFO_EXIT,
+    /// 6.15+): no race with the kernel's SIGKILL when the init exits.
+    fn teardown_term(&mut self) -> Result<(), Stop> {
+        self.ready()?;
+        self.step = "T2: making a survivor that SIGTERM kills";
+        let mut o = self.orphans_with(1, false, true)?;
+        self.step = "T2: the main child exits while the survivor lives";
+        self.order(&Order::Exit(0))?;
+        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
+        let main_exit = match &w {
+            Some(w) if os::pidfd_wait(w.as_fd(), os::PidfdState::Exited, self.deadline())? => Instant::now(),
+            _ => return Err(Stop::Timeout("the main child to exit".into())),
+        };
+        let Some(survivor) = o.pidfds.pop() else {
+            return Err(Stop::Error("no pidfd of the survivor".into()));
+        };
+        let mut sv = Survivor::default();
+        let patience = main_exit + Duration::from_millis(self.spec.patience_ms);
+        if os::pidfd_wait(survivor.as_fd(), os::PidfdState::Exited, patience)? {
+            sv.died_ms = Some(ms(main_exit.elapsed()));
+        } else {
+            self.step = "T2: the survivor is released";
+            sv.released = true;
+            drop(o.release.take());
+        }
+        self.step = "T2: the init exits";
+        if !self.await_init_exit(self.deadline())? {
+            self.r.survivor = Some(sv);
+            return Err(Stop::Timeout("the init to exit after its main child and the survivor did".into()));
+        }
+        // As PID 1, the init's wait has returned, so the namespace is
+        // empty (R6.4): the survivor is reaped, and its status kept. Not
+        // PID 1, the survivor may have come to the observer (a subreaper):
+        // then the observer reaps it, and waitid() says how it ended.
+        self.step = "T2: how the survivor ended";
+        let fd = survivor.as_fd();
+        let until = self.deadline();
+        loop {
+            let state = os::pidfd_state(fd)?;
+            let pid1 = self.spec.mode == Mode::Pid1;
+            if state == os::PidfdState::Reaped || (pid1 && !self.hup_on_reap && state == os::PidfdState::Exited) {
+                match os::pidfd_exit_info(fd) {
+                    Ok(Some(os::Exit::Exited(c))) => sv.status = Some(Status::Exited(c)),
+                    Ok(Some(os::Exit::Killed(s))) => sv.status = Some(Status::Killed(s)),
+                    Ok(None) => sv.info_error = Some("PIDFD_INFO_EXIT gave no exit information".into()),
+                    Err(e) => sv.info_error = Some(e.to_string()),
+                }
+                break;
+            }
+            if state == os::PidfdState::Exited && !pid1 {
+                if let Ok(st) = os::waitid_pidfd(fd, libc::WNOHANG) {
+                    sv.status = Some(match st {
+                        os::Exit::Exited(c) => Status::Exited(c),
+                        os::Exit::Killed(s) => Status::Killed(s),
+                    });
+                    sv.reaped_by_gate = true;
+                    break;
+                }
+            }
+            let want = if state == os::PidfdState::Alive { os::PidfdState::Exited } else { os::PidfdState::Reaped };
+            if !os::pidfd_wait(fd, want, until)? {
+                sv.info_error = Some(format!("the survivor was not {want:?} within the deadline").to_lowercase());
+                break;
+            }
+        }
+        self.r.survivor = Some(sv);
+        Ok(())
     }
 
     fn teardown(&mut self) -> Result<(), Stop> {
@@ -804,6 +998,17 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// The signals pending for a process, `ShdPnd | SigPnd` of
+/// `/proc/<pid>/status` (0 when unreadable).
+fn pending_signals(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    ["ShdPnd:", "SigPnd:"]
+        .iter()
+        .filter_map(|f| status.lines().find_map(|l| l.strip_prefix(f)))
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .fold(0, |a, b| a | b)
+}
+
 /// `voluntary_ctxt_switches` of `/proc/<pid>/status`: how often it slept
 /// and woke.
 fn wakeups(pid: i32) -> Option<u64> {
@@ -812,10 +1017,18 @@ fn wakeups(pid: i32) -> Option<u64> {
 }
 
 /// The init's process, between the clone and the exec: mounts its
-/// namespace's /proc (PID 1 mode), sends its output to the capture file,
+/// namespace's /proc (PID 1 mode), sends its output to the capture file
+/// (P2: puts it on its terminal instead),
 /// sets up what the plan asks (a child made before the exec, SIGCHLD
 /// ignored), passes the workload its channel, and execs the init.
-fn become_init(spec: &TrialSpec, chan: BorrowedFd<'_>, out: BorrowedFd<'_>, pre_r: BorrowedFd<'_>, pre_w: i32) -> i32 {
+fn become_init(
+    spec: &TrialSpec,
+    chan: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    pre_r: BorrowedFd<'_>,
+    pre_w: i32,
+    tty: Option<BorrowedFd<'_>>,
+) -> i32 {
     let fail = |e: String| -> i32 {
         let _ = send(chan, &Report::Failed(e), &[]);
         111
@@ -825,7 +1038,13 @@ fn become_init(spec: &TrialSpec, chan: BorrowedFd<'_>, out: BorrowedFd<'_>, pre_
             return fail(format!("mounting the init's /proc: {e}"));
         }
     }
-    if let Err(e) = os::redirect_stdio_to(out) {
+    // P2: a session of its own whose controlling terminal is the pty, as
+    // a terminal emulator or `docker run -t` starts it.
+    let stdio = match tty {
+        Some(tty) => os::setsid().and_then(|()| os::set_controlling_tty(tty)).and_then(|()| os::stdio_to_terminal(tty)),
+        None => os::redirect_stdio_to(out),
+    };
+    if let Err(e) = stdio {
         return fail(e.to_string());
     }
     // The init starts with no signal ignored (H1 says so): the observer

@@ -49,6 +49,22 @@ pub enum Plan {
     /// SIGTERM to the init from outside while the main child ignores it
     /// (blocks it, as always): does the init SIGKILL it, and when (F5)?
     Escalation,
+    /// F6, one start of several: `sig` sent through the init's pidfd as
+    /// soon as the observer holds it, before READY (the init is started
+    /// with `sig` blocked, so that a signal that comes before its first
+    /// instruction is queued for it, not dropped in the gate's own code
+    /// before the exec); after READY `witness`, a higher-numbered signal
+    /// the init forwards, closes the wait (None: the patience does).
+    Startup { sig: i32, witness: Option<i32> },
+    /// P2: the init runs on a pseudo-terminal — its standard streams and
+    /// the controlling terminal of its own session — and the workload
+    /// reports the terminal's foreground group against its own.
+    Terminal,
+    /// T2: the main child exits while a survivor lives whose SIGTERM is
+    /// at its default action, so that its status says which signal killed
+    /// it (PIDFD_INFO_EXIT, or waitid() where it came to the gate) — the
+    /// init's SIGTERM, or as PID 1 the kernel's SIGKILL when the init exits.
+    TeardownTerm,
 }
 
 /// One trial: one run of INIT with one plan.
@@ -60,6 +76,9 @@ pub struct TrialSpec {
     pub plan: Plan,
     pub deadline_ms: u64,
     pub patience_ms: u64,
+    /// F5's window: how long the main child, which ignores SIGTERM, is
+    /// watched for the init's SIGKILL.
+    pub escalation_ms: u64,
 }
 
 /// How a process ended, as `waitid()` said.
@@ -92,6 +111,13 @@ pub struct Ready {
     pub sigign: u64,
     /// Open descriptors besides the channel: (number, what it links to).
     pub fds: Vec<(i32, String)>,
+    /// Whether standard input is a terminal, and its foreground process
+    /// group (`tcgetpgrp(0)`; None when it is not the controlling
+    /// terminal: ENOTTY).
+    #[serde(default)]
+    pub stdin_tty: bool,
+    #[serde(default)]
+    pub tty_fg: Option<i32>,
 }
 
 /// A signal one of the workload's processes received.
@@ -134,10 +160,13 @@ pub enum Report {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Order {
     /// Fork `n` processes through a parent that then exits, so that they
-    /// are orphans. With `tie`, each also exits when the workload dies.
+    /// are orphans. With `tie`, each also exits when the workload dies;
+    /// with `term_default`, SIGTERM is not blocked in them (it kills them).
     Orphans {
         n: usize,
         tie: bool,
+        #[serde(default)]
+        term_default: bool,
     },
     Exit(i32),
     Die(i32),
@@ -212,6 +241,10 @@ pub struct TrialResult {
     pub alive_after_prechild: Option<bool>,
     /// F5: what SIGTERM from outside led to while the main child ignored it.
     pub escalation: Option<Escalation>,
+    /// F6: the signal sent at the start, and how the wait after READY ended.
+    pub startup: Option<Startup>,
+    /// T2: how the survivor ended.
+    pub survivor: Option<Survivor>,
     /// The init's working directory (`/proc/<pid>/cwd`).
     pub init_cwd: Option<String>,
     /// The init's CPU time (user + system clock ticks) and voluntary
@@ -237,6 +270,41 @@ pub struct Escalation {
     pub child_died_ms: Option<f64>,
     /// How long the gate waited for the death (its deadline).
     pub bound_ms: u64,
+}
+
+/// F6: a signal sent to the init as soon as the gate held its pidfd.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Startup {
+    pub sig: i32,
+    pub witness: Option<i32>,
+    /// Why `pidfd_send_signal` failed, if it did.
+    pub send_error: Option<String>,
+    /// The wait after READY ran out: the witness never came (within the
+    /// deadline), or, without a witness, `sig` did not within the patience.
+    pub waited_out: bool,
+    /// `sig` was still pending for the init after the wait (`ShdPnd` or
+    /// `SigPnd` of /proc/<init>/status): it never took it — it keeps the
+    /// mask it was started with — rather than dropped it.
+    #[serde(default)]
+    pub held_by_init: bool,
+}
+
+/// T2: the survivor, whose SIGTERM is at its default action.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Survivor {
+    /// How it ended, as `PIDFD_INFO_EXIT` says once it is reaped.
+    pub status: Option<Status>,
+    /// Why the kernel could not say (no `PIDFD_INFO_EXIT` before 6.15).
+    pub info_error: Option<String>,
+    /// ms from the main child's exit to the survivor's, when it died
+    /// within the patience.
+    pub died_ms: Option<f64>,
+    /// It lived on until the gate released it.
+    pub released: bool,
+    /// It had come to the gate (subreaper mode), which reaped it: the
+    /// status is waitid()'s.
+    #[serde(default)]
+    pub reaped_by_gate: bool,
 }
 
 /// How the init ended its run when the main child exited with survivors.

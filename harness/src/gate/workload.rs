@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use serde::de::DeserializeOwned;
@@ -109,6 +110,8 @@ pub fn main() -> ! {
         sigblk,
         sigign,
         fds: open_fds(chan.as_raw_fd()),
+        stdin_tty: std::io::stdin().is_terminal(),
+        tty_fg: os::tcgetpgrp(std::io::stdin().as_fd()).ok(),
     };
     let code = match run(&chan, ready) {
         Ok(code) => code,
@@ -159,7 +162,9 @@ fn run(chan: &OwnedFd, ready: Ready) -> Result<i32, SysError> {
                     let _ = os::kill(if pid > 0 { pid } else { init_pid }, s);
                 }
             }
-            Order::Orphans { n, tie } => make_orphans(chan, &sigfd, n, tie.then(|| tie_r.as_fd()), &tie_w)?,
+            Order::Orphans { n, tie, term_default } => {
+                make_orphans(chan, &sigfd, n, tie.then(|| tie_r.as_fd()), &tie_w, term_default)?
+            }
         }
     }
 }
@@ -183,10 +188,21 @@ fn make_orphans(
     n: usize,
     tie: Option<BorrowedFd<'_>>,
     tie_w: &OwnedFd,
+    term_default: bool,
 ) -> Result<(), SysError> {
     let tie_w_raw = tie_w.as_raw_fd();
     let middle = os::fork_run(|| {
         os::close_inherited(tie_w_raw);
+        // Unblocked before the orphans are forked, so that they have it
+        // unblocked from their first instruction: a SIGTERM then kills
+        // them in the sender's own call (the kernel's fatal-signal path),
+        // which is what T2 in PID 1 mode reads back (PIDFD_INFO_EXIT).
+        if term_default {
+            if let Err(e) = os::unblock_signals(&[libc::SIGTERM]) {
+                let _ = send(chan.as_fd(), &Report::Failed(format!("unblocking SIGTERM: {e}")), &[]);
+                return 1;
+            }
+        }
         match orphan_parent(chan, sigfd, n, tie) {
             Ok(()) => 0,
             Err(e) => {

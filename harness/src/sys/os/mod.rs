@@ -21,6 +21,7 @@
 //!   descriptors handed over at exec.
 //! - [`socket`]: the seqpacket pair of the control channel, with
 //!   descriptors passed beside each message (`SCM_RIGHTS`).
+//! - [`tty`]: pseudo-terminals, the controlling terminal, `tcgetpgrp()`.
 //! - [`host`]: the running kernel's version and the caller's uid.
 //! - [`machine`]: `reparent vm`'s calls: whether KVM works, and, in the
 //!   guest, draining the report port and stopping the machine.
@@ -37,6 +38,7 @@ pub mod pidfd;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod tty;
 
 pub use fd::*;
 pub use host::*;
@@ -46,6 +48,7 @@ pub use pidfd::*;
 pub use process::*;
 pub use signal::*;
 pub use socket::*;
+pub use tty::*;
 
 /// The error of the call that just failed, from `errno`.
 fn last(call: impl Into<String>) -> SysError {
