@@ -250,14 +250,24 @@ fn hostile_inits_get_a_full_report_in_time_and_leave_nothing() {
 /// `reparent gate` killed by `sig` while the init under test runs: the
 /// init and everything it started die with it.
 fn gate_killed_leaves_nothing(sig: i32) {
+    use std::os::unix::process::CommandExt;
     let inits = Inits::new();
-    let mut child = Command::new(EXE)
-        .args(["gate", "--deadline", "20000", "--failures-dir"])
+    let mut cmd = Command::new(EXE);
+    cmd.args(["gate", "--deadline", "20000", "--failures-dir"])
         .arg(inits.dir.path().join("failures"))
         .args(["--", &inits.path("ignore-all"), "--"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdout(std::process::Stdio::null());
+    // As a terminal's Ctrl-C finds it: a test run from a background job
+    // (bash without job control ignores SIGINT there) would hand the gate
+    // an ignored SIGINT, which it rightly keeps.
+    // SAFETY: signal() is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(sig, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let pidfd = os::pidfd_open(child.id() as i32).unwrap();
     let until = Instant::now() + Duration::from_secs(10);
     // The init and its workload run (READY is reached within moments).

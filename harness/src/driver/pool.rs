@@ -73,7 +73,7 @@ pub fn ordered<R: Send, O>(
     stops: impl Fn(&R) -> bool + Sync,
     consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
 ) -> O {
-    ordered_ahead(count, jobs, job, |_| {}, stops, consume)
+    run(count, jobs, job, None::<fn(usize)>, stops, consume)
 }
 
 /// [`ordered`], where each worker claims its next job before it runs the
@@ -81,11 +81,25 @@ pub fn ordered<R: Send, O>(
 /// thread that will run it: a job can be prepared while the one before it
 /// runs (`sys::client::build_ahead`). Which worker runs which job changes;
 /// the results, and what is released, do not.
+///
+/// Jobs must not wait for one another: a job claimed ahead does not start
+/// until the one before it on its worker ends.
 pub fn ordered_ahead<R: Send, O>(
     count: usize,
     jobs: usize,
     job: impl Fn(usize) -> R + Sync,
     ahead: impl Fn(usize) + Sync,
+    stops: impl Fn(&R) -> bool + Sync,
+    consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
+) -> O {
+    run(count, jobs, job, Some(ahead), stops, consume)
+}
+
+fn run<R: Send, O>(
+    count: usize,
+    jobs: usize,
+    job: impl Fn(usize) -> R + Sync,
+    ahead: Option<impl Fn(usize) + Sync>,
     stops: impl Fn(&R) -> bool + Sync,
     consume: impl FnOnce(&mut InOrder<'_, R>) -> O,
 ) -> O {
@@ -97,19 +111,24 @@ pub fn ordered_ahead<R: Send, O>(
         let (tx, rx) = mpsc::channel();
         for _ in 0..jobs.clamp(1, count.max(1)) {
             let tx = tx.clone();
-            let (next, limit, cancelled, job, ahead, stops) = (&next, &limit, &cancelled, &job, &ahead, &stops);
+            let (next, limit, cancelled, job, ahead, stops) = (&next, &limit, &cancelled, &job, ahead.as_ref(), &stops);
             scope.spawn(move || {
                 let open = |i: usize| i < limit.load(Ordering::SeqCst) && !cancelled.load(Ordering::SeqCst);
-                let mut i = next.fetch_add(1, Ordering::SeqCst);
+                let mut claimed = None;
                 loop {
+                    let i = claimed.take().unwrap_or_else(|| next.fetch_add(1, Ordering::SeqCst));
                     if !open(i) {
                         break;
                     }
-                    // Claimed now, run after job `i`: a claimed job is run
-                    // unless the limit or a cancellation passes it by.
-                    let upcoming = next.fetch_add(1, Ordering::SeqCst);
-                    if open(upcoming) {
-                        ahead(upcoming);
+                    // With `ahead`, the next job is claimed now and run
+                    // after job `i`: a claimed job is run unless the limit
+                    // or a cancellation passes it by.
+                    if let Some(ahead) = ahead {
+                        let upcoming = next.fetch_add(1, Ordering::SeqCst);
+                        if open(upcoming) {
+                            ahead(upcoming);
+                        }
+                        claimed = Some(upcoming);
                     }
                     let r = job(i);
                     if stops(&r) {
@@ -118,7 +137,6 @@ pub fn ordered_ahead<R: Send, O>(
                     if tx.send((i, r)).is_err() {
                         break;
                     }
-                    i = upcoming;
                 }
                 // The sandboxes this thread made ahead or closed in the
                 // background are gone before the pool returns.
@@ -160,6 +178,35 @@ mod tests {
             let open = self.open.lock().unwrap();
             let (_open, timeout) = self.cv.wait_timeout_while(open, Duration::from_secs(10), |open| !*open).unwrap();
             assert!(!timeout.timed_out(), "the gate never opened");
+        }
+    }
+
+    #[test]
+    fn jobs_named_ahead_run_on_the_worker_that_named_them_and_results_stay_in_order() {
+        for jobs in [1, 3] {
+            let named: Mutex<Vec<(usize, std::thread::ThreadId)>> = Mutex::default();
+            let ran: Mutex<Vec<(usize, std::thread::ThreadId)>> = Mutex::default();
+            let got: Vec<(usize, usize)> = ordered_ahead(
+                20,
+                jobs,
+                |i| {
+                    ran.lock().unwrap().push((i, std::thread::current().id()));
+                    i * 2
+                },
+                |i| named.lock().unwrap().push((i, std::thread::current().id())),
+                |r| *r == 14,
+                |r| r.collect(),
+            );
+            assert_eq!(got, (0..=7).map(|i| (i, i * 2)).collect::<Vec<_>>(), "jobs {jobs}");
+            let ran = ran.into_inner().unwrap();
+            for (i, t) in named.into_inner().unwrap() {
+                // A job named ahead is run by the worker that named it, or
+                // not at all (passed by the stop at job 7).
+                match ran.iter().find(|(j, _)| *j == i) {
+                    Some((_, by)) => assert_eq!(*by, t, "job {i} (jobs {jobs})"),
+                    None => assert!(i > 7, "job {i} was named and never run (jobs {jobs})"),
+                }
+            }
         }
     }
 
