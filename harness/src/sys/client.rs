@@ -360,7 +360,7 @@ pub const BUILD_AHEAD_MAX: usize = 256;
 
 thread_local! {
     // Sandboxes belong to the thread that started them: a helper dies with
-    // its spawning thread (`os::spawn_linked`).
+    // its spawning thread (`os::spawn_linked_self`).
     static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
     static NEXT: std::cell::RefCell<Option<Node>> = const { std::cell::RefCell::new(None) };
     static TEARDOWNS: std::cell::RefCell<Vec<Teardown>> = const { std::cell::RefCell::new(Vec::new()) };

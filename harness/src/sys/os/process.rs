@@ -380,22 +380,17 @@ pub const SPAWNER_ENV: &str = "REPARENT_SPAWNER";
 /// them — with a large runner, the copy cost more than the exec.
 pub fn spawn_linked_self(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), SysError> {
     cmd.env(SPAWNER_ENV, getpid().to_string());
-    let mut child = cmd.spawn().map_err(|e| super::syscall_error(format!("spawn {what}"), e, true))?;
-    match pidfd_open(child.id() as i32) {
-        Ok(fd) => Ok((child, fd)),
-        Err(e) => {
-            drop(child.stdin.take());
-            let _ = child.wait();
-            Err(e)
-        }
-    }
+    spawn_with_pidfd(cmd, what)
 }
 
 /// The other half of [`spawn_linked_self`], called by the child before
 /// anything else: SIGKILL when the thread that spawned it dies, and exit
 /// at once (status 112) if that spawner is already gone — its parent is no
-/// longer the pid it was given. Without [`SPAWNER_ENV`] (started by hand)
-/// nothing is linked.
+/// longer the pid it was given. (Should the spawning thread alone have
+/// exited in the moment before, the kernel has handed the child to another
+/// thread of the spawner, and the link is to that thread; the sandbox's
+/// spawning threads outlive their helpers, see `client::finish_thread`.)
+/// Without [`SPAWNER_ENV`] (started by hand) nothing is linked.
 pub fn link_to_spawner() {
     let Some(spawner) = std::env::var_os(SPAWNER_ENV) else { return };
     std::env::remove_var(SPAWNER_ENV);
@@ -415,6 +410,12 @@ pub fn link_to_spawner() {
 /// exits by itself on EOF or at its own deadlines) and it is waited for.
 pub fn spawn_linked(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), SysError> {
     die_with_spawner(cmd);
+    spawn_with_pidfd(cmd, what)
+}
+
+/// Spawns `cmd` and opens a pidfd of the child; without one, the child's
+/// stdin is closed and it is waited for.
+fn spawn_with_pidfd(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), SysError> {
     let mut child = cmd.spawn().map_err(|e| super::syscall_error(format!("spawn {what}"), e, true))?;
     match pidfd_open(child.id() as i32) {
         Ok(fd) => Ok((child, fd)),
