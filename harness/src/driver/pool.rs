@@ -12,7 +12,7 @@
 //! the first such job in job order is always seen.
 //!
 //! A sandbox helper dies with the thread that spawned it
-//! (`PR_SET_PDEATHSIG`, see `sys::os::die_with_spawner`), so a job must own
+//! (`PR_SET_PDEATHSIG`, see `sys::os::link_to_spawner`), so a job must own
 //! its sandbox from start to end on the worker thread that runs it; every
 //! job here does.
 
