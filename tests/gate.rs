@@ -40,7 +40,12 @@ impl Inits {
     fn path(&self, name: &str) -> String {
         let to = self.dir.path().join(name);
         if !to.exists() {
-            std::fs::copy(fixtures::fixture_init(name), &to).unwrap();
+            // Copied by a child, not here: a file this process held open
+            // for writing while another test's thread forked would stay
+            // open in that child until its exec, and exec'ing the copy
+            // meanwhile fails (ETXTBSY).
+            let copied = Command::new("cp").arg(fixtures::fixture_init(name)).arg(&to).status().unwrap();
+            assert!(copied.success(), "cp {name}");
         }
         to.to_string_lossy().into_owned()
     }

@@ -171,8 +171,15 @@ fn a_helper_that_never_answers_is_a_timeout() {
     let dir = std::env::temp_dir().join(format!("reparent-mute-helper-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("mute");
-    std::fs::write(&exe, "#!/bin/sh\nexec sleep 60\n").unwrap();
-    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Written by a child, not here: a file this process held open for
+    // writing while another test's thread forked would stay open in that
+    // child until its exec, and exec'ing the file meanwhile fails (ETXTBSY).
+    let wrote = std::process::Command::new("/bin/sh")
+        .args(["-c", "printf '#!/bin/sh\\nexec sleep 60\\n' > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(wrote.success());
     let opts = SandboxOptions { deadline: std::time::Duration::from_millis(200), ..SandboxOptions::new(&exe).unwrap() };
     let t = std::time::Instant::now();
     let err = Sandbox::start(&opts, &node("init", Attrs::default(), vec![])).err().expect("no answer");
