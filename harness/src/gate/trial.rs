@@ -43,7 +43,7 @@ use super::wire::{
     Escalation, Got, Mode, Order, Plan, Ready, Reaping, Report, Startup, Status, Survivor, Teardown, TrialResult,
     TrialSpec, GATE_FD_ENV,
 };
-use super::workload::{recv, send, Msg};
+use super::workload::{recv, send, status_mask, Msg};
 use crate::sys::{os, SysError};
 
 /// The argument that makes the binary run as a trial helper.
@@ -551,14 +551,35 @@ impl<'a> Trial<'a> {
         Ok(())
     }
 
+    /// A pidfd of the main child, if the trial has one (its own copy, so
+    /// that waiting on it borrows nothing of the trial).
+    fn workload_pidfd(&self) -> Result<Option<OwnedFd>, Stop> {
+        self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))
+    }
+
+    /// T1–T3's start: READY, one survivor (SIGTERM at its default action
+    /// with `term_default`), then the main child's exit, awaited. Returns
+    /// the survivor's orphans and when the main child had exited. `tag`
+    /// prefixes the steps.
+    fn survivor_then_main_exit(&mut self, term_default: bool, tag: &'static str) -> Result<(Orphans, Instant), Stop> {
+        self.ready()?;
+        self.step = if term_default { "T2: making a survivor that SIGTERM kills" } else { "making a survivor" };
+        let o = self.orphans_with(1, false, term_default)?;
+        self.step = tag;
+        self.order(&Order::Exit(0))?;
+        match self.workload_pidfd()? {
+            Some(w) if os::pidfd_wait(w.as_fd(), os::PidfdState::Exited, self.deadline())? => Ok((o, Instant::now())),
+            _ => Err(Stop::Timeout("the main child to exit".into())),
+        }
+    }
+
     /// R7's end: once the main child is reaped — by the init, or by the
     /// kernel itself when SIGCHLD stays ignored (R3.3) — the init has
     /// nothing left to wait for, and its exit is what may never happen:
     /// awaited for the patience, not the deadline. Without POLLHUP on a
     /// reap (before 6.9), [`Trial::final_exit`].
     fn exit_after_reap(&mut self) -> Result<(), Stop> {
-        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
-        let Some(w) = w.filter(|_| self.hup_on_reap) else { return self.final_exit() };
+        let Some(w) = self.workload_pidfd()?.filter(|_| self.hup_on_reap) else { return self.final_exit() };
         self.step = "waiting for the main child to be reaped";
         if !os::pidfd_wait(w.as_fd(), os::PidfdState::Reaped, self.deadline())? {
             // Not reaped at all: the init is still to wait for it.
@@ -767,9 +788,7 @@ impl<'a> Trial<'a> {
     /// verdict names.
     fn escalation(&mut self) -> Result<(), Stop> {
         let ready = self.ready()?;
-        let Some(w) =
-            self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?
-        else {
+        let Some(w) = self.workload_pidfd()? else {
             return Err(Stop::Error("no pidfd of the main child".into()));
         };
         self.step = "F5: SIGTERM to the init";
@@ -869,16 +888,8 @@ impl<'a> Trial<'a> {
     /// that status for its pidfd when it is reaped (PIDFD_INFO_EXIT,
     /// 6.15+): no race with the kernel's SIGKILL when the init exits.
     fn teardown_term(&mut self) -> Result<(), Stop> {
-        self.ready()?;
-        self.step = "T2: making a survivor that SIGTERM kills";
-        let mut o = self.orphans_with(1, false, true)?;
-        self.step = "T2: the main child exits while the survivor lives";
-        self.order(&Order::Exit(0))?;
-        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
-        let main_exit = match &w {
-            Some(w) if os::pidfd_wait(w.as_fd(), os::PidfdState::Exited, self.deadline())? => Instant::now(),
-            _ => return Err(Stop::Timeout("the main child to exit".into())),
-        };
+        let (mut o, main_exit) =
+            self.survivor_then_main_exit(true, "T2: the main child exits while the survivor lives")?;
         let Some(survivor) = o.pidfds.pop() else {
             return Err(Stop::Error("no pidfd of the survivor".into()));
         };
@@ -936,16 +947,7 @@ impl<'a> Trial<'a> {
     }
 
     fn teardown(&mut self) -> Result<(), Stop> {
-        self.ready()?;
-        self.step = "making a survivor";
-        let mut o = self.orphans(1, false)?;
-        self.step = "the main child exits while a survivor lives";
-        self.order(&Order::Exit(0))?;
-        let w = self.workload.as_ref().map(|w| w.try_clone()).transpose().map_err(|e| Stop::Error(e.to_string()))?;
-        let main_exit = match &w {
-            Some(w) if os::pidfd_wait(w.as_fd(), os::PidfdState::Exited, self.deadline())? => Instant::now(),
-            _ => return Err(Stop::Timeout("the main child to exit".into())),
-        };
+        let (mut o, main_exit) = self.survivor_then_main_exit(false, "the main child exits while a survivor lives")?;
         let mut td = Teardown::default();
         if self.await_init_exit(main_exit + Duration::from_millis(self.spec.patience_ms))? {
             td.exit_while_survivors_ms = Some(ms(main_exit.elapsed()));
@@ -1002,11 +1004,7 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
 /// `/proc/<pid>/status` (0 when unreadable).
 fn pending_signals(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    ["ShdPnd:", "SigPnd:"]
-        .iter()
-        .filter_map(|f| status.lines().find_map(|l| l.strip_prefix(f)))
-        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .fold(0, |a, b| a | b)
+    status_mask(&status, "ShdPnd:") | status_mask(&status, "SigPnd:")
 }
 
 /// `voluntary_ctxt_switches` of `/proc/<pid>/status`: how often it slept

@@ -62,7 +62,7 @@ pub(crate) fn recv<T: DeserializeOwned>(fd: BorrowedFd<'_>) -> Result<Msg<T>, Sy
     }
 }
 
-fn status_mask(status: &str, field: &str) -> u64 {
+pub(super) fn status_mask(status: &str, field: &str) -> u64 {
     status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
 }
 
