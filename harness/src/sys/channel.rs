@@ -12,7 +12,9 @@
 //! whose main thread alone has exited keeps it open (its other threads
 //! share the descriptor table).
 //!
-//! Each message is one JSON document; descriptors travel beside it.
+//! Each message is one `postcard` record (a compact binary serde format:
+//! no field names, no text to parse; both ends are this same binary);
+//! descriptors travel beside it.
 //!
 //! ## Why neither side can block the other for ever
 //!
@@ -176,7 +178,7 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), SysError> {
 pub use os::Sent;
 
 fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, pass: &[BorrowedFd<'_>], dontwait: bool) -> Result<Sent, SysError> {
-    let mut bytes = serde_json::to_vec(msg).map_err(|e| SysError::Protocol(e.to_string()))?;
+    let mut bytes = postcard::to_allocvec(msg).map_err(|e| SysError::Protocol(e.to_string()))?;
     bytes.truncate(MAX_MSG);
     os::send_with_fds(fd, &bytes, pass, dontwait)
 }
@@ -187,38 +189,36 @@ type Raw = (Vec<u8>, Vec<OwnedFd>);
 /// Receives one message, blocking until `deadline` (`None`: forever). A
 /// deadline already past still takes a message that is there.
 fn recv(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Received<Raw>, SysError> {
+    let mut buf = vec![0u8; MAX_MSG];
     loop {
-        let timeout = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    0
-                } else {
-                    left.as_millis().clamp(1, i32::MAX as u128) as i32
-                }
-            }
-        };
-        if os::poll_one(fd, libc::POLLIN, timeout)? == 0 {
-            if timeout == 0 {
-                return Ok(Received::Timeout);
-            }
-            continue;
-        }
-        let mut buf = vec![0u8; MAX_MSG];
-        match os::recv_with_fds(fd, &mut buf, MAX_FDS)? {
-            os::Recv::Again => continue,
+        // A message that is there already is taken without a poll first:
+        // a node reads its channel after its own loop's poll found it
+        // readable, and the helper mostly reads replies its poll over a
+        // batch found. Only when nothing is there does it wait.
+        match os::recv_with_fds_flags(fd, &mut buf, MAX_FDS, true)? {
+            os::Recv::Again => {}
             os::Recv::Eof => return Ok(Received::Eof),
             os::Recv::Msg(n, passed) => {
                 buf.truncate(n);
                 return Ok(Received::Msg((buf, passed)));
             }
         }
+        let timeout = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(Received::Timeout);
+                }
+                left.as_millis().clamp(1, i32::MAX as u128) as i32
+            }
+        };
+        os::poll_one(fd, libc::POLLIN, timeout)?;
     }
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, SysError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    postcard::from_bytes(bytes).map_err(|e| {
         SysError::Protocol(format!("undecodable message on a control channel ({e}): {}", super::excerpt(bytes)))
     })
 }

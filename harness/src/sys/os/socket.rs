@@ -113,6 +113,17 @@ pub enum Recv {
 /// `recvmsg(fd, buf, MSG_CMSG_CLOEXEC)` with room for `max_fds`
 /// descriptors, which arrive close-on-exec.
 pub fn recv_with_fds(fd: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Result<Recv, SysError> {
+    recv_with_fds_flags(fd, buf, max_fds, false)
+}
+
+/// [`recv_with_fds`], with `MSG_DONTWAIT` when `dontwait`: nothing there
+/// yet is [`Recv::Again`].
+pub fn recv_with_fds_flags(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    dontwait: bool,
+) -> Result<Recv, SysError> {
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE((max_fds * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -123,9 +134,10 @@ pub fn recv_with_fds(fd: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Resu
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    let flags = libc::MSG_CMSG_CLOEXEC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
     // SAFETY: `msg` points to the iovec over `buf` and the control buffer,
     // which outlive the call.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) };
     if n < 0 {
         return match io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) | Some(libc::EAGAIN) => Ok(Recv::Again),
