@@ -112,12 +112,93 @@ fn parse_stat(text: &str) -> Option<StatLine> {
     })
 }
 
+thread_local! {
+    /// `/proc/<pid>/stat` and `/proc/<pid>/task/<tid>/stat` files kept
+    /// open by (pid, tid) (tid 0 for the first), once
+    /// [`keep_stat_files_open`] has been called: `None` until then.
+    static STAT_FILES: std::cell::RefCell<Option<StatFiles>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The open `stat` files and how many more may be kept.
+struct StatFiles {
+    open: HashMap<(i32, i32), std::fs::File>,
+    room: usize,
+}
+
+/// The most `stat` files kept open: at most a quarter of `RLIMIT_NOFILE`'s
+/// soft limit, so that the descriptors the helper needs for its nodes
+/// (a pidfd and a channel each) are not crowded out.
+const MAX_KEPT_STAT_FILES: u64 = 512;
+
+/// From now on, this thread keeps each `/proc/<pid>/stat` and
+/// `/proc/<pid>/task/<tid>/stat` it reads open, and reads it again with
+/// `pread()` from offset 0 (a `seq_file` starts over): the sandbox helper
+/// reads every process's `stat` after every step, and an `open()` +
+/// `close()` per read — a path walk each, and a dentry to let go —
+/// cost more than the read. A descriptor stays bound to the
+/// process it was opened for: once that process is reaped its reads fail
+/// with `ESRCH`, and the file is closed and the path opened afresh, in case
+/// the pid now names another process.
+pub fn keep_stat_files_open() {
+    let (soft, _) = super::os::rlimit(libc::RLIMIT_NOFILE);
+    let room = (soft / 4).min(MAX_KEPT_STAT_FILES) as usize;
+    STAT_FILES.with(|c| *c.borrow_mut() = Some(StatFiles { open: Default::default(), room }));
+}
+
+/// `/proc/<pid>/stat` (`tid` 0) or `/proc/<pid>/task/<tid>/stat`, through
+/// a kept file where there is one (see [`keep_stat_files_open`]).
+fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let kept = STAT_FILES.with(|c| {
+        let mut c = c.borrow_mut();
+        let files = c.as_mut()?;
+        let f = files.open.get(&(pid, tid))?;
+        let mut buf = [0u8; 1024];
+        match f.read_at(&mut buf, 0) {
+            // A stat line fits and ends with its newline.
+            Ok(n) if n > 0 && n < buf.len() && buf[n - 1] == b'\n' => {
+                Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+            }
+            // Reaped (ESRCH), or anything unexpected: forget this file and
+            // read the path as if it had never been kept.
+            _ => {
+                files.open.remove(&(pid, tid));
+                files.room += 1;
+                None
+            }
+        }
+    });
+    if let Some(text) = kept {
+        return Ok(text);
+    }
+    let path = if tid == 0 { format!("/proc/{pid}/stat") } else { format!("/proc/{pid}/task/{tid}/stat") };
+    let keep = STAT_FILES.with(|c| c.borrow().as_ref().is_some_and(|f| f.room > 0));
+    if !keep {
+        return read_small(&path);
+    }
+    let mut f = std::fs::File::open(&path)?;
+    let text = read_from(&mut f)?;
+    STAT_FILES.with(|c| {
+        if let Some(files) = c.borrow_mut().as_mut() {
+            if files.room > 0 {
+                files.room -= 1;
+                files.open.insert((pid, tid), f);
+            }
+        }
+    });
+    Ok(text)
+}
+
 /// A small `/proc` file, read with one `read()` where it fits in 1 KiB (a
 /// `stat` line does), instead of `read_to_string`'s size probe and growing
 /// reads: the settle and the scans read hundreds of these per case.
 fn read_small(path: &str) -> std::io::Result<String> {
+    read_from(&mut std::fs::File::open(path)?)
+}
+
+/// [`read_small`] of a file already open, from where it stands.
+fn read_from(f: &mut std::fs::File) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut buf = [0u8; 1024];
     let mut n = 0;
     loop {
@@ -143,7 +224,7 @@ pub fn task_state(pid: i32, tid: i32) -> Option<char> {
 
 /// The state and `task->flags` of one thread.
 fn task_stat(pid: i32, tid: i32) -> Option<(char, u32)> {
-    let text = read_small(&format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let text = read_stat(pid, tid).ok()?;
     parse_stat(&text).map(|s| (s.state, s.flags))
 }
 
@@ -156,7 +237,7 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
 /// failed for another reason — no descriptor left, say — which a scan must
 /// not mistake for a missing process.
 fn stat_or_error(pid: i32) -> std::io::Result<Option<ProcStat>> {
-    let text = match read_small(&format!("/proc/{pid}/stat")) {
+    let text = match read_stat(pid, 0) {
         Ok(text) => text,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) => return Ok(None),
         Err(e) => return Err(e),
@@ -309,6 +390,38 @@ mod tests {
         let line = "42 (a) b (c)) S 7 42 1 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 3 0";
         let s = parse_stat(line).expect("parses");
         assert_eq!((s.state, s.ppid, s.pgid, s.sid, s.flags, s.num_threads), ('S', 7, 42, 1, 4194564, 3));
+    }
+
+    /// A kept `stat` file reads the process it was opened for, live or a
+    /// zombie, and once that process is reaped it is closed and the
+    /// process is gone — never its last state read back.
+    #[test]
+    fn a_kept_stat_file_follows_its_process_to_its_reaping() {
+        use std::process::{Command, Stdio};
+        let kept = || STAT_FILES.with(|c| c.borrow().as_ref().map(|f| (f.open.len(), f.room)));
+        keep_stat_files_open();
+        let (_, room) = kept().expect("kept from now on");
+        // `cat` exits at EOF on its stdin: no signal needed.
+        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("cat");
+        let pid = child.id() as i32;
+        let first = stat(pid).expect("cat is alive");
+        assert_eq!((first.pid, first.ppid), (pid, std::process::id() as i32));
+        assert_eq!(kept(), Some((1, room - 1)), "the file is kept");
+        assert!(stat(pid).is_some_and(|s| s.ppid == first.ppid), "read again through the kept file");
+        // Our own unreaped child: the pid names exactly it.
+        let pidfd = crate::sys::os::pidfd_open(pid).expect("pidfd of cat");
+        drop(child.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exited =
+            crate::sys::os::pidfd_wait(std::os::fd::AsFd::as_fd(&pidfd), crate::sys::os::PidfdState::Exited, deadline);
+        assert_eq!(exited.ok(), Some(true), "cat did not exit at EOF");
+        // Exited, not reaped: a zombie, read through the same file.
+        assert!(stat(pid).is_some_and(|s| s.is_zombie()), "cat is a zombie");
+        assert_eq!(kept(), Some((1, room - 1)));
+        child.wait().expect("reap cat");
+        assert!(stat(pid).is_none(), "a reaped process reads as gone");
+        assert_eq!(kept(), Some((0, room)), "and its file is closed");
+        STAT_FILES.with(|c| *c.borrow_mut() = None);
     }
 
     #[test]

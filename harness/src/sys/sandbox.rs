@@ -219,6 +219,7 @@ struct SpawnJob<'a> {
 /// Entry point of `reparent __sandbox`. Never returns.
 pub fn main() -> ! {
     os::link_to_spawner();
+    observe::keep_stat_files_open();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     let mut helper: Option<Helper> = None;
