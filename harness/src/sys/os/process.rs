@@ -25,15 +25,46 @@ use crate::sys::SysError;
 /// pidfds of siblings — this copy must not drop). Returns the child's pid.
 /// Whatever `f` captured is dropped in the parent when this returns.
 ///
-/// For single-threaded callers (see the module doc): glibc's `fork()`.
+/// For single-threaded callers (see the module doc): glibc's `_Fork()`.
 pub fn fork_run(f: impl FnOnce() -> i32) -> Result<i32, SysError> {
     clone_run(0, libc::SIGCHLD, "SIGCHLD", false, f)
 }
 
+#[cfg(target_env = "gnu")]
+extern "C" {
+    /// glibc 2.34+: `fork()` without the atfork handlers and without
+    /// taking malloc's arena locks and stdio's list lock around the fork
+    /// (and reinitialising them in the child). It still sets the child's
+    /// thread id in its thread control block and its robust-futex list.
+    fn _Fork() -> libc::pid_t;
+}
+
+/// A fork for [`clone_run`]'s callers, which fork with no other thread
+/// holding a lock (the contract above): glibc's `_Fork()`, which skips the
+/// locking that contract makes useless — every arena's lock taken in the
+/// parent and reset in the child, each a write to a page the fork has just
+/// made copy-on-write, so a page fault and a page copy in both processes.
+/// Elsewhere, `fork()`.
+///
+/// # Safety
+/// As [`clone_run`]: no other thread may hold a lock the child needs.
+unsafe fn plain_fork() -> libc::pid_t {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: per this function's contract.
+    unsafe {
+        _Fork()
+    }
+    #[cfg(not(target_env = "gnu"))]
+    // SAFETY: per this function's contract.
+    unsafe {
+        libc::fork()
+    }
+}
+
 /// `clone(flags | exit_signal)` used like `fork()`, the child running `f`
-/// as in [`fork_run`]. With no flags and SIGCHLD this is glibc's `fork()`
-/// (which runs its atfork handlers); otherwise it is the raw syscall, since
-/// no libc wrapper forks with flags. `what` names the flags for the error;
+/// as in [`fork_run`]. With no flags and SIGCHLD this is glibc's `_Fork()`
+/// ([`plain_fork`]); otherwise it is the raw syscall, since no libc wrapper
+/// forks with flags. `what` names the flags for the error;
 /// `after_setns`: the caller has joined another PID namespace for its
 /// children (only for the error's hint).
 ///
@@ -49,7 +80,7 @@ pub fn clone_run(
     let pid = if flags == 0 && exit_signal == libc::SIGCHLD {
         // SAFETY: per this function's contract no other thread holds a lock
         // the child needs; the child goes on in its own address space.
-        unsafe { libc::fork() }
+        unsafe { plain_fork() }
     } else {
         // SAFETY: without CLONE_VM the child gets its own copy of the
         // address space and, with a null stack, continues on (its copy of)
