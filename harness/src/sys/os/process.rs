@@ -265,6 +265,21 @@ pub fn set_pdeathsig(sig: i32) -> Result<(), SysError> {
     prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, &format!("PR_SET_PDEATHSIG, {sig}")).map(|_| ())
 }
 
+/// [`set_pdeathsig`] in a child whose parent may already be gone: the
+/// signal comes only for a death *after* the call, so this then checks,
+/// through `parent` — a pidfd of the parent taken before the fork — that
+/// the parent still lives, and fails if not. (`getppid()` cannot tell in a
+/// new PID namespace, where it is 0 whoever the parent is.)
+pub fn set_pdeathsig_linked(sig: i32, parent: std::os::fd::BorrowedFd<'_>) -> Result<(), SysError> {
+    set_pdeathsig(sig)?;
+    if super::pidfd_state(parent)? != super::PidfdState::Alive {
+        return Err(SysError::Protocol(
+            "the parent died before this process armed its parent-death signal: nothing would end it".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `PR_GET_PDEATHSIG`: the calling thread's parent-death signal (0: none).
 pub fn get_pdeathsig() -> Result<i32, SysError> {
     prctl_get(libc::PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG")
@@ -530,5 +545,28 @@ pub fn waitpid_blocking(pid: i32) -> Result<super::Exit, i32> {
         } else {
             super::Exit::Exited(libc::WEXITSTATUS(status))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// The check that closes the race between a fork and the child's
+    /// `PR_SET_PDEATHSIG`: a parent already gone is an error, a living one
+    /// is not. (Signal 0 leaves this test thread without a death signal.)
+    #[test]
+    fn a_death_signal_armed_after_the_parent_died_is_refused() {
+        use std::process::{Command, Stdio};
+        let mut cat = Command::new("cat").stdin(Stdio::piped()).spawn().expect("cat");
+        // Our own unreaped child: the pid names exactly it.
+        let pidfd = pidfd_open(cat.id() as i32).expect("pidfd of cat");
+        assert!(set_pdeathsig_linked(0, pidfd.as_fd()).is_ok(), "cat lives");
+        drop(cat.stdin.take());
+        cat.wait().expect("cat exits at EOF");
+        let err = set_pdeathsig_linked(0, pidfd.as_fd()).expect_err("cat is gone");
+        assert!(err.to_string().contains("parent died"), "{err}");
+        assert_eq!(get_pdeathsig().ok(), Some(0));
     }
 }
