@@ -87,17 +87,9 @@ fn helper(spec: &TrialSpec) -> Outcome {
         Err(e) => return Outcome::Broken(e.to_string()),
     };
     let res_r_raw = res_r.as_raw_fd();
-    // The observer arms its parent-death signal after the fork: should this
-    // helper die in between (the gate killed at that moment), no signal
-    // would come, and the observer would run its whole trial orphaned. A
-    // pidfd of this helper lets it check.
-    let me = match os::pidfd_open(os::getpid()) {
-        Ok(fd) => fd,
-        Err(e) => return Outcome::Broken(e.to_string()),
-    };
-    let pid = match os::fork_run(|| {
+    let pid = match os::fork_run_linked(|| {
         os::close_inherited(res_r_raw);
-        observer_main(spec, res_w, me)
+        observer_main(spec, res_w)
     }) {
         Ok(pid) => pid,
         Err(e) => return Outcome::CannotRun(e.to_string()),
@@ -125,10 +117,9 @@ fn helper(spec: &TrialSpec) -> Outcome {
 }
 
 /// PID 1 of the trial's namespace.
-fn observer_main(spec: &TrialSpec, out: OwnedFd, helper: OwnedFd) -> i32 {
+/// It dies with the trial helper ([`os::fork_run_linked`]).
+fn observer_main(spec: &TrialSpec, out: OwnedFd) -> i32 {
     let setup = || -> Result<(), SysError> {
-        os::set_pdeathsig_linked(libc::SIGKILL, helper.as_fd())?;
-        drop(helper);
         os::default_all_signals()?;
         os::no_core_dumps()?;
         os::mount("proc", "/proc", Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;

@@ -414,7 +414,7 @@ fn run_pid1(ctx: &Ctx, name: &str, body: Body) -> Result<Observation, SysError> 
     // The helper is single-threaded: it was just exec'd and has started no
     // thread.
     let r_raw = r.as_raw_fd();
-    let pid = os::fork_run(move || {
+    let pid = os::fork_run_linked(move || {
         os::close_inherited(r_raw);
         pid1(ctx, body, w)
     })?;

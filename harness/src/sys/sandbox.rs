@@ -17,7 +17,8 @@
 //!    build the tree, run a step and settle, observe.
 //!
 //! Lifetime: the runner sets `PR_SET_PDEATHSIG(SIGKILL)` on the helper, and
-//! PID 1 sets it too, so the death of the runner — even by SIGKILL — kills
+//! PID 1 sets it too (and checks that the helper still lived when it did:
+//! `os::fork_run_linked`), so the death of the runner — even by SIGKILL — kills
 //! the helper, whose death kills PID 1, whose death makes the kernel kill
 //! every process of the namespace (`zap_pid_ns_processes()`, R6.3) — nested
 //! namespaces and injected processes included, since each has a pid in it
@@ -405,7 +406,7 @@ impl Helper {
         // the channel (the helper's copy closes when the closure is
         // dropped) and closes its copy of the helper's.
         let helper_raw = helper_end.as_raw_fd();
-        let pid = os::fork_run(move || {
+        let pid = os::fork_run_linked(move || {
             os::close_inherited(helper_raw);
             match (foreign, first) {
                 (Some(cmd), Some(first)) => become_foreign_init(node_end, cmd, &exe, &first.attrs),

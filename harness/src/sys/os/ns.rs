@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use super::{default_all_signals, getpid, no_core_dumps, prctl, real_ids, redirect_stdio, setsid};
+use super::{default_all_signals, getpid, no_core_dumps, real_ids, redirect_stdio, setsid};
 use crate::sys::SysError;
 
 /// `unshare(flags)`, with a hint for the usual reasons it is refused.
@@ -141,17 +141,17 @@ pub fn enter_sandbox_namespaces() -> Result<bool, SysError> {
     Ok(userns)
 }
 
-/// What the PID 1 of a sandbox (a case's or a probe's) does before it runs
-/// anything: dies with the helper that forked it (R6.10: a parent-death
-/// SIGKILL from the parent namespace is forced through init's shield),
-/// puts every signal back to its default action (the helper's Rust runtime
+/// What the PID 1 of a sandbox (a case's or a probe's), forked with
+/// [`fork_run_linked`](super::fork_run_linked) so that it dies with the
+/// helper that forked it (R6.10: a parent-death SIGKILL from the parent
+/// namespace is forced through init's shield), does before it runs
+/// anything: puts every signal back to its default action (the helper's Rust runtime
 /// installed handlers; every process forked below inherits them), with
 /// `no_dumps` makes no core dumps, leaves the helper's stdin and stdout
 /// (only the helper speaks on them), mounts the namespace's own /proc, and
 /// checks that it is pid 1 — the guarantee behind every signal a probe
 /// sends by pid.
 pub fn prepare_pid1(no_dumps: bool) -> Result<(), SysError> {
-    prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, "PR_SET_PDEATHSIG, SIGKILL")?;
     default_all_signals()?;
     if no_dumps {
         no_core_dumps()?;

@@ -61,6 +61,25 @@ unsafe fn plain_fork() -> libc::pid_t {
     }
 }
 
+/// [`fork_run`] for a child that must die with this process: before `f`,
+/// the child arms SIGKILL as its parent-death signal and then checks that
+/// this process still lives ([`set_pdeathsig_linked`]) — should it have
+/// died between the fork and the `prctl()`, no signal would ever come, and
+/// the child exits at once (status 112) instead of running orphaned. For
+/// the PID 1s of the sandbox, the probes and the gate's trials, each the
+/// lifeline of a whole namespace.
+pub fn fork_run_linked(f: impl FnOnce() -> i32) -> Result<i32, SysError> {
+    use std::os::fd::AsFd;
+    let me = pidfd_open(getpid())?;
+    fork_run(move || {
+        if set_pdeathsig_linked(libc::SIGKILL, me.as_fd()).is_err() {
+            exit_now(112);
+        }
+        drop(me);
+        f()
+    })
+}
+
 /// `clone(flags | exit_signal)` used like `fork()`, the child running `f`
 /// as in [`fork_run`]. With no flags and SIGCHLD this is glibc's `_Fork()`
 /// ([`plain_fork`]); otherwise it is the raw syscall, since no libc wrapper
@@ -270,7 +289,7 @@ pub fn set_pdeathsig(sig: i32) -> Result<(), SysError> {
 /// through `parent` — a pidfd of the parent taken before the fork — that
 /// the parent still lives, and fails if not. (`getppid()` cannot tell in a
 /// new PID namespace, where it is 0 whoever the parent is.)
-pub fn set_pdeathsig_linked(sig: i32, parent: std::os::fd::BorrowedFd<'_>) -> Result<(), SysError> {
+fn set_pdeathsig_linked(sig: i32, parent: std::os::fd::BorrowedFd<'_>) -> Result<(), SysError> {
     set_pdeathsig(sig)?;
     if super::pidfd_state(parent)? != super::PidfdState::Alive {
         return Err(SysError::Protocol(
