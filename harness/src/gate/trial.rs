@@ -116,8 +116,8 @@ fn helper(spec: &TrialSpec) -> Outcome {
     }
 }
 
-/// PID 1 of the trial's namespace.
-/// It dies with the trial helper ([`os::fork_run_linked`]).
+/// PID 1 of the trial's namespace; it dies with the trial helper
+/// ([`os::fork_run_linked`]).
 fn observer_main(spec: &TrialSpec, out: OwnedFd) -> i32 {
     let setup = || -> Result<(), SysError> {
         os::default_all_signals()?;

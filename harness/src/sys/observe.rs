@@ -134,11 +134,11 @@ const MAX_KEPT_STAT_FILES: u64 = 512;
 /// `/proc/<pid>/task/<tid>/stat` it reads open, and reads it again with
 /// `pread()` from offset 0 (a `seq_file` starts over): the sandbox helper
 /// reads every process's `stat` after every step, and an `open()` +
-/// `close()` per read — a path walk each, and a dentry to let go —
-/// cost more than the read. A descriptor stays bound to the
-/// process it was opened for: once that process is reaped its reads fail
-/// with `ESRCH`, and the file is closed and the path opened afresh, in case
-/// the pid now names another process.
+/// `close()` per read — a path walk each, and a dentry to let go — cost
+/// more than the read. A descriptor stays bound to the process it was
+/// opened for: once that process is reaped its reads fail with `ESRCH`,
+/// and the file is closed and the path opened afresh, in case the pid now
+/// names another process.
 pub fn keep_stat_files_open() {
     let (soft, _) = super::os::rlimit(libc::RLIMIT_NOFILE);
     let room = (soft / 4).min(MAX_KEPT_STAT_FILES) as usize;
@@ -172,12 +172,9 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
         return Ok(text);
     }
     let path = if tid == 0 { format!("/proc/{pid}/stat") } else { format!("/proc/{pid}/task/{tid}/stat") };
-    let keep = STAT_FILES.with(|c| c.borrow().as_ref().is_some_and(|f| f.room > 0));
-    if !keep {
-        return read_small(&path);
-    }
     let mut f = std::fs::File::open(&path)?;
-    let text = read_from(&mut f)?;
+    let text = read_small(&mut f)?;
+    // Kept while there is room; otherwise closed here, as before.
     STAT_FILES.with(|c| {
         if let Some(files) = c.borrow_mut().as_mut() {
             if files.room > 0 {
@@ -189,15 +186,11 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// A small `/proc` file, read with one `read()` where it fits in 1 KiB (a
-/// `stat` line does), instead of `read_to_string`'s size probe and growing
-/// reads: the settle and the scans read hundreds of these per case.
-fn read_small(path: &str) -> std::io::Result<String> {
-    read_from(&mut std::fs::File::open(path)?)
-}
-
-/// [`read_small`] of a file already open, from where it stands.
-fn read_from(f: &mut std::fs::File) -> std::io::Result<String> {
+/// A small `/proc` file just opened, read with one `read()` where it fits
+/// in 1 KiB (a `stat` line does), instead of `read_to_string`'s size probe
+/// and growing reads: the settle and the scans read hundreds of these per
+/// case.
+fn read_small(f: &mut std::fs::File) -> std::io::Result<String> {
     use std::io::Read;
     let mut buf = [0u8; 1024];
     let mut n = 0;

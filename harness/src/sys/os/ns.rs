@@ -141,11 +141,11 @@ pub fn enter_sandbox_namespaces() -> Result<bool, SysError> {
     Ok(userns)
 }
 
-/// What the PID 1 of a sandbox (a case's or a probe's), forked with
-/// [`fork_run_linked`](super::fork_run_linked) so that it dies with the
-/// helper that forked it (R6.10: a parent-death SIGKILL from the parent
-/// namespace is forced through init's shield), does before it runs
-/// anything: puts every signal back to its default action (the helper's Rust runtime
+/// What the PID 1 of a sandbox (a case's or a probe's) does before it runs
+/// anything — forked with [`fork_run_linked`](super::fork_run_linked), it
+/// already dies with the helper that forked it (R6.10: a parent-death
+/// SIGKILL from the parent namespace is forced through init's shield):
+/// puts every signal back to its default action (the helper's Rust runtime
 /// installed handlers; every process forked below inherits them), with
 /// `no_dumps` makes no core dumps, leaves the helper's stdin and stdout
 /// (only the helper speaks on them), mounts the namespace's own /proc, and
