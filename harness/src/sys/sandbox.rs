@@ -285,7 +285,12 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             let t = Instant::now();
             h.build(&tree)?;
             h.timings.build_us = t.elapsed().as_micros() as u64;
-            h.settle_and_observe(&SettleHints::default())
+            // Building is quiet (see `first_round`): every node said hello
+            // after applying its attributes, and nothing died or was sent
+            // a signal, so no node is pinged — unless PID 1 is an init
+            // under test, which may do anything.
+            let first = (!h.foreign_init).then(Vec::new);
+            h.settle_and_observe(&SettleHints::default(), first)
         }
         Request::Step { step, hints } => {
             let h =
@@ -295,7 +300,7 @@ fn handle(helper: &mut Option<Helper>, req: Request) -> Result<Response, SysErro
             h.act(&step)?;
             h.timings.act_us = t.elapsed().as_micros() as u64;
             let first = h.first_round(&step, &hints);
-            h.settle_and_observe_from(&hints, first)
+            h.settle_and_observe(&hints, first)
         }
         Request::Observe => {
             let h = helper
@@ -941,40 +946,40 @@ impl Helper {
         }
     }
 
-    /// Waits until the kernel has finished with the step, then observes.
-    ///
-    /// 1. Processes predicted stopped: re-read their state until it shows
-    ///    ([`Self::await_stops`]).
-    /// 2. Rounds: ping every node believed alive and not stopped. An answer
-    ///    carries the signals its handlers ran; EOF marks a death. Each
-    ///    death is complete — children moved, and the pdeath, SIGCHLD and
-    ///    orphaned-pgrp signals it causes generated (R9.2) — when its pidfd
-    ///    is readable; then the next round pings everyone again, so that
-    ///    those signals are handled (and their victims found) before the
-    ///    observation. A node stopped before the step that must have been
-    ///    resumed by such a death (SIGCONT, R5) is waited for by state and
-    ///    pinged too. Rounds end when one finds no new death
-    ///    ([`Self::settle_deaths`]).
-    /// 3. Zombies that a reaping parent will collect: wait until reaped
-    ///    ([`Self::await_reaps`]); the last scan is the observation.
-    fn settle_and_observe(&mut self, hints: &SettleHints) -> Result<Response, SysError> {
-        self.settle_and_observe_from(hints, None)
-    }
-
     /// Whom the first round of pings after `step` must reach (`None`:
-    /// every living node). A step that only kills its targets, or makes one
-    /// exit, can move nobody else but through their deaths: then the
-    /// targets and whoever those deaths can signal ([`Self::signalled_by`]),
-    /// as if every target died. Every other step, a predicted stop or
-    /// exiting init, an init held exiting from before, a stopped process
-    /// (SIGHUP and SIGCONT to an orphaned group reach anyone) or an init
-    /// under test pings everyone.
+    /// every living node).
+    ///
+    /// - A step that only kills its targets, makes one exit, ends one of
+    ///   its threads (`thread-exit`) or execs (which ends every other
+    ///   thread, `de_thread()`) can move nobody else but through those
+    ///   deaths: then the targets and whoever the deaths can signal
+    ///   ([`Self::signalled_by`]: a thread's death sends only the
+    ///   parent-death signals of the children it forked, R4, and moves
+    ///   them, R1.7), as if every target died.
+    /// - A *quiet* step — `subreaper`, `spawn`, `reap`, `setpgid`,
+    ///   `setsid` — kills nobody and makes the kernel send no signal: a
+    ///   prctl, a fork, a wait that releases a zombie, a change of group or
+    ///   session (the orphaned-group signals of R5 come only from an exit,
+    ///   `kill_orphaned_pgrp()` in `exit_notify()` and
+    ///   `forget_original_parent()`, not from `setpgid()`/`setsid()`). Its
+    ///   actor answered the command after its syscall returned, and a new
+    ///   node said hello after applying its attributes, so only the step's
+    ///   own names are pinged; a death nobody predicted still shows, as
+    ///   every round polls the pidfds of the nodes it did not ping.
+    /// - A predicted stop or exiting init, an init held exiting from
+    ///   before (a reap can release it), a stopped process (SIGHUP and
+    ///   SIGCONT to an orphaned group reach anyone) or an init under test
+    ///   pings everyone.
     fn first_round(&self, step: &Step, hints: &SettleHints) -> Option<Vec<usize>> {
-        let targets: Vec<&String> = match step {
-            Step::Kill { targets, .. } => targets.iter().collect(),
-            Step::Exit { target, .. } => vec![target],
-            _ => return None,
-        };
+        let quiet = matches!(
+            step,
+            Step::Subreaper { .. }
+                | Step::Spawn { .. }
+                | Step::Reap { .. }
+                | Step::Setpgid { .. }
+                | Step::Setsid { .. }
+        );
+        let targets = step.names();
         if self.foreign_init
             || hints.init_exits
             || !hints.exiting.is_empty()
@@ -984,20 +989,39 @@ impl Helper {
             return None;
         }
         let targets: Vec<usize> = targets.iter().filter_map(|n| self.rec(n).ok()).collect();
-        let mut only = self.signalled_by(&targets, false)?;
+        let mut only = if quiet {
+            // As in `signalled_by`: with a process stopped, everyone.
+            if !self.last_stopped.is_empty() {
+                return None;
+            }
+            Vec::new()
+        } else {
+            self.signalled_by(&targets, false)?
+        };
         only.extend(targets);
         only.sort_unstable();
         only.dedup();
         Some(only)
     }
 
-    /// [`Self::settle_and_observe`], the first round pinging only `first`
-    /// (see [`Self::first_round`]).
-    fn settle_and_observe_from(
-        &mut self,
-        hints: &SettleHints,
-        first: Option<Vec<usize>>,
-    ) -> Result<Response, SysError> {
+    /// Waits until the kernel has finished with the step, then observes.
+    ///
+    /// 1. Processes predicted stopped: re-read their state until it shows
+    ///    ([`Self::await_stops`]).
+    /// 2. Rounds: ping the nodes `first` names ([`Self::first_round`];
+    ///    `None`: every node believed alive and not stopped). An answer
+    ///    carries the signals its handlers ran; EOF marks a death. Each
+    ///    death is complete — children moved, and the pdeath, SIGCHLD and
+    ///    orphaned-pgrp signals it causes generated (R9.2) — when its pidfd
+    ///    is readable; then the next round pings whoever those deaths can
+    ///    have signalled ([`Self::signalled_by`]), so that those signals
+    ///    are handled (and their victims found) before the observation. A
+    ///    node stopped before the step that must have been resumed by such
+    ///    a death (SIGCONT, R5) is waited for by state and pinged too.
+    ///    Rounds end when one finds no new death ([`Self::settle_deaths`]).
+    /// 3. Zombies that a reaping parent will collect: wait until reaped
+    ///    ([`Self::await_reaps`]); the last scan is the observation.
+    fn settle_and_observe(&mut self, hints: &SettleHints, first: Option<Vec<usize>>) -> Result<Response, SysError> {
         let t = Instant::now();
         for r in &mut self.nodes {
             r.got = 0;
