@@ -963,9 +963,9 @@ impl Helper {
     ///   `kill_orphaned_pgrp()` in `exit_notify()` and
     ///   `forget_original_parent()`, not from `setpgid()`/`setsid()`). Its
     ///   actor answered the command after its syscall returned, and a new
-    ///   node said hello after applying its attributes, so only the step's
-    ///   own names are pinged; a death nobody predicted still shows, as
-    ///   every round polls the pidfds of the nodes it did not ping.
+    ///   node said hello after applying its attributes, so nobody is
+    ///   pinged; a death nobody predicted still shows, as every round polls
+    ///   the pidfds of the nodes it did not ping.
     /// - A predicted stop or exiting init, an init held exiting from
     ///   before (a reap can release it), a stopped process (SIGHUP and
     ///   SIGCONT to an orphaned group reach anyone) or an init under test
@@ -979,7 +979,6 @@ impl Helper {
                 | Step::Setpgid { .. }
                 | Step::Setsid { .. }
         );
-        let targets = step.names();
         if self.foreign_init
             || hints.init_exits
             || !hints.exiting.is_empty()
@@ -988,16 +987,12 @@ impl Helper {
         {
             return None;
         }
-        let targets: Vec<usize> = targets.iter().filter_map(|n| self.rec(n).ok()).collect();
-        let mut only = if quiet {
+        if quiet {
             // As in `signalled_by`: with a process stopped, everyone.
-            if !self.last_stopped.is_empty() {
-                return None;
-            }
-            Vec::new()
-        } else {
-            self.signalled_by(&targets, false)?
-        };
+            return self.last_stopped.is_empty().then(Vec::new);
+        }
+        let targets: Vec<usize> = step.names().iter().filter_map(|n| self.rec(n).ok()).collect();
+        let mut only = self.signalled_by(&targets, false)?;
         only.extend(targets);
         only.sort_unstable();
         only.dedup();
