@@ -952,10 +952,13 @@ impl Helper {
     /// - A step that only kills its targets, makes one exit, ends one of
     ///   its threads (`thread-exit`) or execs (which ends every other
     ///   thread, `de_thread()`) can move nobody else but through those
-    ///   deaths: then the targets and whoever the deaths can signal
+    ///   deaths. A kill or an exit pings its targets: those that die show
+    ///   EOF, and the next round pings whoever their deaths can signal. A
+    ///   thread's exit or an exec is over when the step's command is
+    ///   answered, so the targets and whoever those deaths can signal
     ///   ([`Self::signalled_by`]: a thread's death sends only the
     ///   parent-death signals of the children it forked, R4, and moves
-    ///   them, R1.7), as if every target died.
+    ///   them, R1.7) are pinged at once.
     /// - A *quiet* step — `subreaper`, `spawn`, `reap`, `setpgid`,
     ///   `setsid` — kills nobody and makes the kernel send no signal: a
     ///   prctl, a fork, a wait that releases a zombie, a change of group or
@@ -992,7 +995,17 @@ impl Helper {
             return self.last_stopped.is_empty().then(Vec::new);
         }
         let targets: Vec<usize> = step.names().iter().filter_map(|n| self.rec(n).ok()).collect();
-        let mut only = self.signalled_by(&targets, false)?;
+        let mut only = match step {
+            // The deaths of a kill or an exit happen after the step's act
+            // returned: this round finds them (EOF), and the next, once
+            // they are complete, pings whoever they can have signalled.
+            // (As in `signalled_by`: with a process stopped, everyone.)
+            Step::Kill { .. } | Step::Exit { .. } if self.last_stopped.is_empty() => Vec::new(),
+            Step::Kill { .. } | Step::Exit { .. } => return None,
+            // A thread's exit and an exec are complete when the act
+            // returns, their signals sent: ping those they can reach now.
+            _ => self.signalled_by(&targets, false)?,
+        };
         only.extend(targets);
         only.sort_unstable();
         only.dedup();
