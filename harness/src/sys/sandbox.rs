@@ -974,37 +974,28 @@ impl Helper {
     ///   SIGCONT to an orphaned group reach anyone) or an init under test
     ///   pings everyone.
     fn first_round(&self, step: &Step, hints: &SettleHints) -> Option<Vec<usize>> {
-        let quiet = matches!(
-            step,
-            Step::Subreaper { .. }
-                | Step::Spawn { .. }
-                | Step::Reap { .. }
-                | Step::Setpgid { .. }
-                | Step::Setsid { .. }
-        );
         if self.foreign_init
             || hints.init_exits
             || !hints.exiting.is_empty()
             || !hints.stopped.is_empty()
+            || !self.last_stopped.is_empty()
             || self.nodes.iter().any(|r| r.exiting)
         {
             return None;
         }
-        if quiet {
-            // As in `signalled_by`: with a process stopped, everyone.
-            return self.last_stopped.is_empty().then(Vec::new);
-        }
         let targets: Vec<usize> = step.names().iter().filter_map(|n| self.rec(n).ok()).collect();
         let mut only = match step {
-            // The deaths of a kill or an exit happen after the step's act
-            // returned: this round finds them (EOF), and the next, once
-            // they are complete, pings whoever they can have signalled.
-            // (As in `signalled_by`: with a process stopped, everyone.)
-            Step::Kill { .. } | Step::Exit { .. } if self.last_stopped.is_empty() => Vec::new(),
-            Step::Kill { .. } | Step::Exit { .. } => return None,
-            // A thread's exit and an exec are complete when the act
-            // returns, their signals sent: ping those they can reach now.
-            _ => self.signalled_by(&targets, false)?,
+            Step::Subreaper { .. }
+            | Step::Spawn { .. }
+            | Step::Reap { .. }
+            | Step::Setpgid { .. }
+            | Step::Setsid { .. } => return Some(Vec::new()),
+            // Their deaths happen after the act returned: this round finds
+            // them (EOF), and the next, once they are complete, pings
+            // whoever they can have signalled.
+            Step::Kill { .. } | Step::Exit { .. } => Vec::new(),
+            // Complete when the act returns, their signals sent.
+            Step::ThreadExit { .. } | Step::Exec { .. } => self.signalled_by(&targets, false)?,
         };
         only.extend(targets);
         only.sort_unstable();
