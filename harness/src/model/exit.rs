@@ -45,7 +45,12 @@
 //! living (R1.3, R1.4). Or every thread has `PF_EXITING` first and no hop
 //! happens. A hop changes nothing else observable — not the parent process,
 //! nor `exit_signal` — and how many hops there are is left open (R4.4):
-//! `got=` is a set. `thread-exit` and `exec` run single thread exits
+//! `got=` is a set. The R5.2 check of the dying process's own group runs in
+//! the thread that is `group_dead`, which may get there before a sibling
+//! has handed its children on: when a thread forked none of the children,
+//! `race.rs` also takes the check with every child still under the dying
+//! process ([`World::early_orphan_check`]), where a child in its group
+//! does not yet connect that group to the session. `thread-exit` and `exec` run single thread exits
 //! ([`World::exit_thread`]).
 
 use super::error::ModelError;
@@ -278,7 +283,7 @@ impl World {
     /// The rest of `exit_notify()` once the children are gone: the orphaned
     /// group check (R5.2), the zombie, and the notification of the parent.
     fn finish_exit(&mut self, tsk: Pid, reasons: &mut Reasons) -> Vec<Victim> {
-        let victims = self.kill_orphaned_pgrp_on_exit(tsk, reasons);
+        let victims = if self[tsk].orphan_checked { Vec::new() } else { self.kill_orphaned_pgrp_on_exit(tsk, reasons) };
         self.update(tsk, |p| p.state = ProcState::Zombie);
         let parent = self[tsk].parent_pid();
         // R3.4: a leader whose thread group is empty notifies its parent now.

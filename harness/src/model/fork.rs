@@ -159,6 +159,7 @@ impl World {
             is_init: new_ns,
             outer_ns: if new_ns { born_in } else { None },
             unnotified: false,
+            orphan_checked: false,
         };
         let pid = self.add(name, proc);
         debug_assert_eq!(pid, me);

@@ -23,7 +23,7 @@ use super::error::ModelError;
 use super::prediction::{Prediction, Reasons};
 use super::race::Victim;
 use super::signal::Sender;
-use super::world::{Mutation, Pid, ProcState, World};
+use super::world::{Mutation, Pid, ProcState, Tid, World};
 use crate::scenario::{OrphanHup, Signal};
 
 impl World {
@@ -98,6 +98,54 @@ impl World {
             self.name(tsk)
         );
         self.hup_and_cont(g, "R5.2", &why, reasons)
+    }
+
+    /// Whether the R5.2 check of the multi-threaded `tsk`, dying, can run
+    /// early and send something the check after the move-out would not:
+    /// `group_dead` is the last thread to pass `atomic_dec_and_test()` in
+    /// `do_exit()`, and it may reach `exit_notify()` before a sibling thread
+    /// that forked some of the children has handed them on. If that thread
+    /// forked none itself, the check sees every child still under `tsk`, in
+    /// its group, so a child that its new parent would connect to the
+    /// session does not connect the group yet. The model takes that order
+    /// (every child still under `tsk`) beside the one with every child
+    /// moved; the orders between, some children moved, are not listed.
+    pub(super) fn may_check_orphans_early(&self, tsk: Pid) -> bool {
+        let p = &self[tsk];
+        if p.orphan_checked || !p.exiting || p.state == ProcState::Zombie {
+            return false;
+        }
+        let threads: Vec<u8> = p
+            .main_alive
+            .then_some(0)
+            .into_iter()
+            .chain((1..16u8).filter(|k| p.threads_alive & (1 << k) != 0))
+            .collect();
+        let childless = threads.iter().any(|&thread| self.thread_children(Tid { pid: tsk, thread }).is_empty());
+        let g = p.pgrp;
+        let in_group = self.children(tsk).into_iter().any(|c| self[c].pgrp == g);
+        let (ppgrp, psession) = self.parent_group(tsk);
+        threads.len() >= 2
+            && childless
+            && in_group
+            && ppgrp != g
+            && psession == p.session
+            && self.will_become_orphaned_pgrp(g, Some(tsk))
+            && self.has_stopped_jobs(g)
+    }
+
+    /// The early R5.2 check of [`Self::may_check_orphans_early`]: the
+    /// group's SIGHUP and SIGCONT while the children are still under `tsk`.
+    pub(super) fn early_orphan_check(&mut self, tsk: Pid, reasons: &mut Reasons) -> Vec<Victim> {
+        self.update(tsk, |p| p.orphan_checked = true);
+        let name = self.name(tsk);
+        reasons.add(name, "R5.2", "exit_notify()", || {
+            "dies thread by thread: the thread that is group_dead, which forked none of its children, runs \
+             kill_orphaned_pgrp() before a sibling thread has handed its children on, so they still count \
+             as children in the group (R1.9)"
+                .into()
+        });
+        self.kill_orphaned_pgrp_on_exit(tsk, reasons)
     }
 
     /// R5.3, in `reparent_leader()`, right after `child` moved from `father`

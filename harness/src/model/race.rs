@@ -25,8 +25,12 @@
 //! R4.3). The search takes that as one optional event per child with a
 //! parent-death signal, before the victim's `exit_signals()`; the child may
 //! die of it still under the victim, and its death is one more victim of
-//! the step. A world with threads or parent-death signals gets the plain
-//! search (see `is_plain`), so the reductions below never meet a hop.
+//! the step. A fifth, also of a multi-threaded victim: its `group_dead`
+//! thread may run the R5.2 orphaned-group check before a sibling has
+//! handed the children on ([`World::may_check_orphans_early`]), one
+//! optional event between its `exit_signals()` and its `exit_notify()`. A
+//! world with threads or parent-death signals gets the plain search (see
+//! `is_plain`), so the reductions below never meet a hop or an early check.
 //!
 //! The search is a depth-first walk of the interleavings, memoised on the
 //! state (each process's parent, state and `PF_EXITING`, the events left,
@@ -101,6 +105,9 @@ enum Event {
     /// exits first (R1.7, R1.9), and gets its parent-death signal while its
     /// parent is still `father` (R4.3, R4.4).
     ThreadedHop { father: Pid, child: Pid },
+    /// The multi-threaded victim's R5.2 orphaned-group check runs before its
+    /// children have moved out (see [`World::may_check_orphans_early`]).
+    EarlyOrphanCheck(Pid),
     /// Every death has run: the reaping parents reap (`wait.rs`) and
     /// namespace inits whose namespace emptied finish exiting.
     Settle,
@@ -498,6 +505,7 @@ impl World {
             }
             Event::ExitNotify(pid) => self.exit_notify(pid, reasons),
             Event::ThreadedHop { father, child } => self.threaded_hop(father, child, reasons),
+            Event::EarlyOrphanCheck(pid) => self.early_orphan_check(pid, reasons),
             Event::Settle => self.settle(reasons),
             Event::ReapFirst { parent, zombie } => {
                 reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || {
@@ -668,7 +676,7 @@ impl<'t> Search<'t> {
                 next.hopped.push(child);
                 next.hopped.sort();
             }
-            Event::ReapFirst { .. } | Event::Settle => {}
+            Event::ReapFirst { .. } | Event::EarlyOrphanCheck(_) | Event::Settle => {}
         }
         for v in more {
             let dying = next.world.exists(v.pid) && next.world[v.pid].state != ProcState::Zombie;
@@ -731,6 +739,13 @@ impl<'t> Search<'t> {
                     if !state.hopped.contains(&child) && state.world.hop_matters(child) {
                         moves.push((usize::MAX, Event::ThreadedHop { father, child }));
                     }
+                }
+            }
+            // A multi-threaded victim's orphaned-group check may run before
+            // a sibling thread has handed its children on (R5.2, R1.9).
+            for (i, &(pid, phase)) in state.pending.iter().enumerate() {
+                if phase == Phase::Exiting && state.world.may_check_orphans_early(pid) {
+                    moves.push((i, Event::EarlyOrphanCheck(pid)));
                 }
             }
             // A process that a death in this step may yet kill — through its

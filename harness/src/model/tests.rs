@@ -37,6 +37,7 @@ fn forest(text: &str) -> Vec<Node> {
                 "noreap" => node.attrs.noreap = true,
                 "sigchld=ignore" => node.attrs.sigchld_ignore = true,
                 "pidns" => node.attrs.pidns = true,
+                "pgrp" => node.attrs.pgrp = true,
                 "main-exited" => node.markers.main_exited = true,
                 "zombie" => node.markers.zombie = true,
                 w if w.starts_with("threads=") => node.attrs.threads = w[8..].parse().unwrap(),
@@ -692,6 +693,49 @@ fn a_hop_inside_a_parent_that_keeps_its_zombies_ends_where_the_plain_death_does(
     // A one-threaded parent has no sibling to hop to (R1.3a): one outcome.
     let w = world("init noreap\n  p4 sigchld=ignore\n    p8 pdeathsig=SIGHUP");
     assert_tree(&after(&w, exit_group("p4", 2)), "init noreap\n  p4 sigchld=ignore zombie\n  p8 zombie");
+}
+
+#[test]
+fn a_threaded_parents_orphan_check_may_run_before_its_children_move_out() {
+    // p15 dies with 4 threads. Its group_dead thread, one of the three that
+    // forked nothing, may run the R5.2 check while p17 is still under p15's
+    // main thread: p17's parent is then in p17's own group, the group looks
+    // orphaned with p17 stopped, and p17 gets SIGHUP and SIGCONT and dies
+    // (seen 3 times in 900 runs on 6.18). Or every child moves out first,
+    // and p6, in another group of the session, keeps the group connected.
+    let w = world("init\n  p6 subreaper\n    p15 threads=3 pgrp\n      p17");
+    let w = after(&w, kill("p17", "SIGSTOP"));
+    let step = kill("p15", "SIGKILL");
+    assert_eq!(
+        outcome_trees(&w, step.clone()),
+        expected_trees(&["init\n  p6 subreaper\n    p17 stopped", "init\n  p6 subreaper"])
+    );
+    let prediction = w.apply(&step).unwrap();
+    let early = prediction.outcomes.iter().find(|o| o.world.state("p17").is_none()).unwrap();
+    assert!(reason_for(early, "p15", "R5.2").text.contains("before a sibling thread has handed its children on"));
+    // A single-threaded parent has one thread, which moves p17 before its
+    // check: one outcome. So does a child in a group of its own, which the
+    // check of p15's group does not see.
+    let w = world("init\n  p6 subreaper\n    p15 pgrp\n      p17");
+    let w = after(&w, kill("p17", "SIGSTOP"));
+    assert_tree(&after(&w, kill("p15", "SIGKILL")), "init\n  p6 subreaper\n    p17 stopped");
+    let w = world("init\n  p6 subreaper\n    p15 threads=3 pgrp\n      p17 pgrp");
+    let w = after(&w, kill("p17", "SIGSTOP"));
+    assert_tree(&after(&w, kill("p15", "SIGKILL")), "init\n  p6 subreaper\n    p17 pgrp stopped");
+    // When every thread forked a child, whichever is group_dead has moved
+    // its own child out before its check, and that child keeps the group
+    // connected: the kernel cannot take the early order, nor does the model.
+    let w = world("init\n  p6 subreaper\n    p15 threads=1 pgrp\n      p17");
+    let by_thread_1 = Step::Spawn {
+        child: "p18".into(),
+        parent: "p15".into(),
+        thread: Some(1),
+        clone_parent: false,
+        into: None,
+        attrs: Attrs::default(),
+    };
+    let w = after(&after(&w, by_thread_1), kill("p17 p18", "SIGSTOP"));
+    assert_tree(&after(&w, kill("p15", "SIGKILL")), "init\n  p6 subreaper\n    p17 stopped\n    p18 stopped");
 }
 
 // ---- Errors ----------------------------------------------------------------

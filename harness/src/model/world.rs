@@ -484,6 +484,11 @@ pub(super) struct Proc {
     /// Only with [`Mutation::MovedZombieNotRenotified`]: a moved zombie whose
     /// new parent was never told, so its wait loop never reaps it.
     pub(super) unnotified: bool,
+    /// Its R5.2 orphaned-group check has run already, early, in a dying
+    /// thread that was `group_dead` before a sibling thread had handed its
+    /// children on ([`World::early_orphan_check`]): `exit_notify()` does not
+    /// run it again.
+    pub(super) orphan_checked: bool,
 }
 
 impl Proc {
