@@ -50,8 +50,8 @@
 //! has handed its children on: when a thread forked none of the children,
 //! `race.rs` also takes the check with every child still under the dying
 //! process ([`World::early_orphan_check`]), where a child in its group
-//! does not yet connect that group to the session. `thread-exit` and `exec` run single thread exits
-//! ([`World::exit_thread`]).
+//! does not yet connect that group to the session. `thread-exit` and
+//! `exec` run single thread exits ([`World::exit_thread`]).
 
 use super::error::ModelError;
 use super::prediction::{Prediction, Reason, Reasons};

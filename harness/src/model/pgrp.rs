@@ -84,20 +84,28 @@ impl World {
 
     /// R5.2, in `exit_notify()` when the group is dead: `tsk`'s own group.
     pub(super) fn kill_orphaned_pgrp_on_exit(&mut self, tsk: Pid, reasons: &mut Reasons) -> Vec<Victim> {
+        if !self.exit_orphans_own_group(tsk) {
+            return Vec::new();
+        }
         let g = self[tsk].pgrp;
-        let (ppgrp, psession) = self.parent_group(tsk);
-        if ppgrp == g || psession != self[tsk].session {
-            return Vec::new();
-        }
-        if !self.will_become_orphaned_pgrp(g, Some(tsk)) || !self.has_stopped_jobs(g) {
-            return Vec::new();
-        }
         let why = format!(
             "{} exited, and with it the last link of its process group to a parent in another group \
              of the session; the group has a stopped member",
             self.name(tsk)
         );
         self.hup_and_cont(g, "R5.2", &why, reasons)
+    }
+
+    /// R5.2's test, as `kill_orphaned_pgrp(tsk->group_leader, NULL)` makes it
+    /// in the world as it is: `tsk`'s parent is in another group of its
+    /// session, no other member of `tsk`'s group is, and a member is stopped.
+    fn exit_orphans_own_group(&self, tsk: Pid) -> bool {
+        let g = self[tsk].pgrp;
+        let (ppgrp, psession) = self.parent_group(tsk);
+        ppgrp != g
+            && psession == self[tsk].session
+            && self.will_become_orphaned_pgrp(g, Some(tsk))
+            && self.has_stopped_jobs(g)
     }
 
     /// Whether the R5.2 check of the multi-threaded `tsk`, dying, can run
@@ -122,16 +130,8 @@ impl World {
             .chain((1..16u8).filter(|k| p.threads_alive & (1 << k) != 0))
             .collect();
         let childless = threads.iter().any(|&thread| self.thread_children(Tid { pid: tsk, thread }).is_empty());
-        let g = p.pgrp;
-        let in_group = self.children(tsk).into_iter().any(|c| self[c].pgrp == g);
-        let (ppgrp, psession) = self.parent_group(tsk);
-        threads.len() >= 2
-            && childless
-            && in_group
-            && ppgrp != g
-            && psession == p.session
-            && self.will_become_orphaned_pgrp(g, Some(tsk))
-            && self.has_stopped_jobs(g)
+        let in_group = self.children(tsk).into_iter().any(|c| self[c].pgrp == p.pgrp);
+        threads.len() >= 2 && childless && in_group && self.exit_orphans_own_group(tsk)
     }
 
     /// The early R5.2 check of [`Self::may_check_orphans_early`]: the
