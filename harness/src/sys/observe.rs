@@ -119,10 +119,10 @@ thread_local! {
     static STAT_FILES: std::cell::RefCell<Option<StatFiles>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The open `stat` files and how many more may be kept.
+/// The open `stat` files, and how many may be kept at most.
 struct StatFiles {
     open: HashMap<(i32, i32), std::fs::File>,
-    room: usize,
+    cap: usize,
 }
 
 /// The most `stat` files kept open: at most a quarter of `RLIMIT_NOFILE`'s
@@ -141,8 +141,8 @@ const MAX_KEPT_STAT_FILES: u64 = 512;
 /// names another process.
 pub fn keep_stat_files_open() {
     let (soft, _) = super::os::rlimit(libc::RLIMIT_NOFILE);
-    let room = (soft / 4).min(MAX_KEPT_STAT_FILES) as usize;
-    STAT_FILES.with(|c| *c.borrow_mut() = Some(StatFiles { open: Default::default(), room }));
+    let cap = (soft / 4).min(MAX_KEPT_STAT_FILES) as usize;
+    STAT_FILES.with(|c| *c.borrow_mut() = Some(StatFiles { open: Default::default(), cap }));
 }
 
 /// `/proc/<pid>/stat` (`tid` 0) or `/proc/<pid>/task/<tid>/stat`, through
@@ -163,7 +163,6 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
             // read the path as if it had never been kept.
             _ => {
                 files.open.remove(&(pid, tid));
-                files.room += 1;
                 None
             }
         }
@@ -174,11 +173,10 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
     let path = if tid == 0 { format!("/proc/{pid}/stat") } else { format!("/proc/{pid}/task/{tid}/stat") };
     let mut f = std::fs::File::open(&path)?;
     let text = read_small(&mut f)?;
-    // Kept while there is room; otherwise closed here, as before.
+    // Kept while there is room; otherwise closed when `f` drops here.
     STAT_FILES.with(|c| {
         if let Some(files) = c.borrow_mut().as_mut() {
-            if files.room > 0 {
-                files.room -= 1;
+            if files.open.len() < files.cap {
                 files.open.insert((pid, tid), f);
             }
         }
@@ -391,15 +389,15 @@ mod tests {
     #[test]
     fn a_kept_stat_file_follows_its_process_to_its_reaping() {
         use std::process::{Command, Stdio};
-        let kept = || STAT_FILES.with(|c| c.borrow().as_ref().map(|f| (f.open.len(), f.room)));
+        let kept = || STAT_FILES.with(|c| c.borrow().as_ref().map(|f| f.open.len()));
         keep_stat_files_open();
-        let (_, room) = kept().expect("kept from now on");
+        assert_eq!(kept(), Some(0), "kept from now on");
         // `cat` exits at EOF on its stdin: no signal needed.
         let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("cat");
         let pid = child.id() as i32;
         let first = stat(pid).expect("cat is alive");
         assert_eq!((first.pid, first.ppid), (pid, std::process::id() as i32));
-        assert_eq!(kept(), Some((1, room - 1)), "the file is kept");
+        assert_eq!(kept(), Some(1), "the file is kept");
         assert!(stat(pid).is_some_and(|s| s.ppid == first.ppid), "read again through the kept file");
         // Our own unreaped child: the pid names exactly it.
         let pidfd = crate::sys::os::pidfd_open(pid).expect("pidfd of cat");
@@ -410,10 +408,14 @@ mod tests {
         assert_eq!(exited.ok(), Some(true), "cat did not exit at EOF");
         // Exited, not reaped: a zombie, read through the same file.
         assert!(stat(pid).is_some_and(|s| s.is_zombie()), "cat is a zombie");
-        assert_eq!(kept(), Some((1, room - 1)));
+        assert_eq!(kept(), Some(1));
         child.wait().expect("reap cat");
         assert!(stat(pid).is_none(), "a reaped process reads as gone");
-        assert_eq!(kept(), Some((0, room)), "and its file is closed");
+        assert_eq!(kept(), Some(0), "and its file is closed");
+        // With no room left, a read still works and keeps nothing.
+        STAT_FILES.with(|c| *c.borrow_mut() = Some(StatFiles { open: Default::default(), cap: 0 }));
+        assert!(stat(std::process::id() as i32).is_some(), "this process reads");
+        assert_eq!(kept(), Some(0), "nothing kept past the cap");
         STAT_FILES.with(|c| *c.borrow_mut() = None);
     }
 
