@@ -1,7 +1,9 @@
 //! `reparent`: the command line of the reparenting conformance suite.
 //!
 //! The same binary is also the sandbox helper: run as `reparent __sandbox`
-//! it serves one case (see `reparent_harness::sys::sandbox`), and as
+//! it serves one case (see `reparent_harness::sys::sandbox`), as
+//! `reparent __sandbox-server` it forks such helpers for a run of many
+//! cases (`reparent_harness::sys::server`), and as
 //! `reparent __probe NAME` it runs one probe of `reparent kernel` (see
 //! `reparent_harness::sys::probe`). That is why these arguments are routed
 //! before anything else, and why those helpers never start a thread before
@@ -290,6 +292,7 @@ fn parse_cli() -> Cli {
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some(HELPER_ARG) => reparent_harness::sys::sandbox::main(),
+        Some(reparent_harness::sys::server::SERVER_ARG) => reparent_harness::sys::server::main(),
         Some(reparent_harness::sys::node::NODE_ARG) => reparent_harness::sys::node::main_from_env(),
         Some(probe::PROBE_ARG) => probe::main(&std::env::args().collect::<Vec<_>>()),
         Some(probe::PROBE_EXEC_ARG) => probe::exec_main(&std::env::args().collect::<Vec<_>>()),

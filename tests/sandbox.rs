@@ -190,8 +190,9 @@ fn a_helper_that_never_answers_is_a_timeout() {
 
 /// `client::build_ahead`: the next case's tree stands before that case
 /// starts (no build time on its path), a case that starts with another
-/// tree gets its own (the spare built ahead is dropped), and nothing of
-/// either outlives `finish_thread`.
+/// tree gets its own (the spare built ahead is dropped), every helper is
+/// forked by the thread's sandbox server, and nothing of either — the
+/// server included — outlives `finish_thread`.
 #[test]
 fn a_tree_built_ahead_is_the_next_case_s_and_only_its() {
     use reparent_harness::sys::{client, os};
@@ -201,9 +202,15 @@ fn a_tree_built_ahead_is_the_next_case_s_and_only_its() {
     let second = node("init", Attrs::default(), vec![node("b", sub(), vec![node("c", Attrs::default(), vec![])])]);
     let other = node("init", Attrs::default(), vec![node("d", Attrs::default(), vec![])]);
     let mut helpers = Vec::new();
+    let mut servers = Vec::new();
     let mut start = |tree: &Node| {
         let (sb, obs) = Sandbox::start(&opts, tree).expect("start");
         helpers.push(os::pidfd_open(sb.helper_pid()).expect("pidfd"));
+        // Forked by this thread's sandbox server, not spawned by the test.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", sb.helper_pid())).expect("helper's stat");
+        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap().parse().unwrap();
+        assert_ne!(ppid, os::getpid(), "a pipelined helper is the server's child, not the runner's");
+        servers.push(os::pidfd_open(ppid).expect("pidfd of the server"));
         (sb, obs)
     };
 
@@ -236,4 +243,57 @@ fn a_tree_built_ahead_is_the_next_case_s_and_only_its() {
     for fd in &helpers {
         assert_ne!(os::pidfd_state(fd.as_fd()).unwrap(), os::PidfdState::Alive, "a helper outlived finish_thread");
     }
+    for fd in &servers {
+        assert_ne!(os::pidfd_state(fd.as_fd()).unwrap(), os::PidfdState::Alive, "the server outlived finish_thread");
+    }
+}
+
+/// The sandbox server on its own: an unknown request gets an error (with
+/// the request escaped) and the server serves on; a `helper` request gets
+/// a helper — its pid, the ends of its stdin and stdout and a pidfd — that
+/// exits at EOF on its stdin; EOF on the server's socket ends the server.
+#[test]
+fn the_sandbox_server_refuses_a_bad_request_and_forks_helpers_on() {
+    use reparent_harness::sys::{os, server};
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    let (ours, theirs) = os::seqpacket_pair().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reparent"))
+        .arg(server::SERVER_ARG)
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = |fds: usize| {
+        let mut buf = vec![0u8; 4096];
+        match os::recv_with_fds(ours.as_fd(), &mut buf, fds).unwrap() {
+            os::Recv::Msg(n, fds) => (buf[..n].to_vec(), fds),
+            _ => panic!("no answer from the server"),
+        }
+    };
+
+    os::send_with_fds(ours.as_fd(), b"\x1b]0;title\x07", &[], false).unwrap();
+    let (msg, fds) = answer(3);
+    let text = String::from_utf8_lossy(&msg).into_owned();
+    assert!(text.starts_with('-') && text.contains("not for a helper"), "{text}");
+    assert!(text.contains(r"\\u{1b}") && !text.contains('\x1b'), "the request is escaped: {text}");
+    assert!(fds.is_empty());
+
+    for _ in 0..2 {
+        os::send_with_fds(ours.as_fd(), server::REQUEST, &[], false).unwrap();
+        let (msg, mut fds) = answer(3);
+        assert_eq!((msg.len(), msg[0], fds.len()), (5, b'+', 3), "{msg:?}");
+        let pid = i32::from_ne_bytes(msg[1..5].try_into().unwrap());
+        let pidfd = fds.pop().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the helper lives");
+        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap().parse().unwrap();
+        assert_eq!(ppid, child.id() as i32, "the server's own child");
+        assert_eq!(os::pidfd_state(pidfd.as_fd()).unwrap(), os::PidfdState::Alive);
+        // EOF on its stdin (fds[0]; fds[1] is its stdout): it exits.
+        fds.clear();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(os::pidfd_wait(pidfd.as_fd(), os::PidfdState::Exited, deadline).unwrap(), "the helper exits at EOF");
+    }
+    drop(ours);
+    assert!(child.wait().unwrap().success(), "the server ends at EOF");
 }

@@ -3,9 +3,12 @@
 //! down, so a panic or an early return cannot leak a process.
 //!
 //! The helper is this same binary re-executed as `<exe> __sandbox` (see
-//! [`super::sandbox`]); the caller passes the path of a binary that routes
-//! that argument to [`super::sandbox::main`] — `reparent` does, and tests use
-//! `env!("CARGO_BIN_EXE_reparent")`.
+//! [`super::sandbox`]) or, for a run of many cases
+//! ([`SandboxOptions::pipeline`]), a fork of this thread's sandbox server,
+//! `<exe> __sandbox-server` ([`super::server`]), executed once; the caller
+//! passes the path of a binary that routes those arguments to
+//! [`super::sandbox::main`] and [`super::server::main`] — `reparent` does,
+//! and tests use `env!("CARGO_BIN_EXE_reparent")`.
 //!
 //! Every wait on the helper is bounded: a request is written, and each line
 //! of the answer read, within the deadline. A long request (building
@@ -90,10 +93,45 @@ pub struct Observation {
     pub init_exited_after: Option<Duration>,
 }
 
+/// A helper process, and who reaps it.
+enum HelperProc {
+    /// Spawned by this runner (`<exe> __sandbox`): our own child.
+    Spawned(Child),
+    /// Forked by this thread's sandbox server (its pid), which reaps it.
+    Served(i32),
+}
+
+impl HelperProc {
+    fn pid(&self) -> i32 {
+        match self {
+            HelperProc::Spawned(child) => child.id() as i32,
+            HelperProc::Served(pid) => *pid,
+        }
+    }
+
+    /// Once the helper has exited (its pidfd readable, or SIGKILL sent):
+    /// reaps it, or — the server's to reap — waits until it has exited.
+    fn reap(&mut self, pidfd: &OwnedFd) {
+        match self {
+            HelperProc::Spawned(child) => {
+                let _ = child.wait();
+            }
+            HelperProc::Served(_) => {
+                // Bounded only because every wait is: SIGKILL has been sent.
+                let _ = os::pidfd_wait(pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + KILLED_EXIT);
+            }
+        }
+    }
+}
+
+/// How long a helper sent SIGKILL may take to exit before it is given up.
+const KILLED_EXIT: Duration = Duration::from_secs(60);
+
 /// One live case: a helper process, its namespaces and its tree.
 pub struct Sandbox {
-    /// The helper, our own unreaped child, and a pidfd naming exactly it.
-    proc: Option<(Child, OwnedFd)>,
+    /// The helper, and a pidfd naming exactly it (taken while it was an
+    /// unreaped child of its spawner or server).
+    proc: Option<(HelperProc, OwnedFd)>,
     /// The helper's stdin (non-blocking): requests.
     stdin: Option<OwnedFd>,
     /// The helper's stdout: answers, one line each.
@@ -107,8 +145,21 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Starts a helper (its stdin and stdout are the protocol) without
-    /// asking it anything yet.
+    /// asking it anything yet: with [`SandboxOptions::pipeline`], a fork
+    /// of this thread's sandbox server; otherwise spawned.
     fn spawn(opts: &SandboxOptions) -> Result<Sandbox, SysError> {
+        if opts.pipeline {
+            let (proc, pidfd, stdin, stdout) = served_helper(opts)?;
+            os::set_nonblocking(stdin.as_fd())?;
+            return Ok(Sandbox {
+                proc: Some((proc, pidfd)),
+                stdin: Some(stdin),
+                stdout: os::Lines::new(stdout),
+                deadline: opts.deadline,
+                pipeline: true,
+                userns: false,
+            });
+        }
         let mut cmd = Command::new(&opts.exe);
         cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         // Our own unreaped child: its pid cannot be reused, so this pidfd
@@ -123,7 +174,7 @@ impl Sandbox {
         let stdout: OwnedFd = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?.into();
         let stdout = os::Lines::new(stdout);
         Ok(Sandbox {
-            proc: Some((child, pidfd)),
+            proc: Some((HelperProc::Spawned(child), pidfd)),
             stdin,
             stdout,
             deadline: opts.deadline,
@@ -253,7 +304,7 @@ impl Sandbox {
     /// The helper's pid (in the runner's namespace), for tests that check
     /// what outlives a case.
     pub fn helper_pid(&self) -> i32 {
-        self.proc.as_ref().map_or(0, |(child, _)| child.id() as i32)
+        self.proc.as_ref().map_or(0, |(proc, _)| proc.pid())
     }
 
     /// Tears the case down: the helper kills PID 1 and waits for the
@@ -267,9 +318,9 @@ impl Sandbox {
             // EOF tells the helper to kill PID 1 and wait for the namespace
             // to be gone.
             self.stdin = None;
-            if let Some((child, pidfd)) = self.proc.take() {
+            if let Some((proc, pidfd)) = self.proc.take() {
                 let deadline = Instant::now() + self.deadline;
-                TEARDOWNS.with_borrow_mut(|v| v.push(Teardown { child, pidfd, deadline }));
+                TEARDOWNS.with_borrow_mut(|v| v.push(Teardown { proc, pidfd, deadline }));
             }
             settle_teardowns(MAX_TEARDOWNS);
         } else {
@@ -280,8 +331,8 @@ impl Sandbox {
 
     fn shutdown(&mut self) {
         self.stdin = None;
-        if let Some((child, pidfd)) = self.proc.take() {
-            finish_teardown(Teardown { child, pidfd, deadline: Instant::now() + self.deadline });
+        if let Some((proc, pidfd)) = self.proc.take() {
+            finish_teardown(Teardown { proc, pidfd, deadline: Instant::now() + self.deadline });
         }
     }
 }
@@ -327,7 +378,7 @@ pub const MAX_TEARDOWNS: usize = 2;
 /// A closed sandbox whose helper has been told to tear down (EOF on its
 /// stdin) and has not exited yet.
 struct Teardown {
-    child: Child,
+    proc: HelperProc,
     pidfd: OwnedFd,
     /// Past this, the helper is killed (its PID 1, and with it the
     /// namespace, dies with it).
@@ -364,6 +415,7 @@ thread_local! {
     static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
     static NEXT: std::cell::RefCell<Option<Node>> = const { std::cell::RefCell::new(None) };
     static TEARDOWNS: std::cell::RefCell<Vec<Teardown>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SERVER: std::cell::RefCell<Option<Server>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Waits until the helper of `t` has exited — after its namespace is gone —
@@ -372,7 +424,7 @@ fn finish_teardown(mut t: Teardown) {
     if !os::pidfd_wait(t.pidfd.as_fd(), os::PidfdState::Exited, t.deadline).unwrap_or(false) {
         let _ = os::pidfd_send_signal(t.pidfd.as_fd(), libc::SIGKILL);
     }
-    let _ = t.child.wait();
+    t.proc.reap(&t.pidfd);
 }
 
 /// Reaps the teardowns of this thread that are over, then waits for the
@@ -382,7 +434,7 @@ fn settle_teardowns(keep: usize) {
     waiting.retain_mut(|t| {
         let done = os::pidfd_state(t.pidfd.as_fd()).map_or(true, |s| s != os::PidfdState::Alive);
         if done {
-            let _ = t.child.wait();
+            t.proc.reap(&t.pidfd);
         }
         !done
     });
@@ -465,4 +517,105 @@ pub fn finish_thread() {
         spare.sb.close();
     }
     settle_teardowns(0);
+    // Every helper it forked is gone: the server can go.
+    drop(SERVER.with_borrow_mut(Option::take));
+}
+
+/// This thread's sandbox server ([`super::server`]): it forks the helpers
+/// of [`SandboxOptions::pipeline`] runs, and dies with the thread.
+struct Server {
+    exe: std::path::PathBuf,
+    child: Child,
+    pidfd: OwnedFd,
+    /// Our end of its stdin, a `SOCK_SEQPACKET` pair (taken to close it).
+    sock: Option<OwnedFd>,
+    deadline: Duration,
+}
+
+/// A helper as the server hands it over: its process, a pidfd of it, and
+/// the runner's ends of its stdin and stdout.
+type Served = (HelperProc, OwnedFd, OwnedFd, OwnedFd);
+
+impl Server {
+    fn start(opts: &SandboxOptions) -> Result<Server, SysError> {
+        let (ours, theirs) = os::seqpacket_pair()?;
+        let mut cmd = Command::new(&opts.exe);
+        cmd.arg(super::server::SERVER_ARG).stdin(Stdio::from(theirs)).stdout(Stdio::null()).stderr(Stdio::inherit());
+        let what = format!("{} {}", opts.exe.display(), super::server::SERVER_ARG);
+        let (child, pidfd) = os::spawn_linked_self(&mut cmd, &what)?;
+        Ok(Server { exe: opts.exe.clone(), child, pidfd, sock: Some(ours), deadline: opts.deadline })
+    }
+
+    /// Asks for a helper. `Ok(None)`: the server is gone.
+    fn fork(&self) -> Result<Option<Served>, SysError> {
+        let sock = self.sock.as_ref().ok_or_else(|| SysError::Protocol("sandbox server closed".into()))?;
+        if os::send_with_fds(sock.as_fd(), super::server::REQUEST, &[], false)? != os::Sent::Sent {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + self.deadline;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if os::poll_one(sock.as_fd(), libc::POLLIN, os::millis_until(deadline).max(1))? == 0 {
+                return Err(SysError::Timeout("the sandbox server to fork a helper".into()));
+            }
+            let (n, mut fds) = match os::recv_with_fds(sock.as_fd(), &mut buf, 3)? {
+                os::Recv::Msg(n, fds) => (n, fds),
+                os::Recv::Again => continue,
+                os::Recv::Eof => return Ok(None),
+            };
+            let msg = &buf[..n];
+            return match msg {
+                [b'+', pid @ ..] if fds.len() == 3 => {
+                    let pid = i32::from_ne_bytes(pid.try_into().map_err(|_| bad_answer(msg, 3))?);
+                    let (pidfd, stdout, stdin) = (fds.remove(2), fds.remove(1), fds.remove(0));
+                    Ok(Some((HelperProc::Served(pid), pidfd, stdin, stdout)))
+                }
+                [b'-', json @ ..] if fds.is_empty() => {
+                    let e: super::WireError = serde_json::from_slice(json).map_err(|_| bad_answer(msg, 0))?;
+                    Err(SysError::from(e))
+                }
+                _ => Err(bad_answer(msg, fds.len())),
+            };
+        }
+    }
+}
+
+fn bad_answer(msg: &[u8], fds: usize) -> SysError {
+    SysError::Protocol(format!(
+        "undecodable answer from the sandbox server ({fds} descriptors): {}",
+        super::excerpt(msg)
+    ))
+}
+
+impl Drop for Server {
+    /// EOF on its socket ends the server; it is waited for (killed at the
+    /// deadline) and reaped.
+    fn drop(&mut self) {
+        drop(self.sock.take());
+        if !os::pidfd_wait(self.pidfd.as_fd(), os::PidfdState::Exited, Instant::now() + self.deadline).unwrap_or(false)
+        {
+            let _ = os::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A helper forked by this thread's server, which is started first if need
+/// be — and once more if it turns out to be gone. A server that fails is
+/// ended and the failure returned.
+fn served_helper(opts: &SandboxOptions) -> Result<Served, SysError> {
+    for _ in 0..2 {
+        let server = match SERVER.with_borrow_mut(Option::take) {
+            Some(s) if s.exe == opts.exe && s.deadline == opts.deadline => s,
+            old => {
+                drop(old);
+                Server::start(opts)?
+            }
+        };
+        if let Some(helper) = server.fork()? {
+            SERVER.with_borrow_mut(|s| *s = Some(server));
+            return Ok(helper);
+        }
+    }
+    Err(SysError::Protocol("the sandbox server exited twice before it could fork a helper".into()))
 }

@@ -29,6 +29,7 @@ pub mod observe;
 pub mod os;
 pub mod probe;
 pub mod sandbox;
+pub mod server;
 
 pub use client::{Observation, Sandbox, SandboxOptions};
 pub use sandbox::SettleHints;

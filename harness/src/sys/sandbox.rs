@@ -2,8 +2,9 @@
 //!
 //! The runner (a test binary or `reparent`) is usually multi-threaded, and
 //! a multi-threaded process may not `unshare(CLONE_NEWUSER)`. So the runner
-//! re-executes its own binary as `reparent __sandbox`, a single-threaded
-//! helper that:
+//! re-executes its own binary as `reparent __sandbox` (or, for a run of
+//! many cases, has its sandbox server fork one: [`super::server`]), a
+//! single-threaded helper that:
 //!
 //! 1. calls `setsid()`, so every process of the case is in one session and
 //!    one process group of its own (an orphaned one: see kernel-rules.md R5);
@@ -220,6 +221,13 @@ struct SpawnJob<'a> {
 /// Entry point of `reparent __sandbox`. Never returns.
 pub fn main() -> ! {
     os::link_to_spawner();
+    serve()
+}
+
+/// The helper's work, on its stdin and stdout, once it is linked to the
+/// process it must die with: its spawner (`reparent __sandbox`), or the
+/// sandbox server that forked it ([`super::server`]). Never returns.
+pub(super) fn serve() -> ! {
     observe::keep_stat_files_open();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();

@@ -303,3 +303,46 @@ pub fn read_head(fd: BorrowedFd<'_>, max: usize) -> Vec<u8> {
     buf.truncate(n.max(0) as usize);
     buf
 }
+
+/// Takes this process's stdin as a descriptor of its own (close-on-exec,
+/// numbered 3 or above) and puts /dev/null in its place: for a helper
+/// whose spawner hands it a socket as its stdin.
+pub fn take_stdin() -> Result<OwnedFd, SysError> {
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which we own.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return Err(last("fcntl(0, F_DUPFD_CLOEXEC)"));
+    }
+    // SAFETY: fresh, and nothing else owns it.
+    let taken = unsafe { OwnedFd::from_raw_fd(fd) };
+    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
+        call: "open(/dev/null)".into(),
+        source: e,
+        hint: None,
+    })?;
+    // SAFETY: dup2 onto stdin, which this process owns; no Rust object
+    // holds it.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(last("dup2(/dev/null, 0)"));
+    }
+    Ok(taken)
+}
+
+/// In a forked child: `stdin` and `stdout` become its standard input and
+/// output (descriptors 0 and 1, kept across exec), and every descriptor
+/// from 3 up is closed — those of the parent's frames, which this copy
+/// never returns to, included.
+pub fn install_stdio(stdin: OwnedFd, stdout: OwnedFd) -> Result<(), SysError> {
+    use std::os::fd::IntoRawFd;
+    // Closed below with the rest: not dropped again.
+    let (stdin, stdout) = (stdin.into_raw_fd(), stdout.into_raw_fd());
+    for (from, to) in [(stdin, 0), (stdout, 1)] {
+        // SAFETY: dup2 onto the standard descriptors, which this process
+        // owns; no Rust object holds them.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(last(format!("dup2({from}, {to})")));
+        }
+    }
+    super::close_all_from(3);
+    Ok(())
+}

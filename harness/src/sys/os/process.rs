@@ -495,8 +495,18 @@ fn spawn_with_pidfd(cmd: &mut Command, what: &str) -> Result<(Child, OwnedFd), S
 /// Closes every descriptor from 3 up except `keep`: a new node starts with
 /// its channel and the standard streams only.
 pub fn close_all_but(keep: RawFd) {
-    let ranges = [(3u32, keep as u32 - 1), (keep as u32 + 1, u32::MAX)];
-    for (lo, hi) in ranges {
+    close_ranges(&[(3u32, keep as u32 - 1), (keep as u32 + 1, u32::MAX)]);
+}
+
+/// Closes every descriptor from `first` up (in a forked child, whose
+/// copies of the parent's descriptors belong to frames it never returns
+/// to).
+pub fn close_all_from(first: RawFd) {
+    close_ranges(&[(first as u32, u32::MAX)]);
+}
+
+fn close_ranges(ranges: &[(u32, u32)]) {
+    for &(lo, hi) in ranges {
         if lo > hi {
             continue;
         }
