@@ -106,6 +106,13 @@ enum Cmd {
         /// attribute and marker, and how many steps moved a process.
         #[arg(long)]
         stats: bool,
+        /// Leave each case's processes to the scheduler, on any CPU. By
+        /// default, with at least as many jobs as CPUs, each job and every
+        /// process of its cases stay on a CPU of their own: faster, since
+        /// no wake-up crosses CPUs. Spread, a case's processes can truly
+        /// run at once, which some kernel races need in order to show.
+        #[arg(long, env = "REPARENT_SPREAD")]
+        spread: bool,
         #[command(flatten)]
         jobs: Jobs,
     },
@@ -434,11 +441,20 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run { files, quiet } => cmd_run(&opts, cfg, &replay, &files, quiet),
         Cmd::Explain { file } => cmd_explain(cfg, cli.model_orphan_hup.is_some(), &file),
-        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats, .. } => {
+        Cmd::Check { cases, seed, max_nodes, max_steps, scenarios, failures_dir, stats, spread, .. } => {
             let seed = seed.unwrap_or_else(|| {
                 SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
             });
-            let params = RandomParams { cases, seed, max_nodes, max_steps, failures_dir, replay: replay.clone(), jobs };
+            let params = RandomParams {
+                cases,
+                seed,
+                max_nodes,
+                max_steps,
+                failures_dir,
+                replay: replay.clone(),
+                jobs,
+                one_cpu_each: !spread,
+            };
             // Many cases in a row: each thread makes its next sandbox
             // ahead and tears the last one down in the background.
             let opts = SandboxOptions { pipeline: true, ..opts };
@@ -605,7 +621,7 @@ fn run_scenarios(
     replay: &Replay,
     loaded: &[(PathBuf, Scenario)],
     verbose: bool,
-    jobs: usize,
+    jobs: impl Into<pool::Workers>,
     bar: &ProgressBar,
 ) -> Tally {
     let mut t = Tally::default();
@@ -733,10 +749,12 @@ fn cmd_check(
     };
     println!("scenarios in {}:", dir.display());
     let bar = progress_bar(loaded.len(), "scenarios");
-    let t = run_scenarios(opts, cfg, replay, &loaded, false, params.jobs, &bar);
+    let workers = pool::Workers { jobs: params.jobs, one_cpu_each: params.one_cpu_each };
+    let t = run_scenarios(opts, cfg, replay, &loaded, false, workers, &bar);
     bar.finish_and_clear();
+    let placed = if workers.cpus(params.cases as usize).is_empty() { "" } else { ", each on a CPU of its own" };
     println!(
-        "random cases: {} (seed {}, up to {} processes, up to {} steps each, {} at once)",
+        "random cases: {} (seed {}, up to {} processes, up to {} steps each, {} at once{placed})",
         params.cases, params.seed, params.max_nodes, params.max_steps, params.jobs
     );
     let rstart = Instant::now();

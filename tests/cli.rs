@@ -232,6 +232,36 @@ fn check_gives_the_same_cases_and_output_whatever_the_number_of_jobs() {
     assert_eq!(one_text, deterministic_part(&two.stdout));
 }
 
+/// With a job for every CPU, `check` keeps each job on a CPU of its own
+/// and says so; `--spread` leaves them to the scheduler; and the results
+/// are the same.
+#[test]
+fn check_keeps_a_job_per_cpu_unless_told_to_spread() {
+    let cpus = os::thread_cpus().len();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.tree", GOOD);
+    let failures = dir.path().join("failures").display().to_string();
+    let scenarios = dir.path().display().to_string();
+    let jobs = cpus.to_string();
+    let run = |spread: bool| {
+        let mut args = vec!["check", "--cases", "30", "--seed", "5", "--jobs", &jobs];
+        args.extend(["--scenarios", &scenarios, "--failures-dir", &failures]);
+        if spread {
+            args.push("--spread");
+        }
+        let out = reparent(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let (kept, spread) = (run(false), run(true));
+    let placed =
+        |t: &str| t.lines().any(|l| l.starts_with("random cases:") && l.contains(", each on a CPU of its own)"));
+    assert_eq!(placed(&kept), cpus > 1, "{kept}");
+    assert!(!placed(&spread), "{spread}");
+    assert_eq!(deterministic_part(kept.as_bytes()), deterministic_part(spread.as_bytes()));
+}
+
 #[test]
 fn piped_output_or_ci_gets_no_progress_bar() {
     let dir = tempfile::tempdir().unwrap();

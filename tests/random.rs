@@ -26,6 +26,7 @@ fn random_cases_agree_with_the_model() {
         failures_dir: dir.path().to_path_buf(),
         replay: Replay { exe: env!("CARGO_BIN_EXE_reparent").into(), ..Replay::default() },
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        one_cpu_each: true,
     };
     let opts = SandboxOptions::new(env!("CARGO_BIN_EXE_reparent")).unwrap();
     let cfg = calibrate::running_kernel_model(&opts).unwrap();

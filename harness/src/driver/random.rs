@@ -39,6 +39,9 @@ pub struct RandomParams {
     pub replay: Replay,
     /// Worker threads (cases are independent sandboxes).
     pub jobs: usize,
+    /// Keep each worker, and its cases' processes, on a CPU of its own
+    /// (see [`pool::Workers::cpus`]).
+    pub one_cpu_each: bool,
 }
 
 /// The kinds of step a choice can become.
@@ -896,7 +899,8 @@ fn run_with(runner: &(impl CaseRunner + Sync), params: &RandomParams, mut tick: 
             runner.ahead(&spec.current());
         }
     };
-    let first = pool::ordered_ahead(params.cases as usize, params.jobs, job, ahead, stops, |results| {
+    let workers = pool::Workers { jobs: params.jobs, one_cpu_each: params.one_cpu_each };
+    let first = pool::ordered_ahead(params.cases as usize, workers, job, ahead, stops, |results| {
         for (i, outcome) in results {
             let o = match outcome {
                 Ok(o) => o,
@@ -1077,6 +1081,7 @@ mod tests {
             failures_dir: dir.to_path_buf(),
             replay: Replay::default(),
             jobs,
+            one_cpu_each: false,
         }
     }
 

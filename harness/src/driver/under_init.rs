@@ -305,6 +305,8 @@ pub fn random_trees(opts: &SandboxOptions, params: &UnderInitParams) -> Result<U
         failures_dir: params.failures_dir.clone(),
         replay: replay.clone(),
         jobs: params.jobs,
+        // The gate runs this beside its other trials: left to the scheduler.
+        one_cpu_each: false,
     };
     let r = random::run(opts, cfg, &rp, |_| {});
     let replay = r.failure.as_ref().and_then(|f| f.path.as_ref().ok()).map(|p| replay.command(p));

@@ -126,3 +126,33 @@ pub fn exhausted_limit(errno: i32, creates_task: bool) -> Option<String> {
         _ => return None,
     })
 }
+
+/// The CPUs the calling thread may run on (`sched_getaffinity`), in
+/// number order; empty if they cannot be read.
+pub fn thread_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; the kernel fills in at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a cpu_set_t of the size passed.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } < 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET reads the set within its size.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// Keeps the calling thread — and every process it creates from now on,
+/// which inherits its CPU affinity — on `cpu` (`sched_setaffinity`).
+pub fn bind_thread_to_cpu(cpu: usize) -> Result<(), crate::sys::SysError> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(crate::sys::SysError::Setup(format!("CPU {cpu} is past CPU_SETSIZE")));
+    }
+    // SAFETY: cpu_set_t is plain data.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is within the set (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: valid pointer to a cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } < 0 {
+        return Err(super::last(format!("sched_setaffinity(CPU {cpu})")));
+    }
+    Ok(())
+}
