@@ -218,6 +218,40 @@ struct SpawnJob<'a> {
     seq: usize,
 }
 
+/// What becomes of a zombie a scan shows (see [`zombie_fate`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Fate {
+    /// PID 1, whose parent is this helper: reaped here.
+    OursToReap,
+    /// Reaped by the one named (its parent, or the kernel), or being
+    /// released already: waited for.
+    Reaped(String),
+    /// Nobody will reap it: it stays in the observation.
+    Stays,
+}
+
+/// The fate of zombie node `z` (`p` as the scan read it; `collector`: who
+/// reaps its parent's zombies, if anyone does).
+///
+/// A zombie that is being released reads state `X` and ppid 0 — and pgid
+/// and sid 0: `do_task_stat()` fills those in only while
+/// `lock_task_sighand()` succeeds, and `__exit_signal()` has cleared
+/// `sighand` by then. Such a zombie is its reaper's (or the kernel's)
+/// already, whatever its parent; only node 0, PID 1, whose parent is
+/// outside the namespace, reads ppid 0 while it lives on as a zombie, and
+/// only that one is this helper's child to reap. (Taking every ppid 0 for
+/// PID 1 once made the helper reap a zombie an init under test was
+/// releasing at that moment: ECHILD.)
+fn zombie_fate(z: usize, p: &ProcStat, collector: impl FnOnce() -> Option<String>) -> Fate {
+    if p.state == 'X' {
+        return Fate::Reaped("the kernel or its reaper (being released)".into());
+    }
+    if p.ppid == 0 {
+        return if z == 0 { Fate::OursToReap } else { Fate::Reaped("its reaper (being released)".into()) };
+    }
+    collector().map_or(Fate::Stays, Fate::Reaped)
+}
+
 /// Entry point of `reparent __sandbox`. Never returns.
 pub fn main() -> ! {
     os::link_to_spawner();
@@ -1230,18 +1264,13 @@ impl Helper {
             let mut waited = false;
             for p in procs.iter().filter(|p| p.is_zombie()) {
                 let Some(z) = self.by_pid(p.pid) else { continue };
-                if p.ppid == 0 {
-                    // PID 1: its parent is this helper.
-                    os::reap_pidfd(self.nodes[z].pidfd.as_fd())?;
-                    waited = true;
-                    continue;
+                let collector = || procs.iter().find(|q| q.pid == p.ppid).and_then(|q| self.collector(q));
+                match zombie_fate(z, p, collector) {
+                    Fate::OursToReap => os::reap_pidfd(self.nodes[z].pidfd.as_fd())?,
+                    Fate::Reaped(by) => self.await_reap(z, p.ppid, &by, deadline)?,
+                    Fate::Stays => continue,
                 }
-                let collector = procs.iter().find(|q| q.pid == p.ppid).and_then(|q| self.collector(q));
-                // 'X': already being released by the kernel (auto-reaped).
-                if p.state == 'X' || collector.is_some() {
-                    self.await_reap(z, p.ppid, &collector.unwrap_or_else(|| "the kernel".into()), deadline)?;
-                    waited = true;
-                }
+                waited = true;
             }
             if !waited {
                 return Ok(procs);
@@ -1637,6 +1666,33 @@ fn become_foreign_init(chan: OwnedFd, cmd: &[String], exe: &std::path::Path, att
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only PID 1 is the helper's to reap; a zombie that reads ppid 0
+    /// otherwise is being released by its reaper right now (`X`, or the
+    /// moment before the scan saw `X`), and is waited for, never reaped
+    /// here (that was an ECHILD). A zombie whose parent reaps is waited
+    /// for; one nobody reaps stays.
+    #[test]
+    fn only_pid_1_is_reaped_by_the_helper() {
+        let zombie = |pid: i32, ppid: i32, state: char| ProcStat {
+            pid,
+            ppid,
+            state,
+            pgid: 0,
+            sid: 0,
+            flags: 0,
+            threads: 0,
+            live_state: None,
+            all_exiting: false,
+        };
+        let never = || -> Option<String> { panic!("the parent does not matter here") };
+        assert_eq!(zombie_fate(0, &zombie(1, 0, 'Z'), never), Fate::OursToReap);
+        assert!(matches!(zombie_fate(3, &zombie(7, 0, 'X'), never), Fate::Reaped(_)));
+        assert!(matches!(zombie_fate(3, &zombie(7, 0, 'Z'), never), Fate::Reaped(_)));
+        assert!(matches!(zombie_fate(3, &zombie(7, 5, 'X'), never), Fate::Reaped(_)));
+        assert_eq!(zombie_fate(3, &zombie(7, 5, 'Z'), || Some("p".into())), Fate::Reaped("p".into()));
+        assert_eq!(zombie_fate(3, &zombie(7, 5, 'Z'), || None), Fate::Stays);
+    }
 
     /// The runner writes `Build` from a borrowed tree; the helper must read
     /// it as the `Request` it is.
