@@ -1017,7 +1017,7 @@ fn cmd_bench(opts: &SandboxOptions, cfg: ModelConfig, cases: usize, seed: u64, n
         ("render the observed tree", r.times.observe),
         ("model and compare", r.times.model),
         ("teardown (kill PID 1, wait)", r.times.teardown),
-        ("exec of the helper, runner <-> helper I/O", r.times.other),
+        ("helper fork, runner <-> helper I/O, the rest", r.times.other),
     ] {
         println!("    {name:<44} {:>7.3} ms  {:>5.1}%", per(d), 100.0 * d.as_secs_f64() / total);
     }
