@@ -171,7 +171,7 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
         return Ok(text);
     }
     let path = if tid == 0 { format!("/proc/{pid}/stat") } else { format!("/proc/{pid}/task/{tid}/stat") };
-    let mut f = std::fs::File::open(&path)?;
+    let mut f = with_room(|| std::fs::File::open(&path))?;
     let text = read_small(&mut f)?;
     // Kept while there is room; otherwise closed when `f` drops here.
     STAT_FILES.with(|c| {
@@ -182,6 +182,32 @@ fn read_stat(pid: i32, tid: i32) -> std::io::Result<String> {
         }
     });
     Ok(text)
+}
+
+/// Runs `open`; should it fail for want of a descriptor (EMFILE), closes
+/// the kept `stat` files — and keeps at most half as many from then on —
+/// and runs it once more. The kept files are a cache: they must never be
+/// what the helper runs out of descriptors for (its nodes' pidfds and
+/// channels are what [`keep_stat_files_open`]'s cap leaves room for, and a
+/// tree can need more of them than the cap foresaw).
+fn with_room<T>(open: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    match open() {
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) && release_kept_files() => open(),
+        r => r,
+    }
+}
+
+/// Closes every kept `stat` file and halves the cap; false if none was
+/// open.
+fn release_kept_files() -> bool {
+    STAT_FILES.with(|c| match c.borrow_mut().as_mut() {
+        Some(files) if !files.open.is_empty() => {
+            files.cap = files.open.len() / 2;
+            files.open.clear();
+            true
+        }
+        _ => false,
+    })
 }
 
 /// A small `/proc` file just opened, read with one `read()` where it fits
@@ -215,8 +241,22 @@ pub fn task_state(pid: i32, tid: i32) -> Option<char> {
 
 /// The state and `task->flags` of one thread.
 fn task_stat(pid: i32, tid: i32) -> Option<(char, u32)> {
-    let text = read_stat(pid, tid).ok()?;
-    parse_stat(&text).map(|s| (s.state, s.flags))
+    task_stat_or_error(pid, tid).ok().flatten()
+}
+
+/// [`task_stat`], telling a thread that is gone (`None`) from a read that
+/// failed for another reason.
+fn task_stat_or_error(pid: i32, tid: i32) -> std::io::Result<Option<(char, u32)>> {
+    match read_stat(pid, tid) {
+        Ok(text) => Ok(parse_stat(&text).map(|s| (s.state, s.flags))),
+        Err(e) if gone(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A read of `/proc` that failed because the process or thread is gone.
+fn gone(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
 }
 
 /// Reads `/proc/<pid>/stat` and its threads: `None` if the process is gone.
@@ -230,47 +270,57 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
 fn stat_or_error(pid: i32) -> std::io::Result<Option<ProcStat>> {
     let text = match read_stat(pid, 0) {
         Ok(text) => text,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) => return Ok(None),
+        Err(e) if gone(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(stat_from(pid, &text))
+    stat_from(pid, &text)
 }
 
-fn stat_from(pid: i32, text: &str) -> Option<ProcStat> {
-    let StatLine { state, ppid, pgid, sid, flags, num_threads } = parse_stat(text)?;
+/// The process whose stat line is `text`, with its threads read from
+/// `task/`: `Ok(None)` if it is gone meanwhile; an error if a thread
+/// cannot be read for another reason (no descriptor left, say), which must
+/// not pass for a process without threads.
+fn stat_from(pid: i32, text: &str) -> std::io::Result<Option<ProcStat>> {
+    let Some(StatLine { state, ppid, pgid, sid, flags, num_threads }) = parse_stat(text) else { return Ok(None) };
     let mut threads = 0;
     let mut live_state = (!matches!(state, 'Z' | 'X')).then_some(state);
     let mut all_exiting = live_state.is_none() || flags & PF_EXITING != 0;
     // `num_threads` counts the tasks not yet released, a zombie leader
     // included: with one, there is nothing more to read.
     if num_threads > 1 {
-        if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for tid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-                if tid == pid {
-                    continue;
-                }
-                match task_stat(pid, tid) {
-                    Some((s, f)) if !matches!(s, 'Z' | 'X') => {
-                        threads += 1;
-                        all_exiting &= f & PF_EXITING != 0;
-                        // Stopped wins: a group stop stops every thread, and
-                        // a thread that is not stopped yet will be.
-                        if live_state.is_none() || matches!(s, 'T' | 't') {
-                            live_state = Some(s);
-                        }
+        let dir = match with_room(|| std::fs::read_dir(format!("/proc/{pid}/task"))) {
+            Ok(dir) => dir,
+            Err(e) if gone(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for entry in dir {
+            let Some(tid) = entry?.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if tid == pid {
+                continue;
+            }
+            match task_stat_or_error(pid, tid)? {
+                Some((s, f)) if !matches!(s, 'Z' | 'X') => {
+                    threads += 1;
+                    all_exiting &= f & PF_EXITING != 0;
+                    // Stopped wins: a group stop stops every thread, and
+                    // a thread that is not stopped yet will be.
+                    if live_state.is_none() || matches!(s, 'T' | 't') {
+                        live_state = Some(s);
                     }
-                    _ => {}
                 }
+                _ => {}
             }
         }
     }
-    Some(ProcStat { pid, ppid, state, pgid, sid, flags, threads, live_state, all_exiting })
+    Ok(Some(ProcStat { pid, ppid, state, pgid, sid, flags, threads, live_state, all_exiting }))
 }
 
 /// Every process of the namespace, in pid order.
 pub fn scan() -> std::io::Result<Vec<ProcStat>> {
     let mut out = Vec::new();
-    for pid in std::fs::read_dir("/proc")?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+    for pid in
+        with_room(|| std::fs::read_dir("/proc"))?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    {
         out.extend(stat_or_error(pid)?);
     }
     out.sort_by_key(|p| p.pid);
