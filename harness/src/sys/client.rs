@@ -148,35 +148,12 @@ impl Sandbox {
     /// asking it anything yet: with [`SandboxOptions::pipeline`], a fork
     /// of this thread's sandbox server; otherwise spawned.
     fn spawn(opts: &SandboxOptions) -> Result<Sandbox, SysError> {
-        if opts.pipeline {
-            let (proc, pidfd, stdin, stdout) = served_helper(opts)?;
-            os::set_nonblocking(stdin.as_fd())?;
-            return Ok(Sandbox {
-                proc: Some((proc, pidfd)),
-                stdin: Some(stdin),
-                stdout: os::Lines::new(stdout),
-                deadline: opts.deadline,
-                pipeline: true,
-                userns: false,
-            });
-        }
-        let mut cmd = Command::new(&opts.exe);
-        cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        // Our own unreaped child: its pid cannot be reused, so this pidfd
-        // names exactly it. Without one there is no signal: EOF on its
-        // stdin makes the helper, which has built nothing yet, exit by
-        // itself.
-        let (mut child, pidfd) = os::spawn_linked_self(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
-        let stdin: Option<OwnedFd> = child.stdin.take().map(Into::into);
-        if let Some(fd) = &stdin {
-            os::set_nonblocking(fd.as_fd())?;
-        }
-        let stdout: OwnedFd = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?.into();
-        let stdout = os::Lines::new(stdout);
+        let (proc, pidfd, stdin, stdout) = if opts.pipeline { served_helper(opts)? } else { spawned_helper(opts)? };
+        os::set_nonblocking(stdin.as_fd())?;
         Ok(Sandbox {
-            proc: Some((HelperProc::Spawned(child), pidfd)),
-            stdin,
-            stdout,
+            proc: Some((proc, pidfd)),
+            stdin: Some(stdin),
+            stdout: os::Lines::new(stdout),
             deadline: opts.deadline,
             pipeline: opts.pipeline,
             userns: false,
@@ -532,9 +509,9 @@ struct Server {
     deadline: Duration,
 }
 
-/// A helper as the server hands it over: its process, a pidfd of it, and
-/// the runner's ends of its stdin and stdout.
-type Served = (HelperProc, OwnedFd, OwnedFd, OwnedFd);
+/// A helper just started, spawned or served: its process, a pidfd of it,
+/// and the runner's ends of its stdin and stdout.
+type Started = (HelperProc, OwnedFd, OwnedFd, OwnedFd);
 
 impl Server {
     fn start(opts: &SandboxOptions) -> Result<Server, SysError> {
@@ -547,7 +524,7 @@ impl Server {
     }
 
     /// Asks for a helper. `Ok(None)`: the server is gone.
-    fn fork(&self) -> Result<Option<Served>, SysError> {
+    fn fork(&self) -> Result<Option<Started>, SysError> {
         let sock = self.sock.as_ref().ok_or_else(|| SysError::Protocol("sandbox server closed".into()))?;
         if os::send_with_fds(sock.as_fd(), super::server::REQUEST, &[], false)? != os::Sent::Sent {
             return Ok(None);
@@ -600,10 +577,23 @@ impl Drop for Server {
     }
 }
 
+/// A helper spawned as `<exe> __sandbox`, our own child.
+fn spawned_helper(opts: &SandboxOptions) -> Result<Started, SysError> {
+    let mut cmd = Command::new(&opts.exe);
+    cmd.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    // Our own unreaped child: its pid cannot be reused, so this pidfd
+    // names exactly it. Without one there is no signal: EOF on its stdin
+    // makes the helper, which has built nothing yet, exit by itself.
+    let (mut child, pidfd) = os::spawn_linked_self(&mut cmd, &format!("{} {HELPER_ARG}", opts.exe.display()))?;
+    let stdin: OwnedFd = child.stdin.take().ok_or_else(|| SysError::Protocol("no stdin".into()))?.into();
+    let stdout: OwnedFd = child.stdout.take().ok_or_else(|| SysError::Protocol("no stdout".into()))?.into();
+    Ok((HelperProc::Spawned(child), pidfd, stdin, stdout))
+}
+
 /// A helper forked by this thread's server, which is started first if need
 /// be — and once more if it turns out to be gone. A server that fails is
 /// ended and the failure returned.
-fn served_helper(opts: &SandboxOptions) -> Result<Served, SysError> {
+fn served_helper(opts: &SandboxOptions) -> Result<Started, SysError> {
     for _ in 0..2 {
         let server = match SERVER.with_borrow_mut(Option::take) {
             Some(s) if s.exe == opts.exe && s.deadline == opts.deadline => s,

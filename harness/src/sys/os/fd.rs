@@ -231,15 +231,20 @@ pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<(), SysError> {
     set_cloexec_flag(fd, true)
 }
 
+/// `/dev/null`, opened for reading.
+fn dev_null() -> Result<std::fs::File, SysError> {
+    std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
+        call: "open(/dev/null)".into(),
+        source: e,
+        hint: None,
+    })
+}
+
 /// Stdin from /dev/null, stdout to stderr: only the helper speaks on its
 /// stdout (and listens on its stdin), so a sandbox's PID 1 and everything
 /// below it must not hold them.
 pub fn redirect_stdio() -> Result<(), SysError> {
-    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
-        call: "open(/dev/null)".into(),
-        source: e,
-        hint: None,
-    })?;
+    let null = dev_null()?;
     for (from, to) in [(null.as_raw_fd(), 0), (2, 1)] {
         // SAFETY: dup2 onto the standard descriptors, which this process
         // owns; no Rust object holds them.
@@ -279,11 +284,7 @@ pub fn memfd(name: &std::ffi::CStr) -> Result<OwnedFd, SysError> {
 /// Stdin from /dev/null, stdout and stderr to `out`: the standard streams
 /// of a process whose output is captured.
 pub fn redirect_stdio_to(out: BorrowedFd<'_>) -> Result<(), SysError> {
-    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
-        call: "open(/dev/null)".into(),
-        source: e,
-        hint: None,
-    })?;
+    let null = dev_null()?;
     for (from, to) in [(null.as_raw_fd(), 0), (out.as_raw_fd(), 1), (out.as_raw_fd(), 2)] {
         // SAFETY: dup2 onto the standard descriptors, which this process
         // owns; no Rust object holds them.
@@ -315,11 +316,7 @@ pub fn take_stdin() -> Result<OwnedFd, SysError> {
     }
     // SAFETY: fresh, and nothing else owns it.
     let taken = unsafe { OwnedFd::from_raw_fd(fd) };
-    let null = std::fs::File::open("/dev/null").map_err(|e| SysError::Syscall {
-        call: "open(/dev/null)".into(),
-        source: e,
-        hint: None,
-    })?;
+    let null = dev_null()?;
     // SAFETY: dup2 onto stdin, which this process owns; no Rust object
     // holds it.
     if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
