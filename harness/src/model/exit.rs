@@ -84,7 +84,7 @@ impl World {
         let pid = self.lookup_actor(target, "exit")?;
         let mut reasons = Reasons::new();
         reasons.add(target, "R1.2", "do_exit()", || "calls exit()".into());
-        let victim = Victim { pid, may_reap_first: false };
+        let victim = Victim { pid, may_reap_first: false, stopped: false };
         Ok(self.settle_deaths(vec![victim], reasons))
     }
 
@@ -108,7 +108,7 @@ impl World {
             reasons.add(target, "R1.2", "do_exit()", || {
                 format!("thread {label}, its last living thread, exits: the process exits with it (group_dead)")
             });
-            let victim = Victim { pid, may_reap_first: false };
+            let victim = Victim { pid, may_reap_first: false, stopped: false };
             return Ok(self.settle_deaths(vec![victim], reasons));
         }
         let victims = self.exit_thread(Tid { pid, thread: k }, &mut reasons);

@@ -1,8 +1,8 @@
 //! Processes that die together: every order in which their deaths can reach
 //! the kernel (R1.8).
 //!
-//! A `kill` with several targets sends every signal before any death has
-//! run, so the deaths race. Each victim goes through two events, in order:
+//! A `kill` with several targets sends its signals one by one, and the
+//! deaths race. Each victim goes through two events, in order:
 //! `exit_signals()` sets `PF_EXITING`, after which the reaper walk passes it
 //! by (R1.4), and later `exit_notify()` hands its children on, atomically
 //! under `tasklist_lock` (R1.2). Across victims these events interleave in
@@ -29,8 +29,14 @@
 //! thread may run the R5.2 orphaned-group check before a sibling has
 //! handed the children on ([`World::may_check_orphans_early`]), one
 //! optional event between its `exit_signals()` and its `exit_notify()`. A
-//! world with threads or parent-death signals gets the plain search (see
-//! `is_plain`), so the reductions below never meet a hop or an early check.
+//! sixth: a victim that was stopped is a stopped job (R5.1) until its
+//! SIGKILL is sent, which may be after the deaths of the victims named
+//! before it; the orphaned-group checks of those deaths (R5.2, R5.3) then
+//! see it stopped. Its sending is an event ([`Event::Send`]), and the
+//! victims named after it die only after it. A world with threads,
+//! parent-death signals or process groups gets the plain search (see
+//! `is_plain`), so the reductions below never meet a hop, an early check
+//! or a late signal.
 //!
 //! The search is a depth-first walk of the interleavings, memoised on the
 //! state (each process's parent, state and `PF_EXITING`, the events left,
@@ -80,6 +86,9 @@ pub(super) struct Victim {
     /// False for a process that was stopped, or that dies by its own
     /// `exit()`.
     pub(super) may_reap_first: bool,
+    /// It was stopped, and dies of the harness's SIGKILL: until that
+    /// signal is sent it is still a stopped job (see [`Event::Send`]).
+    pub(super) stopped: bool,
 }
 
 /// Where a victim is in `do_exit()`.
@@ -108,6 +117,14 @@ enum Event {
     /// The multi-threaded victim's R5.2 orphaned-group check runs before its
     /// children have moved out (see [`World::may_check_orphans_early`]).
     EarlyOrphanCheck(Pid),
+    /// The harness sends its SIGKILL to a victim that was stopped: until
+    /// then it is a stopped job (R5.1), which the orphaned-group checks of
+    /// the deaths before it see (R5.2, R5.3). The signals go out one by one
+    /// in the order the step names its targets, and a victim signalled
+    /// earlier can die whole in between (on one CPU, by preempting the
+    /// harness). Only for the victims after the first, and only outside
+    /// the plain search, where no group can be orphaned.
+    Send(Pid),
     /// Every death has run: the reaping parents reap (`wait.rs`) and
     /// namespace inits whose namespace emptied finish exiting.
     Settle,
@@ -122,6 +139,9 @@ struct State {
     /// The children that have made their one threaded hop (see
     /// [`Event::ThreadedHop`]), so that every event moves the search on.
     hopped: Vec<Pid>,
+    /// The stopped victims whose SIGKILL the harness has yet to send, in
+    /// sending order (see [`Event::Send`]).
+    unsent: Vec<Pid>,
 }
 
 impl State {
@@ -135,6 +155,7 @@ impl State {
         self.world.procs.hash(&mut h);
         self.pending.hash(&mut h);
         self.hopped.hash(&mut h);
+        self.unsent.hash(&mut h);
         h.key()
     }
 
@@ -142,7 +163,7 @@ impl State {
     fn bytes(&self) -> usize {
         std::mem::size_of::<State>()
             + self.world.procs.len() * std::mem::size_of::<Option<Proc>>()
-            + (self.pending.len() + self.hopped.len()) * 8
+            + (self.pending.len() + self.hopped.len() + self.unsent.len()) * 8
     }
 }
 
@@ -343,8 +364,9 @@ impl RaceCheck {
         let Some(target) = Target::new(&self.start, observed) else { return Err(false) };
         let victims = Victims::new(&self.start, self.victims.clone());
         let mut search = Search::new(victims, self.reduce, Limits::CHECK, Some(&target));
-        let pending = self.victims.iter().map(|v| (v.pid, Phase::Signalled)).collect();
-        search.run(State { world: self.start.clone(), pending, hopped: Vec::new() });
+        let start = start_state(&self.start, &self.victims, self.reduce);
+        let start_world = start.world.clone();
+        search.run(start);
         let Some((_, path)) = search.leaves.into_iter().next() else {
             return Err(search.stopped || search.pruned_moves);
         };
@@ -358,7 +380,7 @@ impl RaceCheck {
         );
         let names = victim_names(&self.start, &self.victims);
         let note = Reason::new(&names, "R1.8", "exit_notify()", text);
-        Ok(replay(&self.start, &path, self.victims.len() > 1, Some(note), &self.reasons))
+        Ok(replay(&start_world, &path, self.victims.len() > 1, Some(note), &self.reasons))
     }
 }
 
@@ -428,6 +450,26 @@ fn victim_names(world: &World, victims: &[Victim]) -> String {
     names.join(", ")
 }
 
+/// Where the search of `victims`' deaths starts: every victim's signal
+/// sent, except — outside the plain search — the SIGKILLs of the stopped
+/// victims after the first, which may still be on their way while earlier
+/// deaths run (see [`Event::Send`]): those are stopped again until their
+/// `Send`.
+fn start_state(world: &World, victims: &[Victim], reduce: bool) -> State {
+    let mut world = world.clone();
+    let mut unsent = Vec::new();
+    if !reduce {
+        for v in victims.iter().skip(1).filter(|v| v.stopped) {
+            if world.exists(v.pid) && world[v.pid].state == ProcState::Running {
+                world.update(v.pid, |p| p.state = ProcState::Stopped);
+                unsent.push(v.pid);
+            }
+        }
+    }
+    let pending = victims.iter().map(|v| (v.pid, Phase::Signalled)).collect();
+    State { world, pending, hopped: Vec::new(), unsent }
+}
+
 /// The outcome one order leads to, with its reasons: `note` first (it
 /// explains everything else), then the step's, then those of the order.
 fn replay(start: &World, path: &[Event], racing: bool, note: Option<Reason>, reasons: &[Reason]) -> Outcome {
@@ -454,7 +496,6 @@ impl World {
 
     fn settle_deaths_with(self, victims: Vec<Victim>, reasons: Reasons, reduce: bool, limits: Limits) -> Prediction {
         let reasons = reasons.into_vec();
-        let pending = victims.iter().map(|v| (v.pid, Phase::Signalled)).collect();
         let racing = victims.len() > 1;
         let names = victim_names(&self, &victims);
         // The reductions rest on a world where deaths send no signals and
@@ -462,7 +503,9 @@ impl World {
         // world with more than that gets the plain search.
         let reduce = reduce && self.is_plain();
         let mut search = Search::new(Victims::new(&self, victims.clone()), reduce, limits, None);
-        search.run(State { world: self.clone(), pending, hopped: Vec::new() });
+        let start = start_state(&self, &victims, reduce);
+        let start_world = start.world.clone();
+        search.run(start);
         let complete = !search.stopped && !search.pruned_moves;
         let n = search.leaves.len();
         let states = search.seen.len();
@@ -481,7 +524,7 @@ impl World {
                 );
                 Reason::new(&names, "R1.8", "exit_notify()", text)
             });
-            replay(&self, path, racing, note, &reasons)
+            replay(&start_world, path, racing, note, &reasons)
         });
         let outcomes = outcomes.collect();
         let race = (!complete).then(|| {
@@ -506,6 +549,22 @@ impl World {
             Event::ExitNotify(pid) => self.exit_notify(pid, reasons),
             Event::ThreadedHop { father, child } => self.threaded_hop(father, child, reasons),
             Event::EarlyOrphanCheck(pid) => self.early_orphan_check(pid, reasons),
+            Event::Send(pid) => {
+                // complete_signal() replaces a stopped group's flags with
+                // SIGNAL_GROUP_EXIT, as `fatal_default()` did at the step.
+                if self.exists(pid) && self[pid].state == ProcState::Stopped {
+                    self.update(pid, |p| p.state = ProcState::Running);
+                    if racing {
+                        reasons.add(self.name(pid), "R1.8", "complete_signal()", || {
+                            "its SIGKILL goes out here: the harness sends the step's signals one by one, in \
+                             the order the step names them, and until then it is a stopped job (R5.1); \
+                             complete_signal() makes it a group exit"
+                                .into()
+                        });
+                    }
+                }
+                Vec::new()
+            }
             Event::Settle => self.settle(reasons),
             Event::ReapFirst { parent, zombie } => {
                 reasons.add(self.name(zombie), "R3.8", "wait_task_zombie()", || {
@@ -609,6 +668,8 @@ impl<'t> Search<'t> {
             state.pending.retain(|&(pid, _)| {
                 state.world.exists(pid) && !matches!(state.world[pid].state, ProcState::Zombie | ProcState::Exiting)
             });
+            let pending = &state.pending;
+            state.unsent.retain(|u| pending.iter().any(|(p, _)| p == u));
             if self.done() || !self.seen.insert(state.key()) {
                 return None;
             }
@@ -676,6 +737,7 @@ impl<'t> Search<'t> {
                 next.hopped.push(child);
                 next.hopped.sort();
             }
+            Event::Send(pid) => next.unsent.retain(|&u| u != pid),
             Event::ReapFirst { .. } | Event::EarlyOrphanCheck(_) | Event::Settle => {}
         }
         for v in more {
@@ -693,8 +755,20 @@ impl<'t> Search<'t> {
         let family = |pid: Pid| self.victims.family.get(&pid).copied();
         let moving = family(state.pending[0].0);
         let mut moves = Vec::new();
+        // The next SIGKILL to a stopped victim first, so that the first
+        // order found sends every signal before any death runs. A victim
+        // named after it has not been signalled either: its death waits.
+        let order = |pid: Pid| self.victims.list.iter().position(|v| v.pid == pid);
+        let unsent_from = state.unsent.first().and_then(|&u| order(u));
+        if let Some(&u) = state.unsent.first() {
+            moves.push((usize::MAX, Event::Send(u)));
+        }
+        let unsent = |pid: Pid| unsent_from.is_some_and(|k| order(pid).is_some_and(|o| o >= k));
         for (i, &(pid, phase)) in state.pending.iter().enumerate() {
             if self.reduce && family(pid) != moving {
+                continue;
+            }
+            if unsent(pid) {
                 continue;
             }
             // PF_EXITING is read only by the walk, and only on subreapers:
@@ -732,7 +806,7 @@ impl<'t> Search<'t> {
             // the dying process (see `World::threaded_hop`). Victims with
             // threads make `is_plain()` false, so this is never reduced.
             for &(father, phase) in &state.pending {
-                if phase != Phase::Signalled || !state.world.may_hop_inside(father) {
+                if phase != Phase::Signalled || unsent(father) || !state.world.may_hop_inside(father) {
                     continue;
                 }
                 for child in state.world.children(father) {
@@ -949,7 +1023,7 @@ mod tests {
                 .iter()
                 .filter_map(|&i| world.find(&name(i)))
                 .filter(|&pid| world[pid].state != ProcState::Zombie)
-                .map(|pid| Victim { pid, may_reap_first: world[pid].state == ProcState::Running })
+                .map(|pid| Victim { pid, may_reap_first: world[pid].state == ProcState::Running, stopped: false })
                 .collect();
             let reduced = world.clone().settle_deaths_with(victims.clone(), Reasons::new(), true, Limits::NONE);
             let plain = world.clone().settle_deaths_with(victims, Reasons::new(), false, Limits::NONE);
@@ -972,7 +1046,10 @@ mod tests {
         init.children.push(node);
         let world = World::new(&init, ModelConfig::default()).unwrap();
         let names: Vec<String> = (0..n).rev().map(|i| format!("p{i}")).collect();
-        let victims = names.iter().map(|v| Victim { pid: world.find(v).unwrap(), may_reap_first: true }).collect();
+        let victims = names
+            .iter()
+            .map(|v| Victim { pid: world.find(v).unwrap(), may_reap_first: true, stopped: false })
+            .collect();
         (world, victims, Step::Kill { targets: names, signal: Signal::KILL })
     }
 

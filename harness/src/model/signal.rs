@@ -224,7 +224,11 @@ impl World {
                 }
             });
         }
-        Some(Victim { pid, may_reap_first: state == ProcState::Running && from == Sender::Outside })
+        Some(Victim {
+            pid,
+            may_reap_first: state == ProcState::Running && from == Sender::Outside,
+            stopped: state == ProcState::Stopped && from == Sender::Outside,
+        })
     }
 
     /// A signal whose default action stops: SIGSTOP always; SIGTSTP,
@@ -282,7 +286,7 @@ impl World {
         reasons.add(self.name(pid), DEFAULT_ACTION, "get_signal()", move || text);
         // It dies on its way out of do_signal_stop(), without returning to
         // the node's code: it cannot wait first.
-        Some(Victim { pid, may_reap_first: false })
+        Some(Victim { pid, may_reap_first: false, stopped: false })
     }
 
     /// A signal without a handler to a namespace init (R6.6). Every sender
@@ -311,7 +315,11 @@ impl World {
                     p.state = ProcState::Running;
                 }
             });
-            return Some(Victim { pid, may_reap_first: state == ProcState::Running && from == Sender::Outside });
+            return Some(Victim {
+                pid,
+                may_reap_first: state == ProcState::Running && from == Sender::Outside,
+                stopped: state == ProcState::Stopped && from == Sender::Outside,
+            });
         }
         if sig == Signal::STOP {
             if state == ProcState::Running {
@@ -345,7 +353,7 @@ impl World {
                 from.describe()
             );
             reasons.add(&name, "R6.6g", "complete_signal()", move || text);
-            return Some(Victim { pid, may_reap_first: from == Sender::Outside });
+            return Some(Victim { pid, may_reap_first: from == Sender::Outside, stopped: false });
         }
         let text = format!(
             "{sig}{} is dropped: {who} has no handler for it, and force lets only SIGKILL and \

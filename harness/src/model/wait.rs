@@ -72,7 +72,7 @@ impl World {
                          namespace (R6.3)"
                             .into()
                     });
-                    victims.push(super::race::Victim { pid: init, may_reap_first: false });
+                    victims.push(super::race::Victim { pid: init, may_reap_first: false, stopped: false });
                 }
             }
         }
