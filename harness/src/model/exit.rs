@@ -566,7 +566,8 @@ impl World {
         // The killed members' exits run kill_orphaned_pgrp() (R5.2) one by
         // one, in an order the kernel does not fix; whatever the order, a
         // group that one of them kept connected to its session is orphaned
-        // when the last such member dies.
+        // when the last such member has exited (tested below, once the
+        // members have).
         let mut groups: Vec<Option<Pid>> = Vec::new();
         for &m in &members {
             let g = self[m].pgrp;
@@ -595,14 +596,6 @@ impl World {
                 p.threads_alive = 0;
                 p.got = Default::default();
             });
-        }
-        let mut victims = Vec::new();
-        if self.config().mutated(Mutation::ZapNoOrphanedPgrpCheck) {
-            groups.clear();
-        }
-        for g in groups {
-            let why = "the namespace's processes that kept it connected to its session were killed".to_string();
-            victims.extend(self.kill_orphaned_pgrp_after_zap(g, &why, reasons));
         }
         // Reaping, until nothing changes: a zombie whose parent is in the
         // dying namespace is collected (its parent dies too and hands it to
@@ -674,6 +667,18 @@ impl World {
             if !changed {
                 break;
             }
+        }
+        // Now that every killed member that could has run exit_notify() —
+        // a nested init only once its own namespace is empty (R6.9), so it
+        // keeps its group connected until then — the groups they kept
+        // connected are tested (R5.2).
+        let mut victims = Vec::new();
+        if self.config().mutated(Mutation::ZapNoOrphanedPgrpCheck) {
+            groups.clear();
+        }
+        for g in groups {
+            let why = "the namespace's processes that kept it connected to its session were killed".to_string();
+            victims.extend(self.kill_orphaned_pgrp_after_zap(g, &why, reasons));
         }
         let empty = self.ns_members(init).is_empty();
         if !empty {

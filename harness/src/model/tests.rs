@@ -782,6 +782,26 @@ fn a_stopped_target_named_later_may_still_be_stopped_when_an_earlier_one_dies() 
     assert_tree(&after(&w, kill("z p5 s1", "SIGKILL")), "init\n  p2 pgrp\n  s2 catch=SIGHUP,SIGCONT");
 }
 
+#[test]
+fn a_nested_init_killed_by_a_zap_keeps_its_group_connected_until_it_has_exited() {
+    // p14, init of a namespace nested in p9's, is the last member of init's
+    // group with a parent (p9) in another group of the session, and p7 in
+    // that group is stopped. p9's exit zaps its namespace: p14 dies, and
+    // its exit_notify() — once its own (empty) namespace is done — orphans
+    // the group, which gets SIGHUP then SIGCONT: p7 dies of the SIGHUP.
+    // (check --cases 3000 --max-nodes 40 --max-steps 16 --seed 3, case
+    // 2392, every run: the model tested the group while it still counted
+    // p14, as exiting, among the members that connect it.)
+    let w = world("init\n  p9 pidns\n    p13\n      p14 pidns\n  p7");
+    let w = after(&w, Step::Setpgid { target: "p9".into() });
+    let w = after(&w, exit("p13"));
+    let w = after(&w, kill("p7", "SIGTSTP"));
+    assert_tree(&w, "init\n  p9 pidns\n    p14 pidns\n  p7 stopped");
+    let out = only(&w, exit("p9"));
+    assert_tree(&out.world, "init");
+    assert!(reason_for(&out, "p7", "R5.2").text.contains("newly orphaned"));
+}
+
 // ---- Errors ----------------------------------------------------------------
 
 #[test]
