@@ -84,10 +84,12 @@ pub fn explain_to(
         }
         let n = p.outcomes.len();
         if n > 1 {
-            let _ = writeln!(
-                out,
-                "  the outcome depends on the order in which the racing deaths reach exit_notify() (R1.8): {n} possible trees"
-            );
+            let why = if matches!(entry.step, crate::scenario::Step::Reap { .. }) {
+                "on whether the wait loop also catches a zombie that its own reaps made (R3.8, R6.4)"
+            } else {
+                "on the order in which the racing deaths reach exit_notify() (R1.8)"
+            };
+            let _ = writeln!(out, "  the outcome depends {why}: {n} possible trees");
         }
         for (k, o) in p.outcomes.iter().enumerate() {
             if n > 1 {

@@ -802,6 +802,33 @@ fn a_nested_init_killed_by_a_zap_keeps_its_group_connected_until_it_has_exited()
     assert!(reason_for(&out, "p7", "R5.2").text.contains("newly orphaned"));
 }
 
+#[test]
+fn a_reap_may_also_catch_the_zombie_its_own_reaps_made() {
+    // p16, a namespace init, exited and waits in its zap for s1, which p6
+    // injected into its namespace and never reaped (R6.4). `reap p6` reaps
+    // s1, and p16 finishes exiting: a new zombie child of p6, which p6's
+    // waitpid(-1, WNOHANG) loop reaps too if p16 got there before the
+    // loop's last call (check --max-nodes 40 --max-steps 16 --seed 3, case
+    // 814, once in 10 runs), and leaves otherwise.
+    let w = world("init\n  p6 noreap\n    p16 pidns");
+    let into = Step::Spawn {
+        child: "s1".into(),
+        parent: "p6".into(),
+        thread: None,
+        clone_parent: false,
+        into: Some("p16".into()),
+        attrs: Attrs::default(),
+    };
+    let w = after(&after(&w, into), exit("p16"));
+    assert_eq!(
+        outcome_trees(&w, reap("p6")),
+        expected_trees(&["init\n  p6 noreap\n    p16 zombie", "init\n  p6 noreap"])
+    );
+    // Zombies there before the reap are all reaped, in every outcome.
+    let w = after(&world("init\n  p6 noreap\n    a\n    b"), kill("a b", "SIGKILL"));
+    assert_eq!(outcome_trees(&w, reap("p6")), expected_trees(&["init\n  p6 noreap"]));
+}
+
 // ---- Errors ----------------------------------------------------------------
 
 #[test]

@@ -24,11 +24,50 @@ impl World {
         let parent = self.lookup_actor(target, "wait for its children")?;
         let mut world = self.clone();
         let mut reasons = Reasons::new();
-        for child in world.zombie_children(parent) {
+        let before = world.zombie_children(parent);
+        for &child in &before {
             world.wait_task_zombie(child, &mut reasons);
         }
         // A namespace init waiting for that zombie can now finish (R6.4).
-        Ok(world.settle_deaths(Vec::new(), reasons))
+        let mut prediction = world.settle_deaths(Vec::new(), reasons);
+        // The node waits with waitpid(-1, WNOHANG) until none is left, so a
+        // zombie child that its own reaps made — a namespace init that
+        // waited for one of them and has finished exiting — is reaped in
+        // the same loop if it became a zombie before the loop's last call,
+        // and stays otherwise: two outcomes.
+        let mut more = Vec::new();
+        for outcome in &prediction.outcomes {
+            let late: Vec<Pid> =
+                outcome.world.zombie_children(parent).into_iter().filter(|z| !before.contains(z)).collect();
+            if late.is_empty() {
+                continue;
+            }
+            let mut world = outcome.world.clone();
+            let mut reasons = Reasons::new();
+            for &z in &late {
+                let (zn, pn) = (world.name(z).to_string(), world.name(parent).to_string());
+                let name = zn.clone();
+                reasons.add(&name, "R3.8", "wait_task_zombie()", move || {
+                    format!(
+                        "reaped in the same wait: {pn} calls waitpid(-1, WNOHANG) until none is left, and \
+                         {zn} became its zombie child before the last call"
+                    )
+                });
+                world.wait_task_zombie(z, &mut reasons);
+            }
+            for mut o in world.settle_deaths(Vec::new(), reasons).outcomes {
+                let mut all = outcome.reasons.clone();
+                all.append(&mut o.reasons);
+                o.reasons = all;
+                more.push(o);
+            }
+        }
+        for o in more {
+            if !prediction.outcomes.iter().any(|p| p.world.render() == o.world.render()) {
+                prediction.outcomes.push(o);
+            }
+        }
+        Ok(prediction)
     }
 
     /// Once every death of a step has run: the reaping nodes reap, and a
