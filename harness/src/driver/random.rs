@@ -923,7 +923,21 @@ fn run_with(runner: &(impl CaseRunner + Sync), params: &RandomParams, mut tick: 
     tick(Tick::Shrinking);
     let (scenario, message, shrunk) = match failed.and_then(|ex| Ok((draw(params, case)?, ex))) {
         Ok((tree, ex)) => {
+            // Shrunk where it failed: on one CPU, if the cases ran so — a
+            // failure that needs one CPU's timing would be lost spread.
+            // (The sandboxes it starts inherit the CPU, the thread's
+            // server among them, which is ended before the thread's own
+            // CPUs come back.)
+            let cpu = workers.cpus(params.cases as usize).first().copied();
+            let own = crate::sys::os::thread_cpus();
+            if let Some(cpu) = cpu {
+                let _ = crate::sys::os::bind_thread_to_cpu(cpu);
+            }
             let s = shrink(runner, tree, &ex);
+            if cpu.is_some() {
+                crate::sys::client::finish_thread();
+                let _ = crate::sys::os::set_thread_cpus(&own);
+            }
             summary.runs += s.runs;
             summary.steps += s.steps;
             summary.times.add(&s.times);

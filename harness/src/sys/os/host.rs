@@ -143,16 +143,23 @@ pub fn thread_cpus() -> Vec<usize> {
 /// Keeps the calling thread — and every process it creates from now on,
 /// which inherits its CPU affinity — on `cpu` (`sched_setaffinity`).
 pub fn bind_thread_to_cpu(cpu: usize) -> Result<(), crate::sys::SysError> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(crate::sys::SysError::Setup(format!("CPU {cpu} is past CPU_SETSIZE")));
-    }
+    set_thread_cpus(&[cpu])
+}
+
+/// Lets the calling thread run on `cpus` only (`sched_setaffinity`).
+pub fn set_thread_cpus(cpus: &[usize]) -> Result<(), crate::sys::SysError> {
     // SAFETY: cpu_set_t is plain data.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` is within the set (checked above).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(crate::sys::SysError::Setup(format!("CPU {cpu} is past CPU_SETSIZE")));
+        }
+        // SAFETY: `cpu` is within the set (checked above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: valid pointer to a cpu_set_t of the size passed.
     if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } < 0 {
-        return Err(super::last(format!("sched_setaffinity(CPU {cpu})")));
+        return Err(super::last(format!("sched_setaffinity({cpus:?})")));
     }
     Ok(())
 }
