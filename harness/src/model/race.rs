@@ -33,7 +33,10 @@
 //! SIGKILL is sent, which may be after the deaths of the victims named
 //! before it; the orphaned-group checks of those deaths (R5.2, R5.3) then
 //! see it stopped. Its sending is an event ([`Event::Send`]), and the
-//! victims named after it die only after it. A world with threads,
+//! victims named after it die only after it. A seventh: a living process
+//! that reaps promptly may reap, mid-step, the last pid a dying namespace
+//! init waits for ([`Event::ReapLive`]); the init then finishes exiting,
+//! and a parent of it not yet signalled may reap it first. A world with threads,
 //! parent-death signals or process groups gets the plain search (see
 //! `is_plain`), so the reductions below never meet a hop, an early check
 //! or a late signal.
@@ -117,6 +120,11 @@ enum Event {
     /// The multi-threaded victim's R5.2 orphaned-group check runs before its
     /// children have moved out (see [`World::may_check_orphans_early`]).
     EarlyOrphanCheck(Pid),
+    /// `parent`, a living process that no death of the step has reached and
+    /// that reaps promptly, reaps `zombie` in the middle of the deaths: the
+    /// last pid a dying namespace's init waits for, which then finishes
+    /// exiting (R6.4) while the other deaths are still to come.
+    ReapLive { parent: Pid, zombie: Pid },
     /// The harness sends its SIGKILL to a victim that was stopped: until
     /// then it is a stopped job (R5.1), which the orphaned-group checks of
     /// the deaths before it see (R5.2, R5.3). The signals go out one by one
@@ -549,6 +557,10 @@ impl World {
             Event::ExitNotify(pid) => self.exit_notify(pid, reasons),
             Event::ThreadedHop { father, child } => self.threaded_hop(father, child, reasons),
             Event::EarlyOrphanCheck(pid) => self.early_orphan_check(pid, reasons),
+            Event::ReapLive { zombie, .. } => {
+                self.wait_task_zombie(zombie, reasons);
+                self.finish_zaps(reasons)
+            }
             Event::Send(pid) => {
                 // complete_signal() replaces a stopped group's flags with
                 // SIGNAL_GROUP_EXIT, as `fatal_default()` did at the step.
@@ -738,7 +750,7 @@ impl<'t> Search<'t> {
                 next.hopped.sort();
             }
             Event::Send(pid) => next.unsent.retain(|&u| u != pid),
-            Event::ReapFirst { .. } | Event::EarlyOrphanCheck(_) | Event::Settle => {}
+            Event::ReapFirst { .. } | Event::ReapLive { .. } | Event::EarlyOrphanCheck(_) | Event::Settle => {}
         }
         for v in more {
             let dying = next.world.exists(v.pid) && next.world[v.pid].state != ProcState::Zombie;
@@ -827,6 +839,22 @@ impl<'t> Search<'t> {
             // wait loop until its signal arrives, so it may reap a child that
             // died earlier in the step before it dies itself.
             let w = &state.world;
+            // A living process that reaps promptly reaps a zombie as soon
+            // as it is one, deaths of the step still to come or not; that
+            // matters only for the last pid a dying namespace's init waits
+            // for, whose reap lets the init finish exiting (R6.4) — and then
+            // a parent that is yet to be signalled may reap it first.
+            for pid in w.pids() {
+                if state.pending.iter().any(|(p, _)| *p == pid) || !w.reaps_promptly(pid) {
+                    continue;
+                }
+                for zombie in w.zombie_children(pid) {
+                    let holds = w.pids().any(|i| w[i].state == ProcState::Exiting && w.ns_members(i) == [zombie]);
+                    if holds {
+                        moves.push((usize::MAX, Event::ReapLive { parent: pid, zombie }));
+                    }
+                }
+            }
             let stopped_groups: HashSet<Option<Pid>> =
                 w.pids().filter(|&m| w[m].state == ProcState::Stopped).map(|m| w[m].pgrp).collect();
             for pid in w.pids() {

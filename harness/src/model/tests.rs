@@ -829,6 +829,40 @@ fn a_reap_may_also_catch_the_zombie_its_own_reaps_made() {
     assert_eq!(outcome_trees(&w, reap("p6")), expected_trees(&["init\n  p6 noreap"]));
 }
 
+#[test]
+fn a_held_init_freed_mid_kill_may_be_reaped_by_a_parent_not_yet_signalled() {
+    // p10, a namespace init, is killed first and waits in its zap for s4,
+    // which s1 injected into its namespace (R6.4). s1 reaps promptly, so
+    // s4 may be reaped before p4's SIGKILL goes out; p10 then finishes
+    // exiting as p4's zombie child, and p4's wait loop reaps it before its
+    // own signal arrives. Or p4 dies first and hands p10 on to p2, which
+    // never reaps. (check --cases 3000 --max-nodes 40 --max-steps 16
+    // --seed 10, case 1353; the shrunk case, on one CPU, in every run.)
+    let w = world("init\n  p2 subreaper noreap\n    p4 subreaper\n      p10 pidns\n  s1");
+    let into = Step::Spawn {
+        child: "s4".into(),
+        parent: "s1".into(),
+        thread: None,
+        clone_parent: false,
+        into: Some("p10".into()),
+        attrs: Attrs::default(),
+    };
+    let w = after(&w, into);
+    assert_eq!(
+        outcome_trees(&w, kill("p10 p4", "SIGKILL")),
+        expected_trees(&[
+            "init\n  p2 subreaper noreap\n    p4 subreaper zombie\n    p10 zombie\n  s1",
+            "init\n  p2 subreaper noreap\n    p4 subreaper zombie\n  s1",
+        ])
+    );
+    // Named the other way round, p4 is signalled first: its wait loop
+    // never runs again, and p10 always ends with p2.
+    assert_eq!(
+        outcome_trees(&w, kill("p4 p10", "SIGKILL")),
+        expected_trees(&["init\n  p2 subreaper noreap\n    p4 subreaper zombie\n    p10 zombie\n  s1"])
+    );
+}
+
 // ---- Errors ----------------------------------------------------------------
 
 #[test]
