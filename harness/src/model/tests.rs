@@ -129,6 +129,18 @@ fn spawn(child: &str, parent: &str, attrs: Attrs) -> Step {
     Step::Spawn { child: child.into(), parent: parent.into(), thread: None, clone_parent: false, into: None, attrs }
 }
 
+/// `spawn CHILD by PARENT into=NS`.
+fn spawn_into(child: &str, parent: &str, ns: &str) -> Step {
+    Step::Spawn {
+        child: child.into(),
+        parent: parent.into(),
+        thread: None,
+        clone_parent: false,
+        into: Some(ns.into()),
+        attrs: Attrs::default(),
+    }
+}
+
 fn reap(target: &str) -> Step {
     Step::Reap { target: target.into() }
 }
@@ -811,15 +823,7 @@ fn a_reap_may_also_catch_the_zombie_its_own_reaps_made() {
     // loop's last call (check --max-nodes 40 --max-steps 16 --seed 3, case
     // 814, once in 10 runs), and leaves otherwise.
     let w = world("init\n  p6 noreap\n    p16 pidns");
-    let into = Step::Spawn {
-        child: "s1".into(),
-        parent: "p6".into(),
-        thread: None,
-        clone_parent: false,
-        into: Some("p16".into()),
-        attrs: Attrs::default(),
-    };
-    let w = after(&after(&w, into), exit("p16"));
+    let w = after(&after(&w, spawn_into("s1", "p6", "p16")), exit("p16"));
     assert_eq!(
         outcome_trees(&w, reap("p6")),
         expected_trees(&["init\n  p6 noreap\n    p16 zombie", "init\n  p6 noreap"])
@@ -839,15 +843,7 @@ fn a_held_init_freed_mid_kill_may_be_reaped_by_a_parent_not_yet_signalled() {
     // never reaps. (check --cases 3000 --max-nodes 40 --max-steps 16
     // --seed 10, case 1353; the shrunk case, on one CPU, in every run.)
     let w = world("init\n  p2 subreaper noreap\n    p4 subreaper\n      p10 pidns\n  s1");
-    let into = Step::Spawn {
-        child: "s4".into(),
-        parent: "s1".into(),
-        thread: None,
-        clone_parent: false,
-        into: Some("p10".into()),
-        attrs: Attrs::default(),
-    };
-    let w = after(&w, into);
+    let w = after(&w, spawn_into("s4", "s1", "p10"));
     assert_eq!(
         outcome_trees(&w, kill("p10 p4", "SIGKILL")),
         expected_trees(&[
