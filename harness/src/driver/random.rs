@@ -1167,6 +1167,41 @@ mod tests {
         assert!(s.tree.preorder().len() <= 2, "{}", f.text);
     }
 
+    /// A runner whose cases fail only on one CPU: a failure that needs one
+    /// CPU's timing.
+    struct FailsOnOneCpu;
+
+    impl CaseRunner for FailsOnOneCpu {
+        fn generated(&self, spec: &CaseSpec) -> Executed {
+            let one = crate::sys::os::thread_cpus().len() == 1;
+            fake_run(&spec.tree, spec.choices.len(), one.then(|| fake_error("on one CPU")))
+        }
+
+        fn concrete(&self, s: &Scenario) -> Executed {
+            let one = crate::sys::os::thread_cpus().len() == 1;
+            fake_run(&s.tree, s.steps.len(), one.then(|| fake_error("on one CPU")))
+        }
+    }
+
+    /// Cases that ran each on a CPU of its own are shrunk on one CPU too,
+    /// and the caller gets its CPUs back. (Shrunk spread, a failure that
+    /// needs one CPU's timing was lost: seed 10, case 1353.)
+    #[test]
+    fn a_failure_found_on_one_cpu_is_shrunk_on_one_cpu() {
+        let cpus = crate::sys::os::thread_cpus();
+        let dir = tempfile::tempdir().unwrap();
+        let p = RandomParams { one_cpu_each: true, ..params(dir.path(), 20, cpus.len()) };
+        let summary = run_with(&FailsOnOneCpu, &p, |_| {});
+        if cpus.len() < 2 {
+            // One CPU: no job is kept, and every run fails alike.
+            assert!(summary.failure.is_some_and(|f| f.shrunk));
+            return;
+        }
+        let f = summary.failure.expect("the cases fail on one CPU");
+        assert!(f.shrunk, "shrinking lost the failure: {}", f.message);
+        assert_eq!(crate::sys::os::thread_cpus(), cpus, "the caller's CPUs are given back");
+    }
+
     #[test]
     fn the_cases_and_the_first_failure_do_not_depend_on_the_number_of_threads() {
         // Fails on a shape a few cases in 200 have.
