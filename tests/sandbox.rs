@@ -207,8 +207,7 @@ fn a_tree_built_ahead_is_the_next_case_s_and_only_its() {
         let (sb, obs) = Sandbox::start(&opts, tree).expect("start");
         helpers.push(os::pidfd_open(sb.helper_pid()).expect("pidfd"));
         // Forked by this thread's sandbox server, not spawned by the test.
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", sb.helper_pid())).expect("helper's stat");
-        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap().parse().unwrap();
+        let ppid = reparent_harness::sys::observe::status_ppid(sb.helper_pid()).expect("helper's parent");
         assert_ne!(ppid, os::getpid(), "a pipelined helper is the server's child, not the runner's");
         servers.push(os::pidfd_open(ppid).expect("pidfd of the server"));
         (sb, obs)
@@ -285,8 +284,7 @@ fn the_sandbox_server_refuses_a_bad_request_and_forks_helpers_on() {
         assert_eq!((msg.len(), msg[0], fds.len()), (5, b'+', 3), "{msg:?}");
         let pid = i32::from_ne_bytes(msg[1..5].try_into().unwrap());
         let pidfd = fds.pop().unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the helper lives");
-        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap().parse().unwrap();
+        let ppid = reparent_harness::sys::observe::status_ppid(pid).expect("the helper lives");
         assert_eq!(ppid, child.id() as i32, "the server's own child");
         assert_eq!(os::pidfd_state(pidfd.as_fd()).unwrap(), os::PidfdState::Alive);
         // EOF on its stdin (fds[0]; fds[1] is its stdout): it exits.

@@ -45,14 +45,12 @@ impl World {
             let mut world = outcome.world.clone();
             let mut reasons = Reasons::new();
             for &z in &late {
-                let (zn, pn) = (world.name(z).to_string(), world.name(parent).to_string());
-                let name = zn.clone();
-                reasons.add(&name, "R3.8", "wait_task_zombie()", move || {
-                    format!(
-                        "reaped in the same wait: {pn} calls waitpid(-1, WNOHANG) until none is left, and \
-                         {zn} became its zombie child before the last call"
-                    )
-                });
+                let (zn, pn) = (world.name(z), world.name(parent));
+                let text = format!(
+                    "reaped in the same wait: {pn} calls waitpid(-1, WNOHANG) until none is left, and {zn} \
+                     became its zombie child before the last call"
+                );
+                reasons.add(zn, "R3.8", "wait_task_zombie()", move || text);
                 world.wait_task_zombie(z, &mut reasons);
             }
             for mut o in world.settle_deaths(Vec::new(), reasons).outcomes {
